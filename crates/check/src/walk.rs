@@ -1,0 +1,285 @@
+//! One walk over the repository: discover, read and parse every checked file.
+//! Problems with files themselves (unreadable, binary, huge, malformed)
+//! become findings here; nothing in this module panics on bad input.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use hcl::edit::structure::Body;
+use rayon::prelude::*;
+
+use crate::yaml::{self, Node};
+use crate::{Finding, finding};
+
+/// Files larger than this are reported (PARSE004) and not parsed.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Top-level folders checked when PATH is a repository root.
+pub const ROOTS: &[&str] = &["infra", "deploy", "charts", ".github/workflows"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Terraform,
+    TfVars,
+    Manifest,
+    HelmValues,
+    ChartMeta,
+    Workflow,
+}
+
+#[derive(Debug)]
+pub struct SourceFile {
+    /// Relative to the checked root, `/`-separated.
+    pub rel: String,
+    pub kind: Kind,
+    pub text: String,
+    line_starts: Vec<usize>,
+    /// YAML documents (YAML kinds only).
+    pub docs: Vec<Node>,
+    /// Terraform body (Terraform kinds only).
+    pub hcl: Option<Body>,
+}
+
+impl SourceFile {
+    /// 1-based line of a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        match self.line_starts.binary_search(&offset) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+
+    /// The text of a 1-based line.
+    pub fn line_text(&self, line: usize) -> Option<&str> {
+        self.text.lines().nth(line.checked_sub(1)?)
+    }
+
+    pub fn is_yaml(&self) -> bool {
+        matches!(self.kind, Kind::Manifest | Kind::HelmValues | Kind::ChartMeta | Kind::Workflow)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Repo {
+    pub root: PathBuf,
+    pub files: Vec<SourceFile>,
+    pub findings: Vec<Finding>,
+    /// Environment names: the folders of infra/terraform/envs/.
+    pub envs: Vec<String>,
+}
+
+impl Repo {
+    pub fn file(&self, rel: &str) -> Option<&SourceFile> {
+        self.files.iter().find(|f| f.rel == rel)
+    }
+}
+
+fn classify(rel: &str) -> Option<Kind> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let name = *parts.last()?;
+    let ext = name.rsplit_once('.').map(|(_, e)| e)?;
+    match ext {
+        "tf" => return Some(Kind::Terraform),
+        "tfvars" => return Some(Kind::TfVars),
+        "yaml" | "yml" => {}
+        _ => return None,
+    }
+    if rel.starts_with(".github/workflows/") || rel.contains("/.github/workflows/") {
+        return Some(Kind::Workflow);
+    }
+    if parts.contains(&".github") {
+        return None;
+    }
+    if let Some(pos) = parts.iter().position(|p| *p == "charts") {
+        let inside = &parts[pos + 1..];
+        if inside.contains(&"templates") || inside.contains(&"crds") {
+            return None; // Go templates, not YAML until rendered
+        }
+        if name == "Chart.yaml" {
+            return Some(Kind::ChartMeta);
+        }
+        if name.starts_with("values") {
+            return Some(Kind::HelmValues);
+        }
+        return None;
+    }
+    Some(Kind::Manifest)
+}
+
+struct Walker {
+    root: PathBuf,
+    visited: HashSet<PathBuf>,
+    found: Vec<(String, PathBuf, Kind)>,
+    findings: Vec<Finding>,
+}
+
+impl Walker {
+    fn rel(&self, p: &Path) -> String {
+        let r = p.strip_prefix(&self.root).unwrap_or(p);
+        r.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+    }
+
+    fn dir(&mut self, dir: &Path, skip_hidden: bool) {
+        let canon = match fs::canonicalize(dir) {
+            Ok(c) => c,
+            Err(e) => {
+                let rel = self.rel(dir);
+                self.findings.push(finding("PARSE005", &rel, 0, format!("cannot resolve folder: {e}")));
+                return;
+            }
+        };
+        if !self.visited.insert(canon) {
+            return; // reached twice through symlinks; checked once
+        }
+        let entries = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                let rel = self.rel(dir);
+                self.findings.push(finding("PARSE005", &rel, 0, format!("cannot read folder: {e}")));
+                return;
+            }
+        };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if matches!(name.as_str(), ".git" | "target" | ".terraform" | "node_modules") {
+                continue;
+            }
+            if skip_hidden && name.starts_with('.') && name != ".github" {
+                continue;
+            }
+            let rel = self.rel(&path);
+            let lmeta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.findings.push(finding("PARSE005", &rel, 0, format!("cannot stat: {e}")));
+                    continue;
+                }
+            };
+            let is_link = lmeta.file_type().is_symlink();
+            let meta = if is_link {
+                match fs::metadata(&path) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let what = if e.raw_os_error() == Some(40) { "symlink loop" } else { "dangling or unreadable symlink" };
+                        self.findings.push(finding("PARSE005", &rel, 0, format!("{what}: {e}")));
+                        continue;
+                    }
+                }
+            } else {
+                lmeta
+            };
+            if meta.is_dir() {
+                if is_link
+                    && let Ok(target) = fs::canonicalize(&path)
+                    && let Ok(here) = fs::canonicalize(path.parent().unwrap_or(&self.root))
+                    && here.starts_with(&target)
+                {
+                    self.findings.push(finding(
+                        "PARSE005",
+                        &rel,
+                        0,
+                        format!("symlink loop: points at its own ancestor {}", target.display()),
+                    ));
+                    continue;
+                }
+                self.dir(&path, skip_hidden);
+            } else if meta.is_file()
+                && let Some(kind) = classify(&rel)
+            {
+                if meta.len() > MAX_FILE_BYTES {
+                    self.findings.push(finding(
+                        "PARSE004",
+                        &rel,
+                        0,
+                        format!("file is {} bytes, over the {} byte limit; not parsed", meta.len(), MAX_FILE_BYTES),
+                    ));
+                    continue;
+                }
+                self.found.push((rel, path, kind));
+            }
+        }
+    }
+}
+
+/// Discover, read and parse. Never fails: every problem is a finding.
+pub fn load(root: &Path) -> Repo {
+    let mut w = Walker { root: root.to_path_buf(), visited: HashSet::new(), found: Vec::new(), findings: Vec::new() };
+    let present: Vec<&str> = ROOTS.iter().copied().filter(|r| root.join(r).exists()).collect();
+    if present.is_empty() {
+        w.dir(root, true);
+    } else {
+        for r in present {
+            w.dir(&root.join(r), false);
+        }
+    }
+    let found = std::mem::take(&mut w.found);
+    let loaded: Vec<Result<SourceFile, Finding>> = found.into_par_iter().map(|(rel, path, kind)| read(rel, &path, kind)).collect();
+    let mut files = Vec::new();
+    for l in loaded {
+        match l {
+            Ok(f) => files.push(f),
+            Err(f) => w.findings.push(f),
+        }
+    }
+    let mut envs: Vec<String> = fs::read_dir(root.join("infra/terraform/envs"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    envs.sort();
+    Repo { root: root.to_path_buf(), files, findings: w.findings, envs }
+}
+
+fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
+    let bytes = fs::read(path).map_err(|e| finding("PARSE005", &rel, 0, format!("cannot read: {e}")))?;
+    if bytes.iter().take(8192).any(|b| *b == 0) {
+        return Err(finding("PARSE003", &rel, 0, "binary file (NUL bytes) where text is expected; not parsed"));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        finding("PARSE003", &rel, 0, format!("not UTF-8 text (invalid byte at offset {}); not parsed", e.utf8_error().valid_up_to()))
+    })?;
+    let mut line_starts = vec![0];
+    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    let mut file = SourceFile { rel, kind, text, line_starts, docs: Vec::new(), hcl: None };
+    match kind {
+        Kind::Terraform | Kind::TfVars => match hcl::edit::parser::parse_body(&file.text) {
+            Ok(body) => file.hcl = Some(body),
+            Err(e) => {
+                let msg = e.to_string();
+                let first = msg.lines().find(|l| l.contains("expected") || l.contains("invalid")).unwrap_or("invalid HCL").trim();
+                return Err(finding("PARSE002", &file.rel, e.location().line(), format!("invalid HCL: {first}")));
+            }
+        },
+        _ => match yaml::parse_documents(&file.text) {
+            Ok(docs) => file.docs = docs,
+            Err(e) => return Err(finding("PARSE001", &file.rel, e.line, format!("malformed YAML: {}", e.message))),
+        },
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify("infra/terraform/envs/production/main.tf"), Some(Kind::Terraform));
+        assert_eq!(classify("infra/terraform/envs/production/terraform.tfvars"), Some(Kind::TfVars));
+        assert_eq!(classify("deploy/apps/x.yaml"), Some(Kind::Manifest));
+        assert_eq!(classify(".github/workflows/pr.yml"), Some(Kind::Workflow));
+        assert_eq!(classify(".github/dependabot.yml"), None);
+        assert_eq!(classify("charts/app/values.yaml"), Some(Kind::HelmValues));
+        assert_eq!(classify("charts/app/values-production.yaml"), Some(Kind::HelmValues));
+        assert_eq!(classify("charts/app/Chart.yaml"), Some(Kind::ChartMeta));
+        assert_eq!(classify("charts/app/templates/deployment.yaml"), None);
+        assert_eq!(classify("README.md"), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! Table-driven rule tests over tests/fixtures/<RULE>/{bad,good}/.
+//!
+//! Each fixture folder is a small repository. In `bad/`, every line that must
+//! produce a finding carries a trailing `# expect: RULE` marker (a file-level
+//! finding: `# expect-file: RULE`); an `expect.txt` lists `path:line` where a
+//! marker cannot sit on the line itself. The test runs only that rule and
+//! requires exactly those (file, line) findings; `good/` must have none.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use platctl_check::{Options, RULES, check};
+
+pub fn schemas() -> PathBuf {
+    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
+    assert!(
+        p.is_dir(),
+        "schemas not found at {} and PLATCTL_SCHEMAS is unset: run through scripts/test or export PLATCTL_SCHEMAS",
+        p.display()
+    );
+    p
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("fixture dir readable") {
+        let p = e.expect("entry").path();
+        if p.is_dir() { files(&p, out) } else { out.push(p) }
+    }
+}
+
+fn expected(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
+    let mut all = Vec::new();
+    files(dir, &mut all);
+    let mut out = BTreeSet::new();
+    for p in all {
+        let rel = p.strip_prefix(dir).expect("under dir").to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(&p).expect("fixture is text");
+        if rel == "expect.txt" {
+            for l in text.lines().filter(|l| !l.trim().is_empty()) {
+                let (f, n) = l.trim().rsplit_once(':').expect("expect.txt: path:line");
+                out.insert((f.to_owned(), n.parse().expect("line number")));
+            }
+            continue;
+        }
+        for (i, line) in text.lines().enumerate() {
+            if line.contains(&format!("# expect: {rule}")) {
+                out.insert((rel.clone(), i + 1));
+            }
+            if line.contains(&format!("# expect-file: {rule}")) {
+                out.insert((rel.clone(), 0));
+            }
+        }
+    }
+    out
+}
+
+fn run(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
+    let opts = Options { root: dir.to_path_buf(), schemas: schemas(), only: vec![rule.to_owned()], skip: vec![] };
+    let rep = check(&opts).unwrap_or_else(|e| panic!("{rule} on {}: {e}", dir.display()));
+    for f in &rep.findings {
+        assert_eq!(f.rule, rule, "--only {rule} leaked {f:?}");
+        assert!(!f.message.is_empty() && !f.message.contains('\n'), "message must be one line: {f:?}");
+    }
+    rep.findings.iter().map(|f| (f.file.clone(), f.line)).collect()
+}
+
+/// Rules whose fixtures are built at run time (binary, huge, symlinks): tests/files.rs.
+const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005"];
+
+#[test]
+fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() {
+    let mut failures = Vec::new();
+    for rule in RULES.iter().map(|r| r.id).filter(|id| !RUNTIME.contains(id)) {
+        let base = fixtures().join(rule);
+        let (bad, good) = (base.join("bad"), base.join("good"));
+        if !bad.is_dir() || !good.is_dir() {
+            failures.push(format!("{rule}: missing fixtures {}/{{bad,good}}", base.display()));
+            continue;
+        }
+        let want = expected(&bad, rule);
+        if want.is_empty() {
+            failures.push(format!("{rule}: bad fixture has no `# expect: {rule}` marker"));
+        }
+        let got = run(&bad, rule);
+        if got != want {
+            failures.push(format!("{rule}: bad fixture\n  expected {want:?}\n  got      {got:?}"));
+        }
+        let got_good = run(&good, rule);
+        if !got_good.is_empty() {
+            failures.push(format!("{rule}: good fixture has findings {got_good:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn fixtures_only_name_known_rules() {
+    for e in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+        assert!(RULES.iter().any(|r| r.id == name), "fixture folder {name} names no rule");
+    }
+}

@@ -1,0 +1,35 @@
+//! `platctl check`: run the platform's rules over a repository (crate platctl-check).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use platctl_check::{CheckError, Options, check, report, resolve_schemas};
+
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::exit;
+
+fn usage(e: CheckError) -> anyhow::Error {
+    match e {
+        CheckError::Io { .. } => anyhow::Error::new(e),
+        other => exit::coded(exit::USAGE, other.to_string()),
+    }
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let schemas = resolve_schemas(args.schemas.as_deref(), None, &args.path).map_err(usage)?;
+    let opts = Options { root: args.path.clone(), schemas, only: args.only, skip: args.skip };
+    let rep = check(&opts).map_err(usage)?;
+    let text = match args.output {
+        CheckFormat::Human => {
+            let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+            report::human(&rep, &args.path, color)
+        }
+        CheckFormat::Json => format!("{:#}\n", report::json(&rep)),
+        CheckFormat::Sarif => format!("{:#}\n", report::sarif(&rep, env!("CARGO_PKG_VERSION"))),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).context("cannot write the report to stdout")?;
+    out.flush().ok();
+    Ok(ExitCode::from(if rep.errors() > 0 { exit::ERROR } else { exit::OK }))
+}

@@ -1,0 +1,68 @@
+//! Command dispatch and the context every command shares.
+
+mod check;
+pub mod secrets;
+mod smoke;
+mod state;
+mod store;
+mod tf;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use platctl_audit::JsonlFileSink;
+use platctl_state::StateStore;
+use platctl_store::{Store, StoreKind};
+
+use crate::cli::{Cli, Command, StoreArgs};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::State(c) => state::run(c).await,
+        Command::Store(c) => store::run(c).await,
+        Command::Tf(args) => tf::run(args).await,
+        Command::Check(args) => check::run(args),
+        Command::Secrets(c) => secrets::run(c).await,
+        Command::Smoke(args) => smoke::run(args).await,
+    }
+}
+
+/// The repository root: the nearest ancestor of the working directory with a
+/// `.git`, else the working directory itself.
+pub fn repo_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors().find(|d| d.join(".git").exists()).map_or_else(|| cwd.clone(), Path::to_path_buf)
+}
+
+/// Resolve `--store` (already defaulted from $PLATCTL_STORE by clap) to a URL.
+pub fn store_url(args: &StoreArgs) -> String {
+    match &args.store {
+        Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => format!("file://{}", repo_root().join(".platctl/store").display()),
+    }
+}
+
+pub fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    let url = store_url(args);
+    Store::open(&url).with_context(|| format!("cannot open store {url}"))
+}
+
+/// The audit log path: --audit-log / $PLATCTL_AUDIT_LOG, else `audit.jsonl`
+/// next to a file store's directory, else `.platctl/audit.jsonl` in the repo.
+pub fn audit_path(args: &StoreArgs, store: &Store) -> PathBuf {
+    if let Some(p) = &args.audit_log {
+        return p.clone();
+    }
+    match (store.kind(), store.local_root().and_then(Path::parent)) {
+        (StoreKind::File, Some(parent)) => parent.join("audit.jsonl"),
+        _ => repo_root().join(".platctl/audit.jsonl"),
+    }
+}
+
+pub fn open_state(args: &StoreArgs) -> anyhow::Result<(StateStore, PathBuf)> {
+    let store = open_store(args)?;
+    let audit = audit_path(args, &store);
+    Ok((StateStore::new(store, Arc::new(JsonlFileSink::new(audit.clone()))), audit))
+}

@@ -1,0 +1,27 @@
+use std::process::ExitCode;
+
+use crate::cli::StoreCommand;
+use crate::exit;
+use crate::output::{self, Format};
+
+pub async fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        StoreCommand::Probe { store, output: format } => {
+            let store = super::open_store(&store)?;
+            output::progress(format!("probing {store}: two create-only writes of one key"));
+            let report = store.probe().await?;
+            match format {
+                Format::Json => output::print_json(&report)?,
+                Format::Table => {
+                    let verdict = if report.conditional_create_enforced {
+                        "enforced: the second create was refused; locking is safe"
+                    } else {
+                        "NOT enforced: the second create succeeded; platctl will refuse to lock on this store"
+                    };
+                    println!("store: {}\nconditional create: {verdict}\nelapsed: {} ms", report.store, report.elapsed_ms);
+                }
+            }
+            Ok(ExitCode::from(if report.conditional_create_enforced { exit::OK } else { exit::UNSAFE_STORE }))
+        }
+    }
+}

@@ -1,0 +1,43 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use platctl_audit::JsonlFileSink;
+use platctl_tf::{Backend, TfRun};
+
+use crate::cli::TfArgs;
+use crate::output;
+
+pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
+    platctl_state::validate_env(&args.env)?;
+    let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs").join(&args.env));
+    let (backend, audit_path) = match &args.server {
+        Some(url) => {
+            let audit = args.store.audit_log.clone().unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
+            output::progress(format!("env {}: state from the shared backend {url}", args.env));
+            (Backend::Remote { url: url.clone(), state: None }, audit)
+        }
+        None => {
+            let (state, audit) = super::open_state(&args.store)?;
+            output::progress(format!("env {}: state in {} through an in-process backend", args.env, state.store()));
+            (Backend::InProcess(state), audit)
+        }
+    };
+    let outcome = platctl_tf::run(TfRun {
+        env: args.env.clone(),
+        dir,
+        terraform: args.terraform.clone(),
+        args: args.args.clone(),
+        backend,
+        actor: platctl_audit::default_actor(),
+        audit: Arc::new(JsonlFileSink::new(audit_path.clone())),
+    })
+    .await?;
+    output::progress(format!(
+        "terraform exited {} after {:.1}s{}; audit: {}",
+        outcome.exit_code,
+        outcome.duration.as_secs_f64(),
+        outcome.summary.map(|s| format!(" ({} to add/added, {} changed, {} destroyed)", s.add, s.change, s.destroy)).unwrap_or_default(),
+        audit_path.display()
+    ));
+    Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
+}

@@ -1,0 +1,13 @@
+//! The one integration-test binary: every module drives the real `platctl`.
+
+mod support;
+
+mod state_concurrency;
+mod state_crash;
+mod state_interop;
+mod state_probe;
+mod state_server;
+mod state_tf;
+mod smoke;
+mod secrets;
+mod check;

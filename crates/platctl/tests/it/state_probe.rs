@@ -1,0 +1,77 @@
+//! A store that ignores If-None-Match is refused: a proxy in front of
+//! SeaweedFS strips the header, so a second create succeeds silently.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+
+use crate::support::*;
+
+async fn forward(State(upstream): State<String>, req: Request) -> Response {
+    let client = reqwest::Client::new();
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
+    let url = format!("{upstream}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut builder = client.request(method, url);
+    for (name, value) in req.headers() {
+        // The whole point: drop the precondition headers.
+        if name == "if-none-match" || name == "if-match" || name == "host" {
+            continue;
+        }
+        builder = builder.header(name.as_str(), value.as_bytes());
+    }
+    let body = axum::body::to_bytes(req.into_body(), usize::MAX).await.expect("body");
+    let resp = builder.body(body).send().await.expect("upstream");
+    let mut out = Response::builder().status(resp.status().as_u16());
+    for (name, value) in resp.headers() {
+        out = out.header(name.as_str(), value.as_bytes());
+    }
+    out.body(Body::from(resp.bytes().await.expect("upstream body"))).expect("response")
+}
+
+fn start_proxy() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let upstream = s3_endpoint();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(forward).with_state(upstream);
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    (addr, handle)
+}
+
+#[test]
+fn store_that_ignores_if_none_match_is_refused() {
+    // The real store passes the probe.
+    let honest = TestStore::s3("probe-ok");
+    let good = ok(run(honest.platctl().args(["store", "probe", "--output", "json"])));
+    assert_eq!(json(&good)["conditional_create_enforced"], true);
+    let good_file = TestStore::file();
+    assert_eq!(json(&ok(run(good_file.platctl().args(["store", "probe", "--output", "json"]))))["conditional_create_enforced"], true);
+
+    let (proxy, _thread) = start_proxy();
+    let liar = TestStore::s3_at("probe-bad", &format!("http://{proxy}"));
+    let probe = run(liar.platctl().args(["store", "probe"]));
+    assert_eq!(probe.status.code(), Some(4), "probe exits 4 on an unsafe store:\n{}", stdout(&probe));
+    assert!(stdout(&probe).contains("NOT enforced"), "{}", stdout(&probe));
+
+    // Locking through the wrapper is refused, naming the store; nothing is written.
+    let root = TfRoot::demo();
+    let apply = run(&mut root.tf(&liar, "unsafe", &["apply", "-auto-approve", "-input=false", "-no-color"]));
+    assert_eq!(apply.status.code(), Some(4), "apply is refused before terraform runs:\n{}", stderr(&apply));
+    let err = stderr(&apply);
+    assert!(err.contains("does not enforce create-only writes") && err.contains(&liar.url()), "{err}");
+    let list = json(&ok(run(liar.platctl().args(["state", "list", "--output", "json"]))));
+    assert_eq!(list, serde_json::json!([]), "no state and no lock were written");
+
+    // The operator command says exactly why.
+    let serve = run(liar.platctl().args(["state", "serve", "--listen", "127.0.0.1:0"]));
+    assert_eq!(serve.status.code(), Some(4), "{}", stderr(&serve));
+    assert!(stderr(&serve).contains("does not enforce create-only writes") && stderr(&serve).contains(&liar.url()), "{}", stderr(&serve));
+}

@@ -1,0 +1,124 @@
+//! Prometheus metrics: `http_requests_total{method,route,status}`,
+//! `http_request_duration_seconds{method,route,status}` (histogram) and
+//! `http_requests_in_flight`. `route` is always the matched route template
+//! (`/delay/{ms}`), or `unmatched`: never the raw path, so cardinality is bounded.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `route` label for requests that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Content type of the Prometheus text format (the default answer of `/metrics`).
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content type of OpenMetrics text, served when the scraper's `Accept` asks for it.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: String,
+}
+
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    pub in_flight: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register("http_requests", "HTTP requests answered, by method, route template and status", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to produce the response, by method, route template and status",
+            duration.clone(),
+        );
+        registry.register("http_requests_in_flight", "HTTP requests being served now", in_flight.clone());
+        Self { registry: Arc::new(registry), requests, duration, in_flight }
+    }
+
+    pub fn observe(&self, method: &http::Method, route: &str, status: u16, seconds: f64) {
+        let labels = RequestLabels { method: method_label(method).to_owned(), route: route.to_owned(), status: status.to_string() };
+        self.duration.get_or_create(&labels).observe(seconds);
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    /// The Prometheus text format (0.0.4): OpenMetrics without `# EOF` and
+    /// `# UNIT`, with counter families named after their `_total` sample.
+    pub fn encode_prometheus(&self) -> String {
+        let om = self.encode();
+        let counters: std::collections::HashSet<&str> = om
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|r| r.split_once(' '))
+            .filter(|(_, t)| *t == "counter")
+            .map(|(n, _)| n)
+            .collect();
+        let mut out = String::with_capacity(om.len() + 64);
+        for line in om.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let meta = line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)).or_else(|| line.strip_prefix("# HELP ").map(|r| ("# HELP ", r)));
+            if let Some((kw, rest)) = meta {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) && !name.ends_with("_total") {
+                    out.push_str(&format!("{kw}{name}_total {tail}\n"));
+                    continue;
+                }
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// OpenMetrics text (1.0).
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Standard methods keep their name; anything else is `other` (bounded cardinality).
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}

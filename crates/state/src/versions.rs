@@ -1,0 +1,130 @@
+use bytes::Bytes;
+use futures::StreamExt;
+use platctl_store::{Created, Store};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{Result, StateError, sha256_hex};
+
+/// Why a version exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionSource {
+    /// A state write through platctl (terraform persisting state).
+    #[default]
+    Write,
+    /// `platctl state rollback`.
+    Rollback,
+    /// A state found in place that no version held (written by plain
+    /// terraform), versioned before it was replaced or deleted.
+    Adopted,
+}
+
+impl VersionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionSource::Write => "write",
+            VersionSource::Rollback => "rollback",
+            VersionSource::Adopted => "adopted",
+        }
+    }
+}
+
+/// Metadata of one immutable version, stored as `<env>/versions/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionMeta {
+    pub id: String,
+    pub env: String,
+    pub serial: u64,
+    pub lineage: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    pub actor: String,
+    pub source: VersionSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_from: Option<String>,
+}
+
+impl VersionMeta {
+    /// `<serial, 10 digits>-<first 12 hex of sha256>`: sorts by serial within
+    /// a lineage, and the same content at the same serial gets the same id,
+    /// which makes a retried write idempotent.
+    pub fn make_id(serial: u64, sha256: &str) -> String {
+        format!("{serial:010}-{}", &sha256[..12.min(sha256.len())])
+    }
+}
+
+fn data_key(env: &str, id: &str) -> String {
+    format!("{env}/versions/{id}.tfstate")
+}
+
+fn meta_key(env: &str, id: &str) -> String {
+    format!("{env}/versions/{id}.json")
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 23 && id.as_bytes()[10] == b'-' && id.bytes().enumerate().all(|(i, b)| i == 10 || b.is_ascii_hexdigit())
+}
+
+pub(crate) async fn exists(store: &Store, env: &str, id: &str) -> Result<bool> {
+    Ok(store.get(&meta_key(env, id)).await?.is_some())
+}
+
+/// Write content then metadata, both create-only. An existing object with the
+/// same id is the same content (the id includes the hash), so it is kept as is.
+pub(crate) async fn write_version(store: &Store, meta: &VersionMeta, body: Bytes) -> Result<()> {
+    if store.create(&data_key(&meta.env, &meta.id), body).await? == Created::AlreadyExists {
+        tracing::debug!(id = %meta.id, "version content already stored");
+    }
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| StateError::Corrupt(e.to_string()))?;
+    store.create(&meta_key(&meta.env, &meta.id), Bytes::from(json)).await?;
+    Ok(())
+}
+
+/// All versions of an env, oldest first (by creation time, then serial).
+pub(crate) async fn list(store: &Store, env: &str) -> Result<Vec<VersionMeta>> {
+    let entries = store.list(&format!("{env}/versions")).await?;
+    let metas: Vec<String> = entries.into_iter().map(|e| e.key).filter(|k| k.ends_with(".json")).collect();
+    let reads = futures::stream::iter(metas)
+        .map(|key| async move {
+            let obj = store.get(&key).await?;
+            Ok::<_, StateError>(obj.map(|o| (key, o.bytes)))
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = Vec::new();
+    for read in reads {
+        if let Some((key, bytes)) = read? {
+            let meta: VersionMeta =
+                serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt(format!("version metadata {key}: {e}")))?;
+            out.push(meta);
+        }
+    }
+    out.sort_by(|a, b| a.created.cmp(&b.created).then(a.serial.cmp(&b.serial)));
+    Ok(out)
+}
+
+pub(crate) async fn read(store: &Store, env: &str, id: &str) -> Result<(VersionMeta, Bytes)> {
+    if !valid_id(id) {
+        return Err(StateError::NotFound(format!(
+            "{id:?} is not a version id (expected the form 0000000012-0123456789ab; see `platctl state versions --env {env}`)"
+        )));
+    }
+    let not_found = || StateError::NotFound(format!("env {env} has no version {id} (see `platctl state versions --env {env}`)"));
+    let meta_obj = store.get(&meta_key(env, id)).await?.ok_or_else(not_found)?;
+    let meta: VersionMeta =
+        serde_json::from_slice(&meta_obj.bytes).map_err(|e| StateError::Corrupt(format!("version metadata {id}: {e}")))?;
+    let data = store.get(&data_key(env, id)).await?.ok_or_else(not_found)?.bytes;
+    let sha = sha256_hex(&data);
+    if sha != meta.sha256 {
+        return Err(StateError::Corrupt(format!("version {id} of env {env}: content sha256 {sha} does not match its metadata {}", meta.sha256)));
+    }
+    Ok((meta, data))
+}

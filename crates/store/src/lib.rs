@@ -1,0 +1,318 @@
+//! The object store under platctl: `file:///abs/path` or `s3://bucket[/prefix]`.
+//!
+//! A thin layer over the `object_store` crate that adds what state safety needs:
+//! create-only writes that report "already exists" instead of overwriting, and
+//! a probe that proves the store really enforces them. Locking on a store that
+//! silently accepts a second create would be last-writer-wins, so callers must
+//! run [`Store::ensure_conditional_create`] before their first lock.
+//!
+//! Keys are `/`-separated and relative to the store's prefix.
+
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::sync::OnceCell;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "invalid store URL {url:?}: {reason}. Use file:///absolute/path or s3://bucket[/prefix]"
+    )]
+    InvalidUrl { url: String, reason: String },
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: String },
+    #[error(
+        "store {store} does not enforce create-only writes: a second create of {key} succeeded \
+         (the store ignores If-None-Match). Locking on it would be last-writer-wins, so platctl \
+         refuses to lock. Use a store that honours conditional writes (Linode Object Storage, \
+         SeaweedFS, MinIO, AWS S3) or fix the proxy in front of it"
+    )]
+    Unsafe { store: String, key: String },
+    #[error("store {store}: {op} {key}: {source}")]
+    Backend {
+        store: String,
+        op: &'static str,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("cannot create local store directory {path}: {source}")]
+    LocalDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which kind of backend a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    File,
+    S3,
+}
+
+/// One object read from the store.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub bytes: Bytes,
+    pub e_tag: Option<String>,
+    pub last_modified: time::OffsetDateTime,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Key relative to the store prefix.
+    pub key: String,
+    pub size: u64,
+    pub last_modified: time::OffsetDateTime,
+}
+
+/// Result of a create-only write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExists,
+}
+
+/// What `probe` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeReport {
+    pub store: String,
+    pub conditional_create_enforced: bool,
+    pub probe_key: String,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    display: String,
+    kind: StoreKind,
+    prefix: Option<Path>,
+    local_root: Option<PathBuf>,
+    probed: Arc<OnceCell<()>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("url", &self.display).finish()
+    }
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl Store {
+    /// Open a store from its URL. S3 settings come from the standard AWS_*
+    /// environment variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP).
+    pub fn open(url: &str) -> Result<Store> {
+        let invalid = |reason: &str| StoreError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
+        if let Some(rest) = url.strip_prefix("file://") {
+            if !rest.starts_with('/') {
+                return Err(invalid("a file store needs an absolute path (file:///abs/path)"));
+            }
+            return Store::open_local(FsPath::new(rest));
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(invalid("missing bucket name"));
+            }
+            let prefix = prefix.trim_matches('/');
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                // Linode ignores the signing region's value but needs one; fr-par is our default.
+                builder = builder.with_region("fr-par");
+            }
+            let s3 = builder.build().map_err(|e| invalid(&e.to_string()))?;
+            let prefix = if prefix.is_empty() {
+                None
+            } else {
+                Some(Path::parse(prefix).map_err(|e| invalid(&format!("bad prefix: {e}")))?)
+            };
+            return Ok(Store {
+                inner: Arc::new(s3),
+                display: format!("s3://{bucket}{}", prefix.as_ref().map(|p| format!("/{p}")).unwrap_or_default()),
+                kind: StoreKind::S3,
+                prefix,
+                local_root: None,
+                probed: Arc::default(),
+            });
+        }
+        Err(invalid("unknown scheme"))
+    }
+
+    /// Open (creating if needed) a local directory store.
+    pub fn open_local(dir: &FsPath) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::LocalDir { path: dir.to_owned(), source })?;
+        let dir = dir.canonicalize().map_err(|source| StoreError::LocalDir { path: dir.to_owned(), source })?;
+        let fs = LocalFileSystem::new_with_prefix(&dir).map_err(|e| StoreError::InvalidUrl {
+            url: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Store {
+            inner: Arc::new(fs.with_automatic_cleanup(true)),
+            display: format!("file://{}", dir.display()),
+            kind: StoreKind::File,
+            prefix: None,
+            local_root: Some(dir),
+            probed: Arc::default(),
+        })
+    }
+
+    /// Wrap any object store (tests use this to put a proxy in between).
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, display: impl Into<String>, kind: StoreKind) -> Store {
+        Store { inner, display: display.into(), kind, prefix: None, local_root: None, probed: Arc::default() }
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// The root directory of a file store.
+    pub fn local_root(&self) -> Option<&FsPath> {
+        self.local_root.as_deref()
+    }
+
+    pub fn url(&self) -> &str {
+        &self.display
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        let rel = Path::parse(key).map_err(|e| StoreError::InvalidKey { key: key.to_owned(), reason: e.to_string() })?;
+        Ok(match &self.prefix {
+            Some(p) => p.parts().chain(rel.parts()).collect(),
+            None => rel,
+        })
+    }
+
+    fn relative(&self, path: &Path) -> String {
+        match &self.prefix {
+            Some(p) => path.prefix_match(p).map(|parts| parts.map(|s| s.as_ref().to_owned()).collect::<Vec<_>>().join("/")).unwrap_or_else(|| path.to_string()),
+            None => path.to_string(),
+        }
+    }
+
+    fn backend(&self, op: &'static str, key: &str, source: object_store::Error) -> StoreError {
+        StoreError::Backend { store: self.display.clone(), op, key: key.to_owned(), source }
+    }
+
+    /// Read an object; `None` when it does not exist.
+    pub async fn get(&self, key: &str) -> Result<Option<Object>> {
+        let path = self.path(key)?;
+        match self.inner.get(&path).await {
+            Ok(result) => {
+                let meta = result.meta.clone();
+                let bytes = result.bytes().await.map_err(|e| self.backend("read", key, e))?;
+                Ok(Some(Object { bytes, e_tag: meta.e_tag, last_modified: to_time(meta.last_modified) }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.backend("get", key, e)),
+        }
+    }
+
+    /// Write an object, replacing any previous one atomically.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let path = self.path(key)?;
+        self.inner.put(&path, PutPayload::from_bytes(bytes)).await.map_err(|e| self.backend("put", key, e))?;
+        Ok(())
+    }
+
+    /// Write an object only if no object exists at the key.
+    pub async fn create(&self, key: &str, bytes: Bytes) -> Result<Created> {
+        let path = self.path(key)?;
+        let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        match self.inner.put_opts(&path, PutPayload::from_bytes(bytes), opts).await {
+            Ok(_) => Ok(Created::Created),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                Ok(Created::AlreadyExists)
+            }
+            Err(e) => Err(self.backend("create", key, e)),
+        }
+    }
+
+    /// Delete an object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key)?;
+        match self.inner.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.backend("delete", key, e)),
+        }
+    }
+
+    /// Every object under `prefix` (recursive).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Entry>> {
+        let path = self.path(prefix)?;
+        let metas: Vec<_> = self.inner.list(Some(&path)).try_collect().await.map_err(|e| self.backend("list", prefix, e))?;
+        Ok(metas
+            .into_iter()
+            .map(|m| Entry { key: self.relative(&m.location), size: m.size, last_modified: to_time(m.last_modified) })
+            .collect())
+    }
+
+    /// The immediate "directories" under `prefix` (empty = the store root).
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        let path = if prefix.is_empty() { self.prefix.clone() } else { Some(self.path(prefix)?) };
+        let listing = self.inner.list_with_delimiter(path.as_ref()).await.map_err(|e| self.backend("list", prefix, e))?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect())
+    }
+
+    /// Prove that the store refuses a second create of the same key.
+    /// Always talks to the store; see [`Store::ensure_conditional_create`] for the cached form.
+    pub async fn probe(&self) -> Result<ProbeReport> {
+        let started = std::time::Instant::now();
+        let key = format!("_platctl/probe/{}", uuid::Uuid::new_v4());
+        let first = self.create(&key, Bytes::from_static(b"first")).await?;
+        let second = self.create(&key, Bytes::from_static(b"second")).await;
+        // Clean up whatever happened before judging.
+        let cleanup = self.delete(&key).await;
+        let second = second?;
+        cleanup?;
+        let enforced = first == Created::Created && second == Created::AlreadyExists;
+        Ok(ProbeReport {
+            store: self.display.clone(),
+            conditional_create_enforced: enforced,
+            probe_key: key,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Run the probe once per `Store` (and its clones); error if not enforced.
+    pub async fn ensure_conditional_create(&self) -> Result<()> {
+        self.probed
+            .get_or_try_init(|| async {
+                let report = self.probe().await?;
+                if report.conditional_create_enforced {
+                    tracing::debug!(store = %self.display, "conditional create enforced");
+                    Ok(())
+                } else {
+                    Err(StoreError::Unsafe { store: self.display.clone(), key: report.probe_key })
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+fn to_time(t: chrono::DateTime<chrono::Utc>) -> time::OffsetDateTime {
+    let nanos = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}

@@ -1,0 +1,207 @@
+//! `platctl tf`: run the real terraform with this env's state served by an
+//! in-process http backend on 127.0.0.1:<random port>, protected by a
+//! one-time password. Terraform's own locking then goes through platctl's
+//! create-only lock on the store, and every state write becomes a version.
+
+mod summary;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use platctl_audit::{Action, AuditEvent, Outcome};
+use platctl_backend::{AuthMode, Permission, ServerConfig, Tokens};
+use platctl_state::{StateStore, validate_env};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+pub use summary::ChangeSummary;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TfError {
+    #[error(transparent)]
+    State(#[from] platctl_state::StateError),
+    #[error("terraform root directory {0} does not exist; pass --dir or create it (env roots live in infra/terraform/envs/<env>)")]
+    MissingDir(PathBuf),
+    #[error("cannot start {program}: {source}. Install terraform or point --terraform / PLATCTL_TERRAFORM at it")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("in-process state backend failed: {0}")]
+    Backend(#[from] platctl_backend::ServeError),
+    #[error("i/o error while running terraform: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where terraform's state comes from.
+pub enum Backend {
+    /// Serve it in-process over this store.
+    InProcess(StateStore),
+    /// A shared `platctl state serve` at this base URL. Credentials come from
+    /// the caller's TF_HTTP_USERNAME / TF_HTTP_PASSWORD.
+    Remote { url: String, state: Option<StateStore> },
+}
+
+pub struct TfRun {
+    pub env: String,
+    pub dir: PathBuf,
+    pub terraform: PathBuf,
+    pub args: Vec<String>,
+    pub backend: Backend,
+    /// Recorded as the actor of state writes and of the run's audit event.
+    pub actor: String,
+    /// Where to record the run's audit event (the state store's sink).
+    pub audit: Arc<dyn platctl_audit::AuditSink>,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct TfOutcome {
+    /// Terraform's exit code, or 128 + signal number when it was killed.
+    pub exit_code: i32,
+    pub duration: Duration,
+    pub summary: Option<ChangeSummary>,
+}
+
+/// Terraform arguments with values that may hold secrets replaced.
+pub fn redact_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut redact_next = false;
+    for a in args {
+        if redact_next {
+            out.push("<redacted>".to_owned());
+            redact_next = false;
+            continue;
+        }
+        let flag = a.trim_start_matches('-');
+        let sensitive = ["var", "backend-config"].iter().any(|s| flag == *s || flag.starts_with(&format!("{s}=")));
+        if sensitive && a.starts_with('-') {
+            if let Some((name, _)) = a.split_once('=') {
+                out.push(format!("{name}=<redacted>"));
+            } else {
+                out.push(a.clone());
+                redact_next = true;
+            }
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
+    validate_env(&run.env)?;
+    if !run.dir.is_dir() {
+        return Err(TfError::MissingDir(run.dir.clone()));
+    }
+    let started = Instant::now();
+    let mut cmd = Command::new(&run.terraform);
+    cmd.args(&run.args).current_dir(&run.dir).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    // Never let the operator's own TF_HTTP_* or TF_CLI_ARGS_init point elsewhere.
+    for var in ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS", "TF_HTTP_LOCK_METHOD", "TF_HTTP_UNLOCK_METHOD", "TF_HTTP_UPDATE_METHOD"] {
+        cmd.env_remove(var);
+    }
+
+    let mut server = None;
+    let address = match &run.backend {
+        Backend::InProcess(state) => {
+            // Refuse before terraform starts: through the http backend the
+            // reason would shrink to "Unexpected HTTP response code".
+            state.store().ensure_conditional_create().await.map_err(platctl_state::StateError::from)?;
+            let password = platctl_backend::auth::generate_token();
+            // The one-time token is admin for this env only: whoever can run
+            // platctl against the store already holds the store's credentials,
+            // and admin lets `terraform force-unlock` work through the wrapper.
+            let tokens = Tokens::single(&run.actor, &password, vec![run.env.clone()], vec![Permission::Admin]);
+            let config = ServerConfig { auth: AuthMode::Tokens(tokens), ..ServerConfig::default() };
+            let running = platctl_backend::start(state.clone(), config, ([127, 0, 0, 1], 0).into(), None).await?;
+            let address = format!("http://{}/v1/state/{}", running.addr, run.env);
+            cmd.env("TF_HTTP_USERNAME", "platctl").env("TF_HTTP_PASSWORD", password);
+            server = Some(running);
+            address
+        }
+        Backend::Remote { url, .. } => format!("{}/v1/state/{}", url.trim_end_matches('/'), run.env),
+    };
+    cmd.env("TF_HTTP_ADDRESS", &address).env("TF_HTTP_LOCK_ADDRESS", &address).env("TF_HTTP_UNLOCK_ADDRESS", &address);
+
+    let mut child = cmd.spawn().map_err(|source| TfError::Spawn { program: run.terraform.display().to_string(), source })?;
+    let child_pid = child.id();
+    let mut stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("terraform stdout was not captured"))?;
+
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut detector = summary::Detector::default();
+    let mut out = tokio::io::stdout();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut stdout_open = true;
+    let status = loop {
+        tokio::select! {
+            n = stdout.read(&mut buf), if stdout_open => {
+                let n = n?;
+                if n == 0 {
+                    stdout_open = false;
+                    continue;
+                }
+                // Pass bytes through at once: prompts ("Enter a value:") have no newline.
+                out.write_all(&buf[..n]).await?;
+                out.flush().await?;
+                detector.feed(&buf[..n]);
+            }
+            status = child.wait(), if !stdout_open => break status?,
+            _ = sigint.recv() => forward(child_pid, nix::sys::signal::Signal::SIGINT),
+            _ = sigterm.recv() => forward(child_pid, nix::sys::signal::Signal::SIGTERM),
+        }
+    };
+    let exit_code = exit_code_of(status);
+    let duration = started.elapsed();
+    if let Some(server) = server {
+        server.shutdown(Duration::from_secs(5)).await?;
+    }
+    let summary = detector.finish();
+    let outcome = if exit_code == 0 { Outcome::Success } else { Outcome::Error };
+    let mut event = AuditEvent::new(Action::TfRun, outcome, &run.actor)
+        .env(&run.env)
+        .detail("command", run.args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default())
+        .detail("args", redact_args(&run.args))
+        .detail("exit_code", exit_code)
+        .detail("duration_ms", u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+        .detail("dir", run.dir.display().to_string());
+    if let Some(s) = &summary {
+        event = event.detail("changes", serde_json::to_value(s).unwrap_or_default());
+    }
+    if let Err(e) = run.audit.record(&event) {
+        tracing::error!(error = %e, "audit record of the terraform run failed");
+    }
+    Ok(TfOutcome { exit_code, duration, summary })
+}
+
+/// Forward a signal to terraform so it stops gracefully and releases its lock.
+/// When the terminal already delivered it (terraform is in our foreground
+/// process group), forwarding would be a second interrupt, which makes
+/// terraform exit at once without unlocking; so skip it then.
+fn forward(pid: Option<u32>, signal: nix::sys::signal::Signal) {
+    use nix::unistd::{Pid, getpgrp, tcgetpgrp};
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else { return };
+    if signal == nix::sys::signal::Signal::SIGINT
+        && let Ok(fg) = tcgetpgrp(std::io::stdin())
+        && fg == getpgrp()
+    {
+        return;
+    }
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+}
+
+fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_var_values_in_both_spellings() {
+        let args: Vec<String> = ["apply", "-var", "token=abc", "-var=pw=x", "--backend-config=secret", "-auto-approve"].map(String::from).to_vec();
+        assert_eq!(redact_args(&args), ["apply", "-var", "<redacted>", "-var=<redacted>", "--backend-config=<redacted>", "-auto-approve"]);
+    }
+}

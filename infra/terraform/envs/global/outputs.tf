@@ -1,0 +1,43 @@
+output "state_bucket" {
+  description = "Terraform state bucket."
+  value       = module.buckets.state_bucket
+}
+
+output "loki_bucket" {
+  description = "Loki chunks bucket."
+  value       = module.buckets.loki_bucket
+}
+
+output "s3_endpoint" {
+  description = "S3 endpoint (AWS_ENDPOINT_URL)."
+  value       = module.buckets.s3_endpoint
+}
+
+output "ci_access_key" {
+  description = "CI key ID for the state bucket (GitHub secret PLATCTL_STORE_ACCESS_KEY_ID)."
+  value       = module.buckets.ci_access_key
+  sensitive   = true
+}
+
+output "ci_secret_key" {
+  description = "CI secret key for the state bucket (GitHub secret PLATCTL_STORE_SECRET_ACCESS_KEY)."
+  value       = module.buckets.ci_secret_key
+  sensitive   = true
+}
+
+output "loki_access_key" {
+  description = "Loki bucket key ID (sealed into deploy/secrets as loki-s3)."
+  value       = module.buckets.loki_access_key
+  sensitive   = true
+}
+
+output "loki_secret_key" {
+  description = "Loki bucket secret key (sealed into deploy/secrets as loki-s3)."
+  value       = module.buckets.loki_secret_key
+  sensitive   = true
+}
+
+output "domain_id" {
+  description = "ID of the DNS zone."
+  value       = module.zone.domain_id
+}

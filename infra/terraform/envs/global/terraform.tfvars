@@ -1,0 +1,6 @@
+region                             = "fr-par"
+state_bucket_name                  = "infra-state"
+loki_bucket_name                   = "platform-loki-chunks"
+noncurrent_version_expiration_days = 90
+domain                             = "platform.example.com"
+soa_email                          = "hostmaster@example.com"

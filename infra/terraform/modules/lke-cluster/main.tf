@@ -1,0 +1,74 @@
+locals {
+  base_tags = ["env:${var.environment}", "managed-by:terraform", "platform:lke"]
+}
+
+resource "linode_lke_cluster" "this" {
+  label       = var.label
+  k8s_version = var.k8s_version
+  region      = var.region
+  tags        = distinct(concat(local.base_tags, var.tags))
+
+  control_plane {
+    high_availability = var.high_availability
+
+    acl {
+      enabled = var.acl_enabled
+
+      addresses {
+        ipv4 = var.acl_allowed_ipv4
+        ipv6 = var.acl_allowed_ipv6
+      }
+    }
+  }
+
+  # Pool order is significant for the provider (see its "Nested Node Pool
+  # Caveats"): never reorder; append new pools at the end.
+  pool {
+    type  = var.system_pool.type
+    count = var.system_pool.count
+    tags  = ["pool:system"]
+
+    labels = {
+      "node.platform.io/pool" = "system"
+    }
+  }
+
+  pool {
+    type = var.workload_pool.type
+    tags = ["pool:workload"]
+
+    labels = {
+      "node.platform.io/pool" = "workload"
+    }
+
+    autoscaler {
+      min = var.workload_pool.min
+      max = var.workload_pool.max
+    }
+  }
+
+  dynamic "pool" {
+    for_each = var.gpu_pool.enabled ? [var.gpu_pool] : []
+
+    content {
+      type = pool.value.type
+      tags = ["pool:gpu"]
+
+      labels = {
+        "node.platform.io/pool"  = "gpu"
+        "nvidia.com/gpu.present" = "true"
+      }
+
+      taint {
+        effect = "NoSchedule"
+        key    = "nvidia.com/gpu"
+        value  = "present"
+      }
+
+      autoscaler {
+        min = pool.value.min
+        max = pool.value.max
+      }
+    }
+  }
+}

@@ -1,0 +1,11 @@
+terraform {
+  # Cross-variable validation (production rules) needs Terraform >= 1.9.
+  required_version = ">= 1.9.0"
+
+  required_providers {
+    linode = {
+      source  = "linode/linode"
+      version = "~> 3.5"
+    }
+  }
+}
