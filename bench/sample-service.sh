@@ -29,6 +29,7 @@ command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk; .ci/i
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/bench/out"; mkdir -p "$OUT"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 REPORT="$OUT/sample-service-$STAMP.md"
 
 say "building sample-service, hello-world and otlp-sink (release profile)"
@@ -42,21 +43,33 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 
-SINK_PORT=$(free_port); HELLO_PORT=$(free_port); SVC_PORT=$(free_port); QUIET_PORT=$(free_port)
+# Servers share CPU 0 (one Tokio worker each, the OTLP batch thread included),
+# wrk gets CPU 1: the comparison stays fair on a busy machine. Without two
+# CPUs everything shares one.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  SRV="taskset -c 0" LOAD="taskset -c 1"; export TOKIO_WORKER_THREADS=1
+else
+  SRV="" LOAD=""
+fi
+SINK_PORT=$(free_port); HELLO_PORT=$(free_port); FULL_PORT=$(free_port); TRACED_PORT=$(free_port); SAMPLED_PORT=$(free_port)
 LISTEN_ADDR=127.0.0.1:$SINK_PORT "$BIN/examples/otlp-sink" 2>"$OUT/otlp-sink.log" & PIDS+=($!)
-LISTEN_ADDR=127.0.0.1:$HELLO_PORT "$BIN/examples/hello-world" 2>/dev/null & PIDS+=($!)
-# Full configuration: metrics (always on), trace export over OTLP/HTTP, JSON access log.
-LISTEN_ADDR=127.0.0.1:$SVC_PORT OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$SINK_PORT \
-  "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
-# Same, without the per-request access log line (to show what logging costs).
-LISTEN_ADDR=127.0.0.1:$QUIET_PORT OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$SINK_PORT ACCESS_LOG=false \
-  "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
-wait_http "http://127.0.0.1:$HELLO_PORT/"; wait_http "http://127.0.0.1:$SVC_PORT/"; wait_http "http://127.0.0.1:$QUIET_PORT/"
+LISTEN_ADDR=127.0.0.1:$HELLO_PORT $SRV "$BIN/examples/hello-world" 2>/dev/null & PIDS+=($!)
+OTLP=http://127.0.0.1:$SINK_PORT
+# full: metrics (always on), every request traced and exported over OTLP/HTTP, JSON access log (to /dev/null).
+LISTEN_ADDR=127.0.0.1:$FULL_PORT OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
+# traced: metrics + every request traced and exported; no access log.
+LISTEN_ADDR=127.0.0.1:$TRACED_PORT OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP ACCESS_LOG=false \
+  $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
+# sampled: metrics + tracing with the standard 10% parent-based ratio sampler; no access log.
+LISTEN_ADDR=127.0.0.1:$SAMPLED_PORT OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP ACCESS_LOG=false \
+  OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1 \
+  $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
+for p in $HELLO_PORT $FULL_PORT $TRACED_PORT $SAMPLED_PORT; do wait_http "http://127.0.0.1:$p/"; done
 
 # wrk's "Requests/sec" and the 99% line of --latency, in ms.
 run_wrk() {
   local url=$1 out
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url")
+  out=$($LOAD wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url")
   echo "$out" >>"$OUT/wrk-$STAMP.log"
   local rps p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -66,11 +79,12 @@ run_wrk() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+NAMES="hello full traced sampled"
 declare -A RPS P99
-for name in hello full quiet; do RPS[$name]=""; P99[$name]=""; done
+for name in $NAMES; do RPS[$name]=""; P99[$name]=""; done
 for round in $(seq "$ROUNDS"); do
-  for name in hello full quiet; do
-    case $name in hello) port=$HELLO_PORT ;; full) port=$SVC_PORT ;; quiet) port=$QUIET_PORT ;; esac
+  for name in $NAMES; do
+    case $name in hello) port=$HELLO_PORT ;; full) port=$FULL_PORT ;; traced) port=$TRACED_PORT ;; sampled) port=$SAMPLED_PORT ;; esac
     say "round $round/$ROUNDS: $name (wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s)"
     read -r rps p99 < <(run_wrk "http://127.0.0.1:$port/")
     RPS[$name]+="$rps"$'\n'; P99[$name]+="$p99"$'\n'
@@ -79,27 +93,31 @@ done
 
 med_rps() { printf '%s' "${RPS[$1]}" | median; }
 med_p99() { printf '%s' "${P99[$1]}" | median; }
-H_RPS=$(med_rps hello); F_RPS=$(med_rps full); Q_RPS=$(med_rps quiet)
-H_P99=$(med_p99 hello); F_P99=$(med_p99 full); Q_P99=$(med_p99 quiet)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", 100*a/b}'; }
-F_RATIO=$(ratio "$F_RPS" "$H_RPS"); Q_RATIO=$(ratio "$Q_RPS" "$H_RPS")
+declare -A MR MP RATIO
+for name in $NAMES; do MR[$name]=$(med_rps "$name"); MP[$name]=$(med_p99 "$name"); done
+for name in $NAMES; do RATIO[$name]=$(ratio "${MR[$name]}" "${MR[hello]}"); done
 EXPORTS=$(tail -n1 "$OUT/otlp-sink.log" 2>/dev/null || true)
-GOAL_RPS=$(awk -v r="$F_RATIO" 'BEGIN {print (r >= 90) ? "met" : "MISSED"}')
-GOAL_P99=$(awk -v p="$F_P99" 'BEGIN {print (p < 5) ? "met" : "MISSED"}')
+# The goal is stated "with metrics and tracing on": judged on `traced` (every request traced).
+GOAL_RPS=$(awk -v r="${RATIO[traced]}" 'BEGIN {print (r >= 90) ? "met" : "MISSED"}')
+GOAL_P99=$(awk -v p="${MP[traced]}" 'BEGIN {print (p < 5) ? "met" : "MISSED"}')
 
 {
   echo "### sample-service vs axum hello-world ($STAMP)"
   echo
-  echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, GET /, loopback, median of $ROUNDS rounds, release profile; wrk and the server share the machine."
+  echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before the run: $LOADAVG."
+  echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, GET /, loopback, release profile, median of $ROUNDS interleaved rounds."
+  echo "CPU pinning: ${SRV:-none} for the servers (TOKIO_WORKER_THREADS=${TOKIO_WORKER_THREADS:-default}), ${LOAD:-none} for wrk."
   echo
   echo "| Server | Requests/s | p99 latency | vs hello-world |"
   echo "| --- | ---: | ---: | ---: |"
-  echo "| axum hello-world (examples/hello-world.rs) | $H_RPS | ${H_P99} ms | 100% |"
-  echo "| sample-service: metrics + OTLP traces + JSON access log | $F_RPS | ${F_P99} ms | ${F_RATIO}% |"
-  echo "| sample-service: metrics + OTLP traces, ACCESS_LOG=false | $Q_RPS | ${Q_P99} ms | ${Q_RATIO}% |"
+  echo "| axum hello-world (examples/hello-world.rs) | ${MR[hello]} | ${MP[hello]} ms | 100% |"
+  echo "| sample-service: metrics + every request traced (OTLP) + JSON access log | ${MR[full]} | ${MP[full]} ms | ${RATIO[full]}% |"
+  echo "| sample-service: metrics + every request traced (OTLP), ACCESS_LOG=false | ${MR[traced]} | ${MP[traced]} ms | ${RATIO[traced]}% |"
+  echo "| sample-service: metrics + tracing sampled 10% (parentbased_traceidratio), ACCESS_LOG=false | ${MR[sampled]} | ${MP[sampled]} ms | ${RATIO[sampled]}% |"
   echo
-  echo "Goal >= 90% of hello-world's requests/s (full configuration): **$GOAL_RPS** (${F_RATIO}%)."
-  echo "Goal p99 < 5 ms (full configuration): **$GOAL_P99** (${F_P99} ms)."
+  echo "Goal >= 90% of hello-world's requests/s with metrics and tracing on (row 3): **$GOAL_RPS** (${RATIO[traced]}%)."
+  echo "Goal p99 < 5 ms (row 3): **$GOAL_P99** (${MP[traced]} ms)."
   echo "OTLP sink: ${EXPORTS:-no exports recorded}."
 } | tee "$REPORT"
 say "report: $REPORT (raw wrk output: $OUT/wrk-$STAMP.log)"

@@ -44,15 +44,22 @@ else
   setsid bao server -dev -dev-root-token-id="$BAO_TOKEN" -dev-listen-address="127.0.0.1:$port" >"$WORK/bao.log" 2>&1 &
   BAO_PID=$!
   export BAO_ADDR="http://127.0.0.1:$port" BAO_TOKEN
-  for _ in $(seq 50); do curl -fsS "$BAO_ADDR/v1/sys/health" >/dev/null 2>&1 && break; sleep 0.2; done
+  for _ in $(seq 50); do
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/v1/sys/health", timeout=1)' "$BAO_ADDR" 2>/dev/null && break
+    sleep 0.2
+  done
 fi
 unset VAULT_ADDR VAULT_TOKEN BAO_ROLE_ID BAO_SECRET_ID
 
 # Seed every path the repository mapping names, under a fresh KV v2 mount
 # (the mapping's mount is rewritten to it in a copy), with random values.
 MOUNT="chk$RANDOM$RANDOM"
-curl -fsS -H "X-Vault-Token: $BAO_TOKEN" -X POST -d '{"type":"kv","options":{"version":"2"}}' \
-  "$BAO_ADDR/v1/sys/mounts/$MOUNT" >"$WORK/log" 2>&1 || { bad "enable KV v2 mount on $BAO_ADDR"; echo "$passed passed, $failed failed"; exit 1; }
+python3 - "$BAO_ADDR/v1/sys/mounts/$MOUNT" "$BAO_TOKEN" >"$WORK/log" 2>&1 <<'PY' || { bad "enable KV v2 mount on $BAO_ADDR"; echo "$passed passed, $failed failed"; exit 1; }
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=b'{"type":"kv","options":{"version":"2"}}', method="POST",
+                             headers={"X-Vault-Token": sys.argv[2], "Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=10).read()
+PY
 mkdir -p "$WORK/tree/deploy/secrets"
 for env in staging production; do
   mkdir -p "$WORK/tree/deploy/secrets/$env"

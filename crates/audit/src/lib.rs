@@ -158,26 +158,58 @@ pub trait AuditSink: Send + Sync {
 }
 
 /// Append-only JSON Lines file. Safe across threads and processes.
+///
+/// Group commit: concurrent callers in one process share one `write` + one
+/// `fsync`; each caller returns only after the batch holding its line is
+/// durable. Across processes, each batch is written under an exclusive
+/// `flock`, so lines never interleave.
 #[derive(Debug, Clone)]
 pub struct JsonlFileSink {
     path: PathBuf,
+    shared: std::sync::Arc<GroupCommit>,
+}
+
+#[derive(Debug, Default)]
+struct GroupCommit {
+    state: std::sync::Mutex<CommitState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct CommitState {
+    buffer: Vec<u8>,
+    /// Sequence number of the last line appended to `buffer`.
+    appended: u64,
+    /// Every line up to this sequence number is durable (or failed, see `failed`).
+    durable: u64,
+    /// Lines up to this sequence number were lost to this I/O error.
+    failed: Option<(u64, String)>,
+    leader_active: bool,
 }
 
 impl JsonlFileSink {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self { path: path.into(), shared: std::sync::Arc::default() }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn open(&self) -> Result<File, AuditError> {
-        let io = |source| AuditError::Io { path: self.path.clone(), source };
+    fn io(&self, source: std::io::Error) -> AuditError {
+        AuditError::Io { path: self.path.clone(), source }
+    }
+
+    fn write_batch(&self, batch: &[u8]) -> Result<(), AuditError> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io)?;
+            std::fs::create_dir_all(parent).map_err(|e| self.io(e))?;
         }
-        OpenOptions::new().create(true).append(true).open(&self.path).map_err(io)
+        let mut file: File = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.io(e))?;
+        file.lock().map_err(|e| self.io(e))?;
+        let written = file.write_all(batch).and_then(|()| file.sync_data());
+        let unlocked = file.unlock();
+        written.map_err(|e| self.io(e))?;
+        unlocked.map_err(|e| self.io(e))
     }
 }
 
@@ -185,15 +217,36 @@ impl AuditSink for JsonlFileSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
         let mut line = serde_json::to_vec(event)?;
         line.push(b'\n');
-        let io = |source| AuditError::Io { path: self.path.clone(), source };
-        let mut file = self.open()?;
-        // The exclusive lock keeps lines whole even on filesystems where
-        // O_APPEND writes from several processes could interleave.
-        file.lock().map_err(io)?;
-        let written = file.write_all(&line).and_then(|()| file.sync_data());
-        let unlocked = file.unlock();
-        written.map_err(io)?;
-        unlocked.map_err(io)
+        let lock_poisoned = || AuditError::Io { path: self.path.clone(), source: std::io::Error::other("audit sink lock poisoned") };
+        let mut st = self.shared.state.lock().map_err(|_| lock_poisoned())?;
+        st.buffer.extend_from_slice(&line);
+        st.appended += 1;
+        let mine = st.appended;
+        loop {
+            if st.durable >= mine {
+                return match &st.failed {
+                    Some((upto, msg)) if *upto >= mine => {
+                        Err(AuditError::Io { path: self.path.clone(), source: std::io::Error::other(msg.clone()) })
+                    }
+                    _ => Ok(()),
+                };
+            }
+            if !st.leader_active {
+                // Become the leader: write everything buffered so far in one batch.
+                st.leader_active = true;
+                let batch = std::mem::take(&mut st.buffer);
+                let upto = st.appended;
+                drop(st);
+                let result = self.write_batch(&batch);
+                st = self.shared.state.lock().map_err(|_| lock_poisoned())?;
+                st.durable = upto;
+                st.failed = result.err().map(|e| (upto, e.to_string()));
+                st.leader_active = false;
+                self.shared.done.notify_all();
+                continue;
+            }
+            st = self.shared.done.wait(st).map_err(|_| lock_poisoned())?;
+        }
     }
 }
 
@@ -235,13 +288,32 @@ pub fn default_actor() -> String {
     {
         return format!("github:{actor}");
     }
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     format!("{user}@{host}")
+}
+
+/// The login name of this process's uid, from /etc/passwd (containers and CI
+/// runners often have no $USER).
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let entry_uid: u32 = fields.nth(1)?.parse().ok()?;
+        (entry_uid == uid).then(|| name.to_owned())
+    })
 }
 
 #[cfg(test)]

@@ -369,19 +369,19 @@ async fn post_state(app: &AppState, env: &str, q: WriteQuery, headers: &HeaderMa
     let body = match read_body(app, body).await {
         Ok(b) => b,
         Err(r) => {
-            app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name).env(env).detail("error", "body too large"));
+            app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name).env(env).detail("error", "body too large")).await;
             return r;
         }
     };
     if let Some(given) = headers.get("content-md5") {
         let expected = base64::engine::general_purpose::STANDARD.encode(md5_digest(&body));
         if given.as_bytes() != expected.as_bytes() {
-            app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name).env(env).detail("error", "content-md5 mismatch"));
+            app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name).env(env).detail("error", "content-md5 mismatch")).await;
             return text(StatusCode::BAD_REQUEST, "Content-MD5 does not match the body: the upload was corrupted in transit; nothing was written, retry");
         }
     }
     let Some(lock_id) = q.id.filter(|id| !id.is_empty()) else {
-        app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Conflict, &principal.name).env(env).detail("error", "no lock id"));
+        app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Conflict, &principal.name).env(env).detail("error", "no lock id")).await;
         return text(
             StatusCode::CONFLICT,
             format!("state writes require the lock: POST /v1/state/{env}?ID=<lock id>. Run terraform with locking enabled (no -lock=false)"),
@@ -441,7 +441,7 @@ async fn unlock_state(app: &AppState, env: &str, headers: &HeaderMap, body: Body
         let principal = match authorize(app, headers, Some(env), Permission::Admin) {
             Ok(p) => p,
             Err(r) => {
-                app.state.audit(AuditEvent::new(Action::ForceUnlock, Outcome::Denied, "unknown").env(env).detail("status", r.status().as_u16()));
+                app.state.audit(AuditEvent::new(Action::ForceUnlock, Outcome::Denied, "unknown").env(env).detail("status", r.status().as_u16())).await;
                 return r;
             }
         };

@@ -6,7 +6,9 @@ use crate::{Finding, finding};
 
 /// A workflow's `on:` (YAML 1.1 readers turn the key into `true`).
 fn on(doc: &Node) -> &Node {
-    doc.get("on").or_else(|| doc.get("true")).unwrap_or_else(|| doc.g("on"))
+    doc.get("on")
+        .or_else(|| doc.get("true"))
+        .unwrap_or_else(|| doc.g("on"))
 }
 
 fn has_word(text: &str, word: &str) -> bool {
@@ -25,21 +27,33 @@ fn is_sha(r: &str) -> bool {
 /// Hourly when the minute is fixed and the hour is every hour.
 fn hourly(cron: &str) -> bool {
     let f: Vec<&str> = cron.split_whitespace().collect();
-    f.len() == 5 && f[0].parse::<u8>().is_ok() && (f[1] == "*" || f[1] == "*/1") && f[2..].iter().all(|x| *x == "*")
+    f.len() == 5
+        && f[0].parse::<u8>().is_ok()
+        && (f[1] == "*" || f[1] == "*/1")
+        && f[2..].iter().all(|x| *x == "*")
 }
 
 pub fn check(repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
-    let workflows: Vec<&SourceFile> = repo.files.iter().filter(|f| f.kind == Kind::Workflow).collect();
+    let workflows: Vec<&SourceFile> = repo
+        .files
+        .iter()
+        .filter(|f| f.kind == Kind::Workflow)
+        .collect();
     let mut drift_hourly = false;
     let mut drift_seen: Option<(String, usize)> = None;
     for file in &workflows {
-        let Some(doc) = file.docs.first() else { continue };
+        let Some(doc) = file.docs.first() else {
+            continue;
+        };
         let f = &file.rel;
         let jobs = doc.g("jobs").entries();
         // GHA001
         if doc.get("permissions").is_none() {
-            let bare: Vec<_> = jobs.iter().filter(|j| j.value.get("permissions").is_none()).collect();
+            let bare: Vec<_> = jobs
+                .iter()
+                .filter(|j| j.value.get("permissions").is_none())
+                .collect();
             if jobs.is_empty() || !bare.is_empty() {
                 let names: Vec<&str> = bare.iter().map(|j| j.key.as_str()).collect();
                 out.push(finding("GHA001", f, 1, format!("workflow has no top-level permissions: and jobs [{}] have none either (defaults can be write-all)", names.join(", "))));
@@ -69,20 +83,41 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
                 }
                 match u.rsplit_once('@') {
                     Some((_, r)) if is_sha(r) => {}
-                    Some((action, r)) => out.push(finding("GHA002", f, l, format!("{action} is pinned to {r:?}, not a commit SHA"))),
+                    Some((action, r)) => out.push(finding(
+                        "GHA002",
+                        f,
+                        l,
+                        format!("{action} is pinned to {r:?}, not a commit SHA"),
+                    )),
                     None => out.push(finding("GHA002", f, l, format!("{u} has no ref at all"))),
                 }
             }
             // GHA003
-            let matrix = jn.at(&["strategy", "matrix"]).map(|m| format!("{:?}", m.to_json())).unwrap_or_default();
+            let matrix = jn
+                .at(&["strategy", "matrix"])
+                .map(|m| format!("{:?}", m.to_json()))
+                .unwrap_or_default();
             let name = jn.g("name").as_str().unwrap_or("");
-            let mentions_prod = has_word(&run_text, "production") || has_word(&matrix, "production") || job.key.contains("production") || has_word(name, "production");
+            let mentions_prod = has_word(&run_text, "production")
+                || has_word(&matrix, "production")
+                || job.key.contains("production")
+                || has_word(name, "production");
             let applies = has_word(&run_text, "apply");
             if applies && mentions_prod {
-                let env = jn.get("environment").map(|e| e.as_str().or_else(|| e.g("name").as_str()).unwrap_or(""));
+                let env = jn
+                    .get("environment")
+                    .map(|e| e.as_str().or_else(|| e.g("name").as_str()).unwrap_or(""));
                 let ok = env.is_some_and(|e| e == "production" || e.contains("${{"));
                 if !ok {
-                    out.push(finding("GHA003", f, job.key_line, format!("job {} applies production without environment: production", job.key)));
+                    out.push(finding(
+                        "GHA003",
+                        f,
+                        job.key_line,
+                        format!(
+                            "job {} applies production without environment: production",
+                            job.key
+                        ),
+                    ));
                 }
             }
             all_run.push_str(&run_text);
@@ -104,8 +139,16 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
     }
     if !drift_hourly && let Some(first) = workflows.first() {
         let (f, l, msg) = match drift_seen {
-            Some((f, l)) => (f, l, "the drift workflow does not run hourly (cron \"0 * * * *\")".to_owned()),
-            None => (first.rel.clone(), 0, "no workflow runs drift detection hourly".to_owned()),
+            Some((f, l)) => (
+                f,
+                l,
+                "the drift workflow does not run hourly (cron \"0 * * * *\")".to_owned(),
+            ),
+            None => (
+                first.rel.clone(),
+                0,
+                "no workflow runs drift detection hourly".to_owned(),
+            ),
         };
         out.push(finding("GHA004", &f, l, msg));
     }

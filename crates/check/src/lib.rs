@@ -81,10 +81,16 @@ pub struct Report {
 
 impl Report {
     pub fn errors(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
     }
     pub fn warnings(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count()
     }
 }
 
@@ -104,7 +110,11 @@ pub struct Options {
 /// Choose the schema folder: explicit, then `$PLATCTL_SCHEMAS` (passed in by
 /// the caller as `env`), then `../shared/schemas` relative to the repository
 /// root (the nearest ancestor of `root` holding `.git`, else `root`).
-pub fn resolve_schemas(explicit: Option<&Path>, env: Option<&Path>, root: &Path) -> Result<PathBuf, CheckError> {
+pub fn resolve_schemas(
+    explicit: Option<&Path>,
+    env: Option<&Path>,
+    root: &Path,
+) -> Result<PathBuf, CheckError> {
     let mut looked = Vec::new();
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(p) = explicit {
@@ -114,7 +124,11 @@ pub fn resolve_schemas(explicit: Option<&Path>, env: Option<&Path>, root: &Path)
             candidates.push(p.to_path_buf());
         }
         let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        let repo = abs.ancestors().find(|a| a.join(".git").exists()).unwrap_or(&abs).to_path_buf();
+        let repo = abs
+            .ancestors()
+            .find(|a| a.join(".git").exists())
+            .unwrap_or(&abs)
+            .to_path_buf();
         candidates.push(repo.join("../shared/schemas"));
     }
     for c in candidates {
@@ -123,7 +137,9 @@ pub fn resolve_schemas(explicit: Option<&Path>, env: Option<&Path>, root: &Path)
         }
         looked.push(c.display().to_string());
     }
-    Err(CheckError::NoSchemas { looked: looked.join(", ") })
+    Err(CheckError::NoSchemas {
+        looked: looked.join(", "),
+    })
 }
 
 /// Run every enabled rule over `opts.root`.
@@ -143,10 +159,14 @@ pub fn check(opts: &Options) -> Result<Report, CheckError> {
     findings.extend(k8s::check(&repo));
     findings.extend(gha::check(&repo));
     let enabled = |id: &str| {
-        (opts.only.is_empty() || opts.only.iter().any(|o| o == id)) && !opts.skip.iter().any(|s| s == id)
+        (opts.only.is_empty() || opts.only.iter().any(|o| o == id))
+            && !opts.skip.iter().any(|s| s == id)
     };
     let mut objects_validated = 0;
-    if ["SCHEMA001", "SCHEMA002", "SCHEMA003"].iter().any(|id| enabled(id)) {
+    if ["SCHEMA001", "SCHEMA002", "SCHEMA003"]
+        .iter()
+        .any(|id| enabled(id))
+    {
         let (schema_findings, n) = schema::check(&repo, &schemas);
         findings.extend(schema_findings);
         objects_validated = n;
@@ -154,14 +174,66 @@ pub fn check(opts: &Options) -> Result<Report, CheckError> {
     let (mut findings, mut suppressed) = suppress::apply(&repo, findings);
     findings.retain(|f| enabled(f.rule));
     suppressed.retain(|s| enabled(s.finding.rule));
-    findings.sort_by(|a, b| (&a.file, a.line, a.rule, &a.message).cmp(&(&b.file, b.line, b.rule, &b.message)));
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, a.rule, &a.message).cmp(&(&b.file, b.line, b.rule, &b.message))
+    });
     findings.dedup();
-    suppressed.sort_by(|a, b| (&a.finding.file, a.finding.line).cmp(&(&b.finding.file, b.finding.line)));
-    Ok(Report { findings, suppressed, files_checked: repo.files.len(), objects_validated })
+    suppressed
+        .sort_by(|a, b| (&a.finding.file, a.finding.line).cmp(&(&b.finding.file, b.finding.line)));
+    Ok(Report {
+        findings,
+        suppressed,
+        files_checked: repo.files.len(),
+        objects_validated,
+    })
 }
 
 /// Build a finding from the rule table (severity and fix hint come from it).
-pub(crate) fn finding(rule: &'static str, file: &str, line: usize, message: impl Into<String>) -> Finding {
+pub(crate) fn finding(
+    rule: &'static str,
+    file: &str,
+    line: usize,
+    message: impl Into<String>,
+) -> Finding {
     let info = rules::info(rule).unwrap_or_else(|| panic!("rule {rule} missing from RULES"));
-    Finding { rule: info.id, severity: info.severity, message: message.into(), file: file.to_owned(), line, fix: info.fix }
+    Finding {
+        rule: info.id,
+        severity: info.severity,
+        message: message.into(),
+        file: file.to_owned(),
+        line,
+        fix: info.fix,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_folder_resolution_order() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let repo = base.path().join("main");
+        let sub = repo.join("deploy/apps");
+        std::fs::create_dir_all(repo.join(".git")).expect("mkdir");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        let shared = base.path().join("shared/schemas");
+        let env = base.path().join("env-schemas");
+        let explicit = base.path().join("explicit");
+        for d in [&shared, &env, &explicit] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let canon = |p: PathBuf| std::fs::canonicalize(p).expect("canonical");
+        // ../shared/schemas next to the repository root, found from a sub-folder
+        assert_eq!(canon(resolve_schemas(None, None, &sub).expect("found")), canon(shared.clone()));
+        // $PLATCTL_SCHEMAS first, then an explicit --schemas over both
+        assert_eq!(resolve_schemas(None, Some(&env), &sub).expect("env"), env);
+        assert_eq!(resolve_schemas(Some(&explicit), Some(&env), &sub).expect("explicit"), explicit);
+        // an explicit folder that does not exist is an error naming it and the flag
+        let err = resolve_schemas(Some(Path::new("/nonexistent/s")), Some(&env), &sub).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/s") && err.to_string().contains("--schemas"), "{err}");
+        // nothing anywhere
+        std::fs::remove_dir_all(base.path().join("shared")).expect("rm");
+        assert!(matches!(resolve_schemas(None, None, &sub), Err(CheckError::NoSchemas { .. })));
+    }
 }

@@ -10,7 +10,13 @@ use crate::{Finding, RULES, Report, Severity};
 
 /// Human output. `color` adds ANSI colour (the caller decides: TTY and NO_COLOR).
 pub fn human(report: &Report, root: &Path, color: bool) -> String {
-    let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() };
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
     let mut texts: HashMap<&str, Option<String>> = HashMap::new();
     let mut out = String::new();
     for f in &report.findings {
@@ -18,10 +24,16 @@ pub fn human(report: &Report, root: &Path, color: bool) -> String {
             Severity::Error => paint("1;31", "error"),
             Severity::Warning => paint("1;33", "warning"),
         };
-        let loc = if f.line > 0 { format!("{}:{}", f.file, f.line) } else { f.file.clone() };
+        let loc = if f.line > 0 {
+            format!("{}:{}", f.file, f.line)
+        } else {
+            f.file.clone()
+        };
         let _ = writeln!(out, "{sev}[{}] {}: {}", f.rule, paint("1", &loc), f.message);
         if f.line > 0 {
-            let text = texts.entry(f.file.as_str()).or_insert_with(|| std::fs::read_to_string(root.join(&f.file)).ok());
+            let text = texts
+                .entry(f.file.as_str())
+                .or_insert_with(|| std::fs::read_to_string(root.join(&f.file)).ok());
             if let Some(text) = text {
                 let lines: Vec<&str> = text.lines().collect();
                 let from = f.line.saturating_sub(2).max(1);
@@ -30,7 +42,8 @@ pub fn human(report: &Report, root: &Path, color: bool) -> String {
                     let Some(l) = lines.get(n - 1) else { continue };
                     let l: String = l.chars().take(160).collect();
                     if n == f.line {
-                        let _ = writeln!(out, "  {} {n:>4} | {}", paint("1;31", ">"), paint("1", &l));
+                        let _ =
+                            writeln!(out, "  {} {n:>4} | {}", paint("1;31", ">"), paint("1", &l));
                     } else {
                         let _ = writeln!(out, "    {n:>4} | {l}");
                     }
@@ -42,7 +55,16 @@ pub fn human(report: &Report, root: &Path, color: bool) -> String {
     if !report.suppressed.is_empty() {
         let _ = writeln!(out, "suppressed ({}):", report.suppressed.len());
         for s in &report.suppressed {
-            let _ = writeln!(out, "  {}[{}] {}:{}: {} (reason: {})", s.finding.severity.as_str(), s.finding.rule, s.finding.file, s.finding.line, s.finding.message, s.reason);
+            let _ = writeln!(
+                out,
+                "  {}[{}] {}:{}: {} (reason: {})",
+                s.finding.severity.as_str(),
+                s.finding.rule,
+                s.finding.file,
+                s.finding.line,
+                s.finding.message,
+                s.reason
+            );
         }
         out.push('\n');
     }
@@ -123,8 +145,17 @@ pub fn sarif(report: &Report, version: &str) -> Value {
             })
         })
         .collect();
-    let mut results: Vec<Value> = report.findings.iter().map(|f| sarif_result(f, None)).collect();
-    results.extend(report.suppressed.iter().map(|s| sarif_result(&s.finding, Some(&s.reason))));
+    let mut results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| sarif_result(f, None))
+        .collect();
+    results.extend(
+        report
+            .suppressed
+            .iter()
+            .map(|s| sarif_result(&s.finding, Some(&s.reason))),
+    );
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

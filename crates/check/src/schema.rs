@@ -51,8 +51,16 @@ impl SchemaSet {
             .filter(|p| p.join("_definitions.json").is_file())
             .collect();
         strict.sort();
-        let core = strict.pop().ok_or_else(|| CheckError::BadSchemas(dir.to_path_buf()))?;
-        Ok(Self { root: dir.to_path_buf(), core, crds: dir.join("crds"), registry: OnceLock::new(), cache: Mutex::new(HashMap::new()) })
+        let core = strict
+            .pop()
+            .ok_or_else(|| CheckError::BadSchemas(dir.to_path_buf()))?;
+        Ok(Self {
+            root: dir.to_path_buf(),
+            core,
+            crds: dir.join("crds"),
+            registry: OnceLock::new(),
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Candidate schema files for an apiVersion/kind, in lookup order.
@@ -70,7 +78,11 @@ impl SchemaSet {
             out.push(self.crds.join(group).join(format!("{k}_{version}.json")));
             if group == CALICO_CRD_GROUP && version == "v1" {
                 // Same structural schema: Calico generates its CRDs from the v3 API types.
-                out.push(self.crds.join("projectcalico.org").join(format!("{k}_v3.json")));
+                out.push(
+                    self.crds
+                        .join("projectcalico.org")
+                        .join(format!("{k}_v3.json")),
+                );
             }
         }
         out
@@ -80,33 +92,45 @@ impl SchemaSet {
         self.registry
             .get_or_init(|| {
                 let p = self.core.join("_definitions.json");
-                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", self.display(&p)))?;
-                let defs: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", self.display(&p)))?;
-                Registry::try_new(DEFINITIONS_URI, Resource::from_contents(defs)).map_err(|e| format!("{}: {e}", self.display(&p)))
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| format!("{}: {e}", self.display(&p)))?;
+                let defs: Value = serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: {e}", self.display(&p)))?;
+                Registry::try_new(DEFINITIONS_URI, Resource::from_contents(defs))
+                    .map_err(|e| format!("{}: {e}", self.display(&p)))
             })
             .clone()
     }
 
     fn compile(&self, path: &Path) -> Result<Validator, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read schema {}: {e}", self.display(path)))?;
-        let mut schema: Value = serde_json::from_str(&text).map_err(|e| format!("schema {} is not JSON: {e}", self.display(path)))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read schema {}: {e}", self.display(path)))?;
+        let mut schema: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("schema {} is not JSON: {e}", self.display(path)))?;
         let mut opts = jsonschema::options().should_validate_formats(false);
         if path.starts_with(&self.core) {
             opts = opts.with_registry(self.registry()?);
         } else {
             close(&mut schema);
         }
-        opts.build(&schema).map_err(|e| format!("schema {} does not compile: {e}", self.display(path)))
+        opts.build(&schema)
+            .map_err(|e| format!("schema {} does not compile: {e}", self.display(path)))
     }
 
     /// A schema path as `<schemas>/...`, independent of where the folder lives.
     pub fn display(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root).map_or_else(|_| p.display().to_string(), |r| format!("<schemas>/{}", r.display()))
+        p.strip_prefix(&self.root).map_or_else(
+            |_| p.display().to_string(),
+            |r| format!("<schemas>/{}", r.display()),
+        )
     }
 
     /// The cached validator for a schema file.
     fn validator(&self, path: &Path) -> Compiled {
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.entry(path.to_path_buf()).or_default().clone()
     }
 }
@@ -114,7 +138,10 @@ impl SchemaSet {
 /// Close object schemas that list properties but say nothing about others.
 pub fn close(schema: &mut Value) {
     let Value::Object(map) = schema else { return };
-    let preserve = map.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
+    let preserve = map
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true);
     if map.contains_key("properties") && !map.contains_key("additionalProperties") && !preserve {
         map.insert("additionalProperties".into(), Value::Bool(false));
     }
@@ -123,7 +150,15 @@ pub fn close(schema: &mut Value) {
             props.values_mut().for_each(close);
         }
     }
-    for key in ["additionalProperties", "items", "not", "additionalItems", "if", "then", "else"] {
+    for key in [
+        "additionalProperties",
+        "items",
+        "not",
+        "additionalItems",
+        "if",
+        "then",
+        "else",
+    ] {
         match map.get_mut(key) {
             Some(Value::Array(items)) => items.iter_mut().for_each(close),
             Some(v @ Value::Object(_)) => close(v),
@@ -139,7 +174,11 @@ pub fn close(schema: &mut Value) {
 
 fn one_line(s: &str, max: usize) -> String {
     let s = s.replace('\n', " ");
-    if s.chars().count() > max { format!("{}...", s.chars().take(max).collect::<String>()) } else { s }
+    if s.chars().count() > max {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// Validate every object under deploy/. Returns findings and the object count.
@@ -148,21 +187,53 @@ pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
     for file in repo.files.iter().filter(|f| f.kind == Kind::Manifest) {
         for doc in &file.docs {
             match (doc.get("apiVersion"), doc.get("kind")) {
-                (Some(_), None) => out.push(finding("SCHEMA003", &file.rel, doc.key_line("apiVersion"), "document has apiVersion but no kind")),
-                (None, Some(_)) => out.push(finding("SCHEMA003", &file.rel, doc.key_line("kind"), "document has kind but no apiVersion")),
+                (Some(_), None) => out.push(finding(
+                    "SCHEMA003",
+                    &file.rel,
+                    doc.key_line("apiVersion"),
+                    "document has apiVersion but no kind",
+                )),
+                (None, Some(_)) => out.push(finding(
+                    "SCHEMA003",
+                    &file.rel,
+                    doc.key_line("kind"),
+                    "document has kind but no apiVersion",
+                )),
                 _ => {}
             }
         }
     }
-    let objs: Vec<_> = objects(repo).into_iter().filter(|o| !o.group().starts_with("kustomize.config.k8s.io")).collect();
+    let objs: Vec<_> = objects(repo)
+        .into_iter()
+        .filter(|o| !o.group().starts_with("kustomize.config.k8s.io"))
+        .collect();
     let count = objs.len();
     let results: Vec<Vec<Finding>> = objs
         .par_iter()
         .map(|o| {
             let mut out = Vec::new();
             let f = &o.file.rel;
-            let Some(path) = schemas.candidates(o.api, o.kind).into_iter().find(|p| p.is_file()) else {
-                out.push(finding("SCHEMA002", f, o.line(), format!("no schema for {} {} (looked for {})", o.api, o.kind, schemas.candidates(o.api, o.kind).iter().map(|p| schemas.display(p)).collect::<Vec<_>>().join(", "))));
+            let Some(path) = schemas
+                .candidates(o.api, o.kind)
+                .into_iter()
+                .find(|p| p.is_file())
+            else {
+                out.push(finding(
+                    "SCHEMA002",
+                    f,
+                    o.line(),
+                    format!(
+                        "no schema for {} {} (looked for {})",
+                        o.api,
+                        o.kind,
+                        schemas
+                            .candidates(o.api, o.kind)
+                            .iter()
+                            .map(|p| schemas.display(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
                 return out;
             };
             let cell = schemas.validator(&path);
@@ -185,14 +256,36 @@ pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
                 let (line, msg) = match err.kind() {
                     ValidationErrorKind::AdditionalProperties { unexpected } => {
                         let first = unexpected.first().map(String::as_str);
-                        (o.node.line_of_pointer(&pointer, first), format!("{what}: unknown field {} at {}", unexpected.join(", "), if pointer.is_empty() { "/" } else { &pointer }))
+                        (
+                            o.node.line_of_pointer(&pointer, first),
+                            format!(
+                                "{what}: unknown field {} at {}",
+                                unexpected.join(", "),
+                                if pointer.is_empty() { "/" } else { &pointer }
+                            ),
+                        )
                     }
-                    _ => (o.node.line_of_pointer(&pointer, None), format!("{what}: {} at {}", one_line(&err.to_string(), 160), if pointer.is_empty() { "/" } else { &pointer })),
+                    _ => (
+                        o.node.line_of_pointer(&pointer, None),
+                        format!(
+                            "{what}: {} at {}",
+                            one_line(&err.to_string(), 160),
+                            if pointer.is_empty() { "/" } else { &pointer }
+                        ),
+                    ),
                 };
                 out.push(finding("SCHEMA001", f, line, msg));
             }
             if n > MAX_ERRORS_PER_OBJECT {
-                out.push(finding("SCHEMA001", f, o.line(), format!("{what}: {} more schema errors not shown", n - MAX_ERRORS_PER_OBJECT)));
+                out.push(finding(
+                    "SCHEMA001",
+                    f,
+                    o.line(),
+                    format!(
+                        "{what}: {} more schema errors not shown",
+                        n - MAX_ERRORS_PER_OBJECT
+                    ),
+                ));
             }
             out
         })

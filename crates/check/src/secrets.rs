@@ -19,13 +19,20 @@ pub struct Hit {
 
 /// Scan raw text for credential-shaped literals.
 pub fn scan_text(text: &str) -> Vec<Hit> {
-    platctl_secrets::scan_text(text).into_iter().map(|f| Hit { line: f.line, what: f.kind.describe() }).collect()
+    platctl_secrets::scan_text(text)
+        .into_iter()
+        .map(|f| Hit {
+            line: f.line,
+            what: f.kind.describe(),
+        })
+        .collect()
 }
 
 /// Attribute names that must never hold a literal value.
 static CREDENTIAL_NAME: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::unwrap_used)] // a literal pattern, exercised by the tests
-    Regex::new(r"(?i)(^|_)(token|api_token|access_key|secret_key|secret|password|private_key)$").unwrap()
+    Regex::new(r"(?i)(^|_)(token|api_token|access_key|secret_key|secret|password|private_key)$")
+        .unwrap()
 });
 
 /// Whether an attribute named `name` holding the literal `value` is a credential.
@@ -43,8 +50,14 @@ mod tests {
         let tok = format!("linode_token = \"{}\"\n", "a1".repeat(32));
         assert_eq!(scan_text(&tok).len(), 1);
         assert!(scan_text("token = var.linode_token\n").is_empty());
-        assert!(is_credential_assignment("linode_token", "abcdefghijklmnopqrstu"));
-        assert!(!is_credential_assignment("token_ttl", "abcdefghijklmnopqrstu"));
+        assert!(is_credential_assignment(
+            "linode_token",
+            "abcdefghijklmnopqrstu"
+        ));
+        assert!(!is_credential_assignment(
+            "token_ttl",
+            "abcdefghijklmnopqrstu"
+        ));
         assert!(!is_credential_assignment("linode_token", ""));
     }
 }

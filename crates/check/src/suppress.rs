@@ -41,21 +41,41 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
             }
             let n = i + 1;
             let rest = line[pos + MARK.len()..].trim();
-            let (rule, reason) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(a, b)| (a, b.trim()));
+            let (rule, reason) = rest
+                .split_once(char::is_whitespace)
+                .map_or((rest, ""), |(a, b)| (a, b.trim()));
             if rules::info(rule).is_none() {
-                out.push(finding("SUPP001", &file.rel, n, format!("suppression names unknown rule {rule:?}")));
+                out.push(finding(
+                    "SUPP001",
+                    &file.rel,
+                    n,
+                    format!("suppression names unknown rule {rule:?}"),
+                ));
                 continue;
             }
             if reason.is_empty() {
-                out.push(finding("SUPP001", &file.rel, n, format!("suppression of {rule} has no reason")));
+                out.push(finding(
+                    "SUPP001",
+                    &file.rel,
+                    n,
+                    format!("suppression of {rule} has no reason"),
+                ));
                 continue;
             }
             let target = if is_comment_only(before) {
-                (i + 1..lines.len()).find(|j| !is_comment_only(lines[*j])).map_or(n, |j| j + 1)
+                (i + 1..lines.len())
+                    .find(|j| !is_comment_only(lines[*j]))
+                    .map_or(n, |j| j + 1)
             } else {
                 n
             };
-            list.push(Supp { line: n, target, rule: rule.to_owned(), reason: reason.to_owned(), used: false });
+            list.push(Supp {
+                line: n,
+                target,
+                rule: rule.to_owned(),
+                reason: reason.to_owned(),
+                used: false,
+            });
         }
         if !list.is_empty() {
             per_file.insert(file.rel.as_str(), list);
@@ -63,19 +83,31 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
     }
     for f in findings {
         let hit = per_file.get_mut(f.file.as_str()).and_then(|list| {
-            list.iter_mut().find(|s| s.rule == f.rule && (s.line == f.line || s.target == f.line || (f.line == 0 && s.line == 1)))
+            list.iter_mut().find(|s| {
+                s.rule == f.rule
+                    && (s.line == f.line || s.target == f.line || (f.line == 0 && s.line == 1))
+            })
         });
         match hit {
             Some(s) => {
                 s.used = true;
-                suppressed.push(Suppressed { finding: f, reason: s.reason.clone(), suppression_line: s.line });
+                suppressed.push(Suppressed {
+                    finding: f,
+                    reason: s.reason.clone(),
+                    suppression_line: s.line,
+                });
             }
             None => out.push(f),
         }
     }
     for (file, list) in per_file {
         for s in list.into_iter().filter(|s| !s.used) {
-            out.push(finding("SUPP002", file, s.line, format!("suppression of {} matches no finding", s.rule)));
+            out.push(finding(
+                "SUPP002",
+                file,
+                s.line,
+                format!("suppression of {} matches no finding", s.rule),
+            ));
         }
     }
     (out, suppressed)

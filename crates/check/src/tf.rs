@@ -14,7 +14,8 @@ use crate::{Finding, finding, secrets};
 
 /// Whether a path belongs to production (a path part named production/prod).
 pub fn is_production_path(rel: &str) -> bool {
-    rel.split(['/', '-', '_', '.']).any(|p| p == "production" || p == "prod")
+    rel.split(['/', '-', '_', '.'])
+        .any(|p| p == "production" || p == "prod")
 }
 
 fn line(file: &SourceFile, span: Option<std::ops::Range<usize>>) -> usize {
@@ -22,7 +23,9 @@ fn line(file: &SourceFile, span: Option<std::ops::Range<usize>>) -> usize {
 }
 
 fn blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block> + 'a {
-    body.iter().filter_map(|s| s.as_block()).filter(move |b| b.ident.as_str() == ident)
+    body.iter()
+        .filter_map(|s| s.as_block())
+        .filter(move |b| b.ident.as_str() == ident)
 }
 
 fn label(b: &Block, i: usize) -> Option<&str> {
@@ -30,7 +33,9 @@ fn label(b: &Block, i: usize) -> Option<&str> {
 }
 
 fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Attribute> {
-    body.iter().filter_map(Structure::as_attribute).find(|a| a.key.as_str() == key)
+    body.iter()
+        .filter_map(Structure::as_attribute)
+        .find(|a| a.key.as_str() == key)
 }
 
 fn lit_bool(e: &Expression) -> Option<bool> {
@@ -53,15 +58,25 @@ fn obj_get<'a>(e: &'a Expression, key: &str) -> Option<&'a Expression> {
 
 /// Resource blocks of a type: (name, block).
 fn resources<'a>(body: &'a Body, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Block)> + 'a {
-    blocks(body, "resource").filter(move |b| label(b, 0) == Some(ty)).map(|b| (label(b, 1).unwrap_or(""), b))
+    blocks(body, "resource")
+        .filter(move |b| label(b, 0) == Some(ty))
+        .map(|b| (label(b, 1).unwrap_or(""), b))
 }
 
 pub fn check(repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
     // dir -> (has a linode required_provider, first linode use (file, line), has backend, first tf file)
     let mut dirs: BTreeMap<String, DirFacts> = BTreeMap::new();
-    for file in repo.files.iter().filter(|f| matches!(f.kind, Kind::Terraform | Kind::TfVars)) {
+    for file in repo
+        .files
+        .iter()
+        .filter(|f| matches!(f.kind, Kind::Terraform | Kind::TfVars | Kind::TfVarsJson))
+    {
         secret_literals(file, &mut out);
+        if let Some(map) = &file.json {
+            json_vars(file, map, &mut out);
+            continue;
+        }
         let Some(body) = &file.hcl else { continue };
         if file.kind == Kind::TfVars {
             production_flags(file, body, &mut out);
@@ -91,11 +106,26 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         }
         for v in blocks(body, "variable").filter(|b| label(b, 0) == Some("region")) {
             match attr(&v.body, "default") {
-                None => out.push(finding("TF003", &file.rel, line(file, v.span()), "variable \"region\" has no default; it must default to \"fr-par\"")),
+                None => out.push(finding(
+                    "TF003",
+                    &file.rel,
+                    line(file, v.span()),
+                    "variable \"region\" has no default; it must default to \"fr-par\"",
+                )),
                 Some(d) => match lit_str(&d.value) {
                     Some("fr-par") => {}
-                    Some(other) => out.push(finding("TF003", &file.rel, line(file, d.span()), format!("variable \"region\" defaults to {other:?}, not \"fr-par\""))),
-                    None => out.push(finding("TF003", &file.rel, line(file, d.span()), "variable \"region\" default is not the literal \"fr-par\"")),
+                    Some(other) => out.push(finding(
+                        "TF003",
+                        &file.rel,
+                        line(file, d.span()),
+                        format!("variable \"region\" defaults to {other:?}, not \"fr-par\""),
+                    )),
+                    None => out.push(finding(
+                        "TF003",
+                        &file.rel,
+                        line(file, d.span()),
+                        "variable \"region\" default is not the literal \"fr-par\"",
+                    )),
                 },
             }
         }
@@ -119,7 +149,12 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         }
         let is_env_root = dir.starts_with("infra/terraform/envs/") && dir.matches('/').count() == 3;
         if is_env_root && !facts.has_backend {
-            out.push(finding("TF001", &facts.first_file, 1, format!("environment root {dir}/ has no backend block: state would be local")));
+            out.push(finding(
+                "TF001",
+                &facts.first_file,
+                1,
+                format!("environment root {dir}/ has no backend block: state would be local"),
+            ));
         }
     }
     out
@@ -156,52 +191,120 @@ fn backend(file: &SourceFile, tb: &Block, facts: &mut DirFacts, out: &mut Vec<Fi
 fn provider_version(file: &SourceFile, a: &Attribute, out: &mut Vec<Finding>) {
     let l = line(file, a.span());
     let Some(version) = obj_get(&a.value, "version") else {
-        out.push(finding("TF002", &file.rel, l, "required_providers.linode has no version constraint"));
+        out.push(finding(
+            "TF002",
+            &file.rel,
+            l,
+            "required_providers.linode has no version constraint",
+        ));
         return;
     };
     let Some(v) = lit_str(version) else {
-        out.push(finding("TF002", &file.rel, l, "required_providers.linode version is not a literal constraint"));
+        out.push(finding(
+            "TF002",
+            &file.rel,
+            l,
+            "required_providers.linode version is not a literal constraint",
+        ));
         return;
     };
     let pinned = v.split(',').map(str::trim).any(|c| {
-        c.starts_with("~>") || c.starts_with('<') || c.starts_with(|ch: char| ch.is_ascii_digit()) || (c.starts_with('=') && !c.starts_with("=>"))
+        c.starts_with("~>")
+            || c.starts_with('<')
+            || c.starts_with(|ch: char| ch.is_ascii_digit())
+            || (c.starts_with('=') && !c.starts_with("=>"))
     });
     if !pinned {
-        out.push(finding("TF002", &file.rel, l, format!("linode provider version {v:?} has no upper bound")));
+        out.push(finding(
+            "TF002",
+            &file.rel,
+            l,
+            format!("linode provider version {v:?} has no upper bound"),
+        ));
     }
 }
 
 fn lke_cluster(file: &SourceFile, name: &str, b: &Block, out: &mut Vec<Finding>) {
     let l = line(file, b.span());
     let pools = blocks(&b.body, "pool").count()
-        + blocks(&b.body, "dynamic").filter(|d| label(d, 0) == Some("pool")).count();
+        + blocks(&b.body, "dynamic")
+            .filter(|d| label(d, 0) == Some("pool"))
+            .count();
     if pools < 2 {
-        out.push(finding("TF004", &file.rel, l, format!("linode_lke_cluster.{name} has {pools} node pool(s); at least two are required")));
+        out.push(finding(
+            "TF004",
+            &file.rel,
+            l,
+            format!(
+                "linode_lke_cluster.{name} has {pools} node pool(s); at least two are required"
+            ),
+        ));
     }
-    let tagged_prod = attr(&b.body, "tags").and_then(|t| t.value.as_array()).is_some_and(|arr| arr.iter().any(|e| lit_str(e) == Some("production")));
-    let label_prod = attr(&b.body, "label").and_then(|a| lit_str(&a.value)).is_some_and(is_production_path);
+    let tagged_prod = attr(&b.body, "tags")
+        .and_then(|t| t.value.as_array())
+        .is_some_and(|arr| arr.iter().any(|e| lit_str(e) == Some("production")));
+    let label_prod = attr(&b.body, "label")
+        .and_then(|a| lit_str(&a.value))
+        .is_some_and(is_production_path);
     if !(is_production_path(&file.rel) || tagged_prod || label_prod) {
         // Non-production: only literal `false` is judged (it is allowed), nothing to check.
         return;
     }
     let Some(cp) = blocks(&b.body, "control_plane").next() else {
-        out.push(finding("TF005", &file.rel, l, format!("production linode_lke_cluster.{name} has no control_plane block (no HA)")));
-        out.push(finding("TF006", &file.rel, l, format!("production linode_lke_cluster.{name} has no control_plane ACL")));
+        out.push(finding(
+            "TF005",
+            &file.rel,
+            l,
+            format!("production linode_lke_cluster.{name} has no control_plane block (no HA)"),
+        ));
+        out.push(finding(
+            "TF006",
+            &file.rel,
+            l,
+            format!("production linode_lke_cluster.{name} has no control_plane ACL"),
+        ));
         return;
     };
     match attr(&cp.body, "high_availability") {
-        None => out.push(finding("TF005", &file.rel, line(file, cp.span()), format!("production linode_lke_cluster.{name}: control_plane.high_availability is not set"))),
-        Some(a) if lit_bool(&a.value) == Some(false) => out.push(finding("TF005", &file.rel, line(file, a.span()), format!("production linode_lke_cluster.{name}: high_availability = false"))),
+        None => out.push(finding(
+            "TF005",
+            &file.rel,
+            line(file, cp.span()),
+            format!(
+                "production linode_lke_cluster.{name}: control_plane.high_availability is not set"
+            ),
+        )),
+        Some(a) if lit_bool(&a.value) == Some(false) => out.push(finding(
+            "TF005",
+            &file.rel,
+            line(file, a.span()),
+            format!("production linode_lke_cluster.{name}: high_availability = false"),
+        )),
         Some(_) => {}
     }
     let acl = blocks(&cp.body, "acl").next();
     let dynamic_acl = blocks(&cp.body, "dynamic").any(|d| label(d, 0) == Some("acl"));
     match acl {
         None if dynamic_acl => {}
-        None => out.push(finding("TF006", &file.rel, line(file, cp.span()), format!("production linode_lke_cluster.{name}: control_plane has no acl block"))),
+        None => out.push(finding(
+            "TF006",
+            &file.rel,
+            line(file, cp.span()),
+            format!("production linode_lke_cluster.{name}: control_plane has no acl block"),
+        )),
         Some(acl) => match attr(&acl.body, "enabled") {
-            None => out.push(finding("TF006", &file.rel, line(file, acl.span()), format!("production linode_lke_cluster.{name}: acl.enabled is not set"))),
-            Some(a) if lit_bool(&a.value) == Some(false) => out.push(finding("TF006", &file.rel, line(file, a.span()), format!("production linode_lke_cluster.{name}: acl.enabled = false"))),
+            None => out.push(finding(
+                "TF006",
+                &file.rel,
+                line(file, acl.span()),
+                format!("production linode_lke_cluster.{name}: acl.enabled is not set"),
+            )),
+            Some(a) if lit_bool(&a.value) == Some(false) => out.push(finding(
+                "TF006",
+                &file.rel,
+                line(file, a.span()),
+                format!("production linode_lke_cluster.{name}: acl.enabled = false"),
+            )),
             Some(_) => {}
         },
     }
@@ -217,36 +320,111 @@ fn production_flags(file: &SourceFile, body: &Body, out: &mut Vec<Finding>) {
         if lit_bool(&a.value) != Some(false) {
             continue;
         }
-        let l = line(file, a.span());
-        if key.contains("high_availability") || key == "ha" || key.ends_with("_ha") || key.starts_with("ha_") {
-            out.push(finding("TF005", &file.rel, l, format!("production sets {key} = false")));
-        } else if key.contains("acl") {
-            out.push(finding("TF006", &file.rel, l, format!("production sets {key} = false")));
+        if let Some(rule) = switch_rule(key) {
+            out.push(finding(
+                rule,
+                &file.rel,
+                line(file, a.span()),
+                format!("production sets {key} = false"),
+            ));
         }
     }
 }
 
+/// `.tfvars.json`: credential-named literals, and production HA/ACL switches.
+fn json_vars(
+    file: &SourceFile,
+    map: &serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<Finding>,
+) {
+    let key_line = |key: &str| {
+        file.text
+            .find(&format!("\"{key}\""))
+            .map_or(1, |i| file.line_of(i))
+    };
+    for (key, value) in map {
+        if let Some(v) = value.as_str()
+            && secrets::is_credential_assignment(key, v)
+        {
+            out.push(finding(
+                "TF009",
+                &file.rel,
+                key_line(key),
+                format!("{key} holds a literal credential"),
+            ));
+        }
+        if is_production_path(&file.rel)
+            && value.as_bool() == Some(false)
+            && let Some(rule) = switch_rule(key)
+        {
+            out.push(finding(
+                rule,
+                &file.rel,
+                key_line(key),
+                format!("production sets {key} = false"),
+            ));
+        }
+    }
+}
+
+/// The rule an HA or ACL on/off variable belongs to, by its name.
+fn switch_rule(key: &str) -> Option<&'static str> {
+    if key.contains("high_availability")
+        || key == "ha"
+        || key.ends_with("_ha")
+        || key.starts_with("ha_")
+    {
+        Some("TF005")
+    } else if key.contains("acl") {
+        Some("TF006")
+    } else {
+        None
+    }
+}
+
 fn state_bucket(file: &SourceFile, name: &str, b: &Block, out: &mut Vec<Finding>) {
-    let label_text = attr(&b.body, "label").map(|a| a.value.to_string()).unwrap_or_default();
+    let label_text = attr(&b.body, "label")
+        .map(|a| a.value.to_string())
+        .unwrap_or_default();
     if !(name.contains("state") || label_text.contains("state")) {
         return;
     }
     let l = line(file, b.span());
     match attr(&b.body, "versioning") {
-        None => out.push(finding("TF007", &file.rel, l, format!("state bucket linode_object_storage_bucket.{name} has no versioning"))),
-        Some(a) if lit_bool(&a.value) == Some(false) => out.push(finding("TF007", &file.rel, line(file, a.span()), format!("state bucket linode_object_storage_bucket.{name} has versioning = false"))),
+        None => out.push(finding(
+            "TF007",
+            &file.rel,
+            l,
+            format!("state bucket linode_object_storage_bucket.{name} has no versioning"),
+        )),
+        Some(a) if lit_bool(&a.value) == Some(false) => out.push(finding(
+            "TF007",
+            &file.rel,
+            line(file, a.span()),
+            format!("state bucket linode_object_storage_bucket.{name} has versioning = false"),
+        )),
         Some(_) => {}
     }
     if let Some(a) = attr(&b.body, "acl")
         && let Some(acl) = lit_str(&a.value)
         && acl != "private"
     {
-        out.push(finding("TF008", &file.rel, line(file, a.span()), format!("state bucket linode_object_storage_bucket.{name} has acl = {acl:?}")));
+        out.push(finding(
+            "TF008",
+            &file.rel,
+            line(file, a.span()),
+            format!("state bucket linode_object_storage_bucket.{name} has acl = {acl:?}"),
+        ));
     }
     if let Some(a) = attr(&b.body, "cors_enabled")
         && lit_bool(&a.value) == Some(true)
     {
-        out.push(finding("TF008", &file.rel, line(file, a.span()), format!("state bucket linode_object_storage_bucket.{name} enables CORS")));
+        out.push(finding(
+            "TF008",
+            &file.rel,
+            line(file, a.span()),
+            format!("state bucket linode_object_storage_bucket.{name} enables CORS"),
+        ));
     }
 }
 
@@ -254,7 +432,12 @@ fn secret_literals(file: &SourceFile, out: &mut Vec<Finding>) {
     let mut lines = std::collections::BTreeSet::new();
     for hit in secrets::scan_text(&file.text) {
         lines.insert(hit.line);
-        out.push(finding("TF009", &file.rel, hit.line, format!("literal credential: {}", hit.what)));
+        out.push(finding(
+            "TF009",
+            &file.rel,
+            hit.line,
+            format!("literal credential: {}", hit.what),
+        ));
     }
     if let Some(body) = &file.hcl {
         visit_attrs(body, &mut |a| {
@@ -263,7 +446,12 @@ fn secret_literals(file: &SourceFile, out: &mut Vec<Finding>) {
                 && secrets::is_credential_assignment(a.key.as_str(), v)
                 && !lines.contains(&l)
             {
-                out.push(finding("TF009", &file.rel, l, format!("{} holds a literal credential", a.key.as_str())));
+                out.push(finding(
+                    "TF009",
+                    &file.rel,
+                    l,
+                    format!("{} holds a literal credential", a.key.as_str()),
+                ));
             }
         });
     }

@@ -22,6 +22,8 @@ pub const ROOTS: &[&str] = &["infra", "deploy", "charts", ".github/workflows"];
 pub enum Kind {
     Terraform,
     TfVars,
+    /// `*.tfvars.json`: parsed as JSON into `json`.
+    TfVarsJson,
     Manifest,
     HelmValues,
     ChartMeta,
@@ -37,8 +39,10 @@ pub struct SourceFile {
     line_starts: Vec<usize>,
     /// YAML documents (YAML kinds only).
     pub docs: Vec<Node>,
-    /// Terraform body (Terraform kinds only).
+    /// Terraform body (`.tf`, `.tfvars`).
     pub hcl: Option<Body>,
+    /// Top-level object of a `.tfvars.json`.
+    pub json: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl SourceFile {
@@ -56,7 +60,10 @@ impl SourceFile {
     }
 
     pub fn is_yaml(&self) -> bool {
-        matches!(self.kind, Kind::Manifest | Kind::HelmValues | Kind::ChartMeta | Kind::Workflow)
+        matches!(
+            self.kind,
+            Kind::Manifest | Kind::HelmValues | Kind::ChartMeta | Kind::Workflow
+        )
     }
 }
 
@@ -78,6 +85,9 @@ impl Repo {
 fn classify(rel: &str) -> Option<Kind> {
     let parts: Vec<&str> = rel.split('/').collect();
     let name = *parts.last()?;
+    if name.ends_with(".tfvars.json") {
+        return Some(Kind::TfVarsJson);
+    }
     let ext = name.rsplit_once('.').map(|(_, e)| e)?;
     match ext {
         "tf" => return Some(Kind::Terraform),
@@ -117,7 +127,10 @@ struct Walker {
 impl Walker {
     fn rel(&self, p: &Path) -> String {
         let r = p.strip_prefix(&self.root).unwrap_or(p);
-        r.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+        r.components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     fn dir(&mut self, dir: &Path, skip_hidden: bool) {
@@ -125,7 +138,12 @@ impl Walker {
             Ok(c) => c,
             Err(e) => {
                 let rel = self.rel(dir);
-                self.findings.push(finding("PARSE005", &rel, 0, format!("cannot resolve folder: {e}")));
+                self.findings.push(finding(
+                    "PARSE005",
+                    &rel,
+                    0,
+                    format!("cannot resolve folder: {e}"),
+                ));
                 return;
             }
         };
@@ -136,15 +154,26 @@ impl Walker {
             Ok(rd) => rd,
             Err(e) => {
                 let rel = self.rel(dir);
-                self.findings.push(finding("PARSE005", &rel, 0, format!("cannot read folder: {e}")));
+                self.findings.push(finding(
+                    "PARSE005",
+                    &rel,
+                    0,
+                    format!("cannot read folder: {e}"),
+                ));
                 return;
             }
         };
         let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
         for path in entries {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if matches!(name.as_str(), ".git" | "target" | ".terraform" | "node_modules") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if matches!(
+                name.as_str(),
+                ".git" | "target" | ".terraform" | "node_modules"
+            ) {
                 continue;
             }
             if skip_hidden && name.starts_with('.') && name != ".github" {
@@ -154,7 +183,8 @@ impl Walker {
             let lmeta = match fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.findings.push(finding("PARSE005", &rel, 0, format!("cannot stat: {e}")));
+                    self.findings
+                        .push(finding("PARSE005", &rel, 0, format!("cannot stat: {e}")));
                     continue;
                 }
             };
@@ -163,8 +193,13 @@ impl Walker {
                 match fs::metadata(&path) {
                     Ok(m) => m,
                     Err(e) => {
-                        let what = if e.raw_os_error() == Some(40) { "symlink loop" } else { "dangling or unreadable symlink" };
-                        self.findings.push(finding("PARSE005", &rel, 0, format!("{what}: {e}")));
+                        let what = if e.raw_os_error() == Some(40) {
+                            "symlink loop"
+                        } else {
+                            "dangling or unreadable symlink"
+                        };
+                        self.findings
+                            .push(finding("PARSE005", &rel, 0, format!("{what}: {e}")));
                         continue;
                     }
                 }
@@ -181,7 +216,10 @@ impl Walker {
                         "PARSE005",
                         &rel,
                         0,
-                        format!("symlink loop: points at its own ancestor {}", target.display()),
+                        format!(
+                            "symlink loop: points at its own ancestor {}",
+                            target.display()
+                        ),
                     ));
                     continue;
                 }
@@ -194,7 +232,11 @@ impl Walker {
                         "PARSE004",
                         &rel,
                         0,
-                        format!("file is {} bytes, over the {} byte limit; not parsed", meta.len(), MAX_FILE_BYTES),
+                        format!(
+                            "file is {} bytes, over the {} byte limit; not parsed",
+                            meta.len(),
+                            MAX_FILE_BYTES
+                        ),
                     ));
                     continue;
                 }
@@ -206,8 +248,17 @@ impl Walker {
 
 /// Discover, read and parse. Never fails: every problem is a finding.
 pub fn load(root: &Path) -> Repo {
-    let mut w = Walker { root: root.to_path_buf(), visited: HashSet::new(), found: Vec::new(), findings: Vec::new() };
-    let present: Vec<&str> = ROOTS.iter().copied().filter(|r| root.join(r).exists()).collect();
+    let mut w = Walker {
+        root: root.to_path_buf(),
+        visited: HashSet::new(),
+        found: Vec::new(),
+        findings: Vec::new(),
+    };
+    let present: Vec<&str> = ROOTS
+        .iter()
+        .copied()
+        .filter(|r| root.join(r).exists())
+        .collect();
     if present.is_empty() {
         w.dir(root, true);
     } else {
@@ -216,7 +267,10 @@ pub fn load(root: &Path) -> Repo {
         }
     }
     let found = std::mem::take(&mut w.found);
-    let loaded: Vec<Result<SourceFile, Finding>> = found.into_par_iter().map(|(rel, path, kind)| read(rel, &path, kind)).collect();
+    let loaded: Vec<Result<SourceFile, Finding>> = found
+        .into_par_iter()
+        .map(|(rel, path, kind)| read(rel, &path, kind))
+        .collect();
     let mut files = Vec::new();
     for l in loaded {
         match l {
@@ -234,32 +288,94 @@ pub fn load(root: &Path) -> Repo {
         })
         .unwrap_or_default();
     envs.sort();
-    Repo { root: root.to_path_buf(), files, findings: w.findings, envs }
+    Repo {
+        root: root.to_path_buf(),
+        files,
+        findings: w.findings,
+        envs,
+    }
 }
 
 fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
-    let bytes = fs::read(path).map_err(|e| finding("PARSE005", &rel, 0, format!("cannot read: {e}")))?;
+    let bytes =
+        fs::read(path).map_err(|e| finding("PARSE005", &rel, 0, format!("cannot read: {e}")))?;
     if bytes.iter().take(8192).any(|b| *b == 0) {
-        return Err(finding("PARSE003", &rel, 0, "binary file (NUL bytes) where text is expected; not parsed"));
+        return Err(finding(
+            "PARSE003",
+            &rel,
+            0,
+            "binary file (NUL bytes) where text is expected; not parsed",
+        ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
-        finding("PARSE003", &rel, 0, format!("not UTF-8 text (invalid byte at offset {}); not parsed", e.utf8_error().valid_up_to()))
+        finding(
+            "PARSE003",
+            &rel,
+            0,
+            format!(
+                "not UTF-8 text (invalid byte at offset {}); not parsed",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })?;
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-    let mut file = SourceFile { rel, kind, text, line_starts, docs: Vec::new(), hcl: None };
+    let mut file = SourceFile {
+        rel,
+        kind,
+        text,
+        line_starts,
+        docs: Vec::new(),
+        hcl: None,
+        json: None,
+    };
     match kind {
         Kind::Terraform | Kind::TfVars => match hcl::edit::parser::parse_body(&file.text) {
             Ok(body) => file.hcl = Some(body),
             Err(e) => {
                 let msg = e.to_string();
-                let first = msg.lines().find(|l| l.contains("expected") || l.contains("invalid")).unwrap_or("invalid HCL").trim();
-                return Err(finding("PARSE002", &file.rel, e.location().line(), format!("invalid HCL: {first}")));
+                let first = msg
+                    .lines()
+                    .find(|l| l.contains("expected") || l.contains("invalid"))
+                    .unwrap_or("invalid HCL")
+                    .trim();
+                return Err(finding(
+                    "PARSE002",
+                    &file.rel,
+                    e.location().line(),
+                    format!("invalid HCL: {first}"),
+                ));
+            }
+        },
+        Kind::TfVarsJson => match serde_json::from_str::<serde_json::Value>(&file.text) {
+            Ok(serde_json::Value::Object(map)) => file.json = Some(map),
+            Ok(_) => {
+                return Err(finding(
+                    "PARSE002",
+                    &file.rel,
+                    1,
+                    "a .tfvars.json file must hold one JSON object",
+                ));
+            }
+            Err(e) => {
+                return Err(finding(
+                    "PARSE002",
+                    &file.rel,
+                    e.line(),
+                    format!("invalid JSON: {e}"),
+                ));
             }
         },
         _ => match yaml::parse_documents(&file.text) {
             Ok(docs) => file.docs = docs,
-            Err(e) => return Err(finding("PARSE001", &file.rel, e.line, format!("malformed YAML: {}", e.message))),
+            Err(e) => {
+                return Err(finding(
+                    "PARSE001",
+                    &file.rel,
+                    e.line,
+                    format!("malformed YAML: {}", e.message),
+                ));
+            }
         },
     }
     Ok(file)
@@ -271,13 +387,22 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify("infra/terraform/envs/production/main.tf"), Some(Kind::Terraform));
-        assert_eq!(classify("infra/terraform/envs/production/terraform.tfvars"), Some(Kind::TfVars));
+        assert_eq!(
+            classify("infra/terraform/envs/production/main.tf"),
+            Some(Kind::Terraform)
+        );
+        assert_eq!(
+            classify("infra/terraform/envs/production/terraform.tfvars"),
+            Some(Kind::TfVars)
+        );
         assert_eq!(classify("deploy/apps/x.yaml"), Some(Kind::Manifest));
         assert_eq!(classify(".github/workflows/pr.yml"), Some(Kind::Workflow));
         assert_eq!(classify(".github/dependabot.yml"), None);
         assert_eq!(classify("charts/app/values.yaml"), Some(Kind::HelmValues));
-        assert_eq!(classify("charts/app/values-production.yaml"), Some(Kind::HelmValues));
+        assert_eq!(
+            classify("charts/app/values-production.yaml"),
+            Some(Kind::HelmValues)
+        );
         assert_eq!(classify("charts/app/Chart.yaml"), Some(Kind::ChartMeta));
         assert_eq!(classify("charts/app/templates/deployment.yaml"), None);
         assert_eq!(classify("README.md"), None);

@@ -11,12 +11,21 @@ fn schemas() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(p.is_dir(), "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test", p.display());
+    assert!(
+        p.is_dir(),
+        "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test",
+        p.display()
+    );
     p
 }
 
 fn run(root: &Path, only: &str) -> Vec<Finding> {
-    let opts = Options { root: root.to_path_buf(), schemas: schemas(), only: vec![only.to_owned()], skip: vec![] };
+    let opts = Options {
+        root: root.to_path_buf(),
+        schemas: schemas(),
+        only: vec![only.to_owned()],
+        skip: vec![],
+    };
     check(&opts).expect("check runs").findings
 }
 
@@ -24,7 +33,11 @@ fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("deploy/apps")).expect("mkdir");
     std::fs::create_dir_all(dir.path().join("infra/terraform")).expect("mkdir");
-    std::fs::write(dir.path().join("deploy/apps/ok.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n").expect("write");
+    std::fs::write(
+        dir.path().join("deploy/apps/ok.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n",
+    )
+    .expect("write");
     dir
 }
 
@@ -32,11 +45,19 @@ fn repo() -> tempfile::TempDir {
 fn binary_file_is_a_finding() {
     let dir = repo();
     assert!(run(dir.path(), "PARSE003").is_empty(), "text files pass");
-    std::fs::write(dir.path().join("deploy/apps/blob.yaml"), [0x7f, b'E', b'L', b'F', 0, 0, 1, 2, 0xff]).expect("write");
+    std::fs::write(
+        dir.path().join("deploy/apps/blob.yaml"),
+        [0x7f, b'E', b'L', b'F', 0, 0, 1, 2, 0xff],
+    )
+    .expect("write");
     std::fs::write(dir.path().join("infra/terraform/latin1.tf"), b"# caf\xe9\n").expect("write");
     let f = run(dir.path(), "PARSE003");
     let files: Vec<&str> = f.iter().map(|f| f.file.as_str()).collect();
-    assert_eq!(files, ["deploy/apps/blob.yaml", "infra/terraform/latin1.tf"], "{f:?}");
+    assert_eq!(
+        files,
+        ["deploy/apps/blob.yaml", "infra/terraform/latin1.tf"],
+        "{f:?}"
+    );
     assert!(f[0].message.contains("binary"), "{f:?}");
 }
 
@@ -46,7 +67,9 @@ fn huge_file_is_a_finding_and_not_parsed() {
     assert!(run(dir.path(), "PARSE004").is_empty());
     let mut big = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n");
     while big.len() as u64 <= MAX_FILE_BYTES {
-        big.push_str("  k: \"0123456789012345678901234567890123456789012345678901234567890123456789\"\n");
+        big.push_str(
+            "  k: \"0123456789012345678901234567890123456789012345678901234567890123456789\"\n",
+        );
     }
     std::fs::write(dir.path().join("deploy/apps/big.yaml"), &big).expect("write");
     let f = run(dir.path(), "PARSE004");
@@ -63,33 +86,63 @@ fn symlink_loops_and_dangling_links_are_findings() {
     let dir = repo();
     assert!(run(dir.path(), "PARSE005").is_empty());
     // a directory link to its own ancestor, a self-referencing link, a dangling link
-    symlink(dir.path().join("deploy"), dir.path().join("deploy/apps/loop")).expect("symlink");
+    symlink(
+        dir.path().join("deploy"),
+        dir.path().join("deploy/apps/loop"),
+    )
+    .expect("symlink");
     symlink("self.yaml", dir.path().join("deploy/apps/self.yaml")).expect("symlink");
     symlink("missing.yaml", dir.path().join("deploy/apps/dangling.yaml")).expect("symlink");
     let f = run(dir.path(), "PARSE005");
-    let got: Vec<(&str, bool)> = f.iter().map(|f| (f.file.as_str(), f.message.contains("loop"))).collect();
+    let got: Vec<(&str, bool)> = f
+        .iter()
+        .map(|f| (f.file.as_str(), f.message.contains("loop")))
+        .collect();
     assert_eq!(
         got,
-        [("deploy/apps/dangling.yaml", false), ("deploy/apps/loop", true), ("deploy/apps/self.yaml", true)],
+        [
+            ("deploy/apps/dangling.yaml", false),
+            ("deploy/apps/loop", true),
+            ("deploy/apps/self.yaml", true)
+        ],
         "{f:?}"
     );
     // the rest of the tree is still checked
-    std::fs::write(dir.path().join("deploy/apps/plain.yaml"), "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n").expect("write");
+    std::fs::write(
+        dir.path().join("deploy/apps/plain.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n",
+    )
+    .expect("write");
     assert_eq!(run(dir.path(), "K8S007").len(), 1);
 }
 
 #[test]
 fn malformed_yaml_and_invalid_hcl_are_findings_at_their_line() {
     let dir = repo();
-    std::fs::write(dir.path().join("deploy/apps/bad.yaml"), "a: 1\nb:\n  - x\n  y: z\n").expect("write");
-    std::fs::write(dir.path().join("infra/terraform/bad.tf"), "locals {\n  a = 1\n  b = \n}\n").expect("write");
+    std::fs::write(
+        dir.path().join("deploy/apps/bad.yaml"),
+        "a: 1\nb:\n  - x\n  y: z\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("infra/terraform/bad.tf"),
+        "locals {\n  a = 1\n  b = \n}\n",
+    )
+    .expect("write");
     std::fs::write(dir.path().join("deploy/apps/empty.yaml"), "").expect("write");
-    std::fs::write(dir.path().join("deploy/apps/only-comments.yaml"), "# nothing\n---\n").expect("write");
+    std::fs::write(
+        dir.path().join("deploy/apps/only-comments.yaml"),
+        "# nothing\n---\n",
+    )
+    .expect("write");
     let y = run(dir.path(), "PARSE001");
     assert_eq!(y.len(), 1, "{y:?}");
     assert_eq!(y[0].file, "deploy/apps/bad.yaml");
     assert!((3..=4).contains(&y[0].line), "{y:?}");
     let h = run(dir.path(), "PARSE002");
     assert_eq!(h.len(), 1, "{h:?}");
-    assert_eq!((h[0].file.as_str(), h[0].line), ("infra/terraform/bad.tf", 3));
+    assert_eq!(
+        (h[0].file.as_str(), h[0].line),
+        ("infra/terraform/bad.tf", 3)
+    );
 }

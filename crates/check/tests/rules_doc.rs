@@ -12,35 +12,68 @@ fn schemas() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(p.is_dir(), "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test", p.display());
+    assert!(
+        p.is_dir(),
+        "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test",
+        p.display()
+    );
     p
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     entries.sort();
     for p in entries {
-        if p.is_dir() { files(&p, out) } else { out.push(p) }
+        if p.is_dir() {
+            files(&p, out)
+        } else {
+            out.push(p)
+        }
     }
 }
 
 fn lang(rel: &str) -> &'static str {
-    if rel.ends_with(".tf") || rel.ends_with(".tfvars") { "hcl" } else { "yaml" }
+    if rel.ends_with(".tf") || rel.ends_with(".tfvars") {
+        "hcl"
+    } else {
+        "yaml"
+    }
 }
 
 fn example(dir: &Path, prefer: Option<&str>, rule: &str) -> (String, String) {
     let mut all = Vec::new();
     files(dir, &mut all);
-    let rel = |p: &Path| p.strip_prefix(dir).expect("under").to_string_lossy().replace('\\', "/");
+    let rel = |p: &Path| {
+        p.strip_prefix(dir)
+            .expect("under")
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
     let pick = prefer
         .and_then(|want| all.iter().find(|p| rel(p) == want))
-        .or_else(|| all.iter().find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&format!("expect: {rule}")) || t.contains(&format!("expect-file: {rule}")))))
+        .or_else(|| {
+            all.iter().find(|p| {
+                std::fs::read_to_string(p).is_ok_and(|t| {
+                    t.contains(&format!("expect: {rule}"))
+                        || t.contains(&format!("expect-file: {rule}"))
+                })
+            })
+        })
         .or_else(|| all.iter().find(|p| !rel(p).ends_with(".txt")))
         .expect("a fixture file");
     let text = std::fs::read_to_string(pick).expect("text");
     let text = text
         .lines()
-        .map(|l| l.replace(&format!(" # expect: {rule}"), &format!("   # <- {rule}")).replace(&format!("# expect-file: {rule}"), &format!("# <- {rule} (whole file)")))
+        .map(|l| {
+            l.replace(&format!(" # expect: {rule}"), &format!("   # <- {rule}"))
+                .replace(
+                    &format!("# expect-file: {rule}"),
+                    &format!("# <- {rule} (whole file)"),
+                )
+        })
         .take(45)
         .collect::<Vec<_>>()
         .join("\n");
@@ -48,9 +81,21 @@ fn example(dir: &Path, prefer: Option<&str>, rule: &str) -> (String, String) {
 }
 
 const RUNTIME: &[(&str, &str, &str)] = &[
-    ("PARSE003", "a `.yaml` file holding an ELF binary, or a `.tf` file in Latin-1", "UTF-8 text"),
-    ("PARSE004", "a 5 MiB generated `deploy/apps/big.yaml`", "files under 4 MiB (split generated data or keep it out of the checked folders)"),
-    ("PARSE005", "`deploy/apps/loop -> ../../deploy`, a link to itself, a link to a missing file", "real files, or links to files and folders outside the link's own ancestry"),
+    (
+        "PARSE003",
+        "a `.yaml` file holding an ELF binary, or a `.tf` file in Latin-1",
+        "UTF-8 text",
+    ),
+    (
+        "PARSE004",
+        "a 5 MiB generated `deploy/apps/big.yaml`",
+        "files under 4 MiB (split generated data or keep it out of the checked folders)",
+    ),
+    (
+        "PARSE005",
+        "`deploy/apps/loop -> ../../deploy`, a link to itself, a link to a missing file",
+        "real files, or links to files and folders outside the link's own ancestry",
+    ),
 ];
 
 fn render() -> String {
@@ -61,10 +106,15 @@ fn render() -> String {
      and the test fixtures (crates/check/tests/fixtures/<RULE>/{bad,good}). Do not edit by hand:\n\
      PLATCTL_UPDATE_DOCS=1 cargo nextest run -p platctl-check rules_doc -->\n\n\
 `platctl check [PATH] [--schemas DIR] [--output human|json|sarif] [--only RULE,...] [--skip RULE,...]`\n\n\
-One pass over PATH: Terraform (`.tf`, `.tfvars`, parsed as HCL, never evaluated), every YAML document under\n\
+One pass over PATH: Terraform (`.tf`, `.tfvars` as HCL, never evaluated; `.tfvars.json` as JSON), every YAML document under\n\
 `deploy/` (multi-document), Helm values (`charts/**/values*.yaml`) and `charts/*/Chart.yaml`, and the workflows\n\
 under `.github/workflows/`. When PATH holds none of `infra/`, `deploy/`, `charts/`, `.github/workflows/`, every\n\
 file under PATH is checked by its extension.\n\n\
+Output: `human` (default; each finding as `severity[RULE] file:line: message`, the offending line with two lines\n\
+of context, and the fix; colour only when stdout is a terminal and `NO_COLOR` is unset), `json`\n\
+(`{findings: [{rule, severity, message, file, line, fix}], suppressed: [... + reason, suppression_line],\n\
+summary: {errors, warnings, suppressed, files, objects}}`; line 0 means the whole file or folder) and `sarif`\n\
+(SARIF 2.1.0, URIs relative to `%SRCROOT%`, for GitHub code scanning).\n\n\
 Exit codes: 0 when no error-level finding remains (warnings allowed), 1 when at least one does, 2 on a usage\n\
 error (unknown flag or rule ID, no schema folder, PATH missing).\n\n\
 Schemas: `--schemas DIR`, else `$PLATCTL_SCHEMAS`, else `../shared/schemas` next to the repository root.\n\
@@ -80,29 +130,75 @@ suppression without a reason, or naming an unknown rule, is SUPP001 and silences
 nothing is SUPP002. Suppressed findings are listed in every output format (SARIF: `suppressions` with\n\
 `kind: inSource` and the reason as `justification`).\n\n\
 Production is recognised by a path part, file-name part, Application name, namespace or project named\n\
-`production` or `prod`. Application namespaces are all declared `Namespace` objects except the platform's own:\n",
+`production` or `prod`; an Application whose destination namespace is `argocd` (an app-of-apps) is judged\n\
+through the Applications it creates, which are checked themselves (ARGO003). Terraform roots named `global`,\n\
+`shared`, `common` or `bootstrap` are not workload environments (OBS002). Application namespaces are all\n\
+declared `Namespace` objects except the platform's own:\n",
     );
-    let _ = writeln!(out, "{}.\n", platctl_check::k8s::PLATFORM_NAMESPACES.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        out,
+        "{}.\n",
+        platctl_check::k8s::PLATFORM_NAMESPACES
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     out.push_str("| ID | Severity | Requires |\n| --- | --- | --- |\n");
     for r in RULES {
-        let _ = writeln!(out, "| [{}](#{}) | {} | {} |", r.id, r.id.to_lowercase(), r.severity.as_str(), r.title.replace('|', "\\|"));
+        let _ = writeln!(
+            out,
+            "| [{}](#{}) | {} | {} |",
+            r.id,
+            r.id.to_lowercase(),
+            r.severity.as_str(),
+            r.title.replace('|', "\\|")
+        );
     }
     for r in RULES {
-        let _ = write!(out, "\n## {}\n\n**Severity:** {}. **Requires:** {}.\n\n**Fix:** {}.\n\n", r.id, r.severity.as_str(), r.title, r.fix);
+        let _ = write!(
+            out,
+            "\n## {}\n\n**Severity:** {}. **Requires:** {}.\n\n**Fix:** {}.\n\n",
+            r.id,
+            r.severity.as_str(),
+            r.title,
+            r.fix
+        );
         if let Some((_, bad, good)) = RUNTIME.iter().find(|(id, _, _)| *id == r.id) {
-            let _ = writeln!(out, "**Bad:** {bad}. **Good:** {good}. (Built at run time by crates/check/tests/files.rs.)");
+            let _ = writeln!(
+                out,
+                "**Bad:** {bad}. **Good:** {good}. (Built at run time by crates/check/tests/files.rs.)"
+            );
             continue;
         }
         let dir = fixtures.join(r.id);
-        let opts = Options { root: dir.join("bad"), schemas: schemas(), only: vec![r.id.to_owned()], skip: vec![] };
+        let opts = Options {
+            root: dir.join("bad"),
+            schemas: schemas(),
+            only: vec![r.id.to_owned()],
+            skip: vec![],
+        };
         let rep = check(&opts).expect("check");
         if let Some(f) = rep.findings.first() {
-            let loc = if f.line > 0 { format!("{}:{}", f.file, f.line) } else { f.file.clone() };
-            let _ = write!(out, "**Message (example):** `{loc}: {}`\n\n", f.message.replace('`', "'"));
+            let loc = if f.line > 0 {
+                format!("{}:{}", f.file, f.line)
+            } else {
+                f.file.clone()
+            };
+            let _ = write!(
+                out,
+                "**Message (example):** `{loc}: {}`\n\n",
+                f.message.replace('`', "'")
+            );
         }
         let (bad_rel, bad) = example(&dir.join("bad"), None, r.id);
         let (good_rel, good) = example(&dir.join("good"), Some(&bad_rel), r.id);
-        let _ = write!(out, "Bad (`{bad_rel}`):\n\n```{}\n{bad}\n```\n\nGood (`{good_rel}`):\n\n```{}\n{good}\n```\n", lang(&bad_rel), lang(&good_rel));
+        let _ = write!(
+            out,
+            "Bad (`{bad_rel}`):\n\n```{}\n{bad}\n```\n\nGood (`{good_rel}`):\n\n```{}\n{good}\n```\n",
+            lang(&bad_rel),
+            lang(&good_rel)
+        );
     }
     out
 }
@@ -117,8 +213,15 @@ fn rules_doc_is_current() {
         return;
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(have == want, "docs/rules.md is stale: run PLATCTL_UPDATE_DOCS=1 cargo nextest run -p platctl-check rules_doc");
+    assert!(
+        have == want,
+        "docs/rules.md is stale: run PLATCTL_UPDATE_DOCS=1 cargo nextest run -p platctl-check rules_doc"
+    );
     for r in RULES {
-        assert!(have.contains(&format!("\n## {}\n", r.id)), "{} undocumented", r.id);
+        assert!(
+            have.contains(&format!("\n## {}\n", r.id)),
+            "{} undocumented",
+            r.id
+        );
     }
 }

@@ -55,6 +55,8 @@ pub enum Command {
     Store(StoreCommand),
     /// Run the real terraform with this env's state wired through an in-process backend.
     Tf(TfArgs),
+    /// Read-only drift detection: plan every env, report drift and pending changes.
+    Drift(DriftArgs),
     /// Enforce the platform's rules on a repository in one pass (Terraform, deploy/, charts/, workflows).
     Check(CheckArgs),
     /// Prove an environment serves an app: DNS, TLS, /healthz, /readyz and /metrics of a URL.
@@ -62,6 +64,9 @@ pub enum Command {
     /// Secrets: seal for sealed-secrets, sync from OpenBao into Git, scan the repo for credentials.
     #[command(subcommand)]
     Secrets(crate::cmd::secrets::SecretsCommand),
+    /// Audit log: ship events to Loki (backfill a JSON Lines file, or drain the Loki spool).
+    #[command(subcommand)]
+    Audit(crate::cmd::audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,4 +280,50 @@ pub enum CheckFormat {
     Human,
     Json,
     Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum DriftFormat {
+    #[default]
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 every env is clean, 2 drift or pending changes in any env, \
+1 a check failed (an error wins over drift: the run is incomplete).\n\
+The check never takes the lock and never writes state: the in-process backend's token can only read.")]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// An env to check (repeatable).
+    #[arg(long = "env", value_name = "ENV", required_unless_present = "all", conflicts_with = "all")]
+    pub envs: Vec<String>,
+    /// Check every env root found under --dir.
+    #[arg(long)]
+    pub all: bool,
+    /// The directory holding one Terraform root per env. Default: infra/terraform/envs.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Read state from a shared `platctl state serve` (no report history then).
+    #[arg(long, value_name = "URL", conflicts_with = "store")]
+    pub server: Option<String>,
+    /// Envs checked at once.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub parallel: usize,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: DriftFormat,
+    /// Write metrics (Prometheus text) to this file, atomically.
+    #[arg(long, value_name = "FILE", conflicts_with = "pushgateway")]
+    pub metrics: Option<PathBuf>,
+    /// Push metrics to this Pushgateway (job platctl_drift).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// The terraform binary.
+    #[arg(long, env = "PLATCTL_TERRAFORM", default_value = "terraform")]
+    pub terraform: PathBuf,
+    /// Extra arguments for `terraform plan`, after `--` (e.g. -var-file=x.tfvars).
+    #[arg(last = true, value_name = "PLAN ARGS")]
+    pub plan_args: Vec<String>,
 }

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use tracing::Instrument;
-use tracing::field::Empty;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
-use crate::telemetry::parse_traceparent;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,13 +25,13 @@ pub struct AppState {
     pub metrics: Metrics,
     /// False once shutdown has started: `/readyz` answers 503.
     pub ready: Arc<AtomicBool>,
-    /// Whether the OpenTelemetry layer is installed.
-    pub otel: bool,
+    /// The tracer when OTLP export is on.
+    pub tracer: Option<SdkTracer>,
 }
 
 impl AppState {
-    pub fn new(cfg: Config, otel: bool) -> Self {
-        Self { cfg: Arc::new(cfg), metrics: Metrics::new(), ready: Arc::new(AtomicBool::new(true)), otel }
+    pub fn new(cfg: Config, tracer: Option<SdkTracer>) -> Self {
+        Self { cfg: Arc::new(cfg), metrics: Metrics::new(), ready: Arc::new(AtomicBool::new(true)), tracer }
     }
 }
 
@@ -116,62 +116,66 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// Measures every request under its route template, gives it a span with a
-/// trace id (continuing the caller's `traceparent`), and writes the access log.
+/// Measures every request under its route template and runs it inside an
+/// OpenTelemetry context: a server span when export is on, else a
+/// non-recording span context. Either way the trace id continues the caller's
+/// `traceparent` (or is new), and every log line written while the request runs
+/// carries it. With neither export nor the access log, only metrics are kept.
 async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or(metrics::UNMATCHED, |m| m.as_str()).to_owned();
-    let method = req.method().clone();
-    let span = tracing::info_span!(
-        "request",
-        otel.name = Empty,
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = %route,
-        http.response.status_code = Empty,
-        trace_id = Empty,
-        span_id = Empty,
-    );
-    if st.otel {
-        span.record("otel.name", format!("{method} {route}"));
-        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
-        let _ = span.set_parent(parent);
-        let cx = span.context();
-        let sc = opentelemetry::trace::TraceContextExt::span(&cx).span_context().clone();
-        if sc.is_valid() {
-            span.record("trace_id", sc.trace_id().to_string());
-            span.record("span_id", sc.span_id().to_string());
-        }
-    } else {
-        let from_caller = req
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_traceparent)
-            .map(|(t, _)| t);
-        let trace_id = from_caller.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>() | 1));
-        span.record("trace_id", trace_id);
-        span.record("span_id", format!("{:016x}", rand::random::<u64>() | 1));
+    let route = req.extensions().get::<MatchedPath>().map_or(metrics::UNMATCHED, |m| metrics::intern_route(m.as_str()));
+    let method = metrics::method_label(req.method());
+    if st.tracer.is_none() && !st.cfg.access_log {
+        st.metrics.in_flight.inc();
+        let resp = next.run(req).await;
+        st.metrics.in_flight.dec();
+        st.metrics.observe(method, route, resp.status().as_u16(), start.elapsed().as_secs_f64());
+        return resp;
     }
 
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let cx = match &st.tracer {
+        Some(tracer) => {
+            let span = tracer
+                .span_builder(format!("{method} {route}"))
+                .with_kind(SpanKind::Server)
+                .with_attributes([KeyValue::new("http.request.method", method), KeyValue::new("http.route", route)])
+                .start_with_context(tracer, &parent);
+            parent.with_span(span)
+        }
+        None => {
+            let caller = parent.span().span_context().clone();
+            let trace_id = if caller.is_valid() { caller.trace_id() } else { TraceId::from(rand::random::<u128>() | 1) };
+            let sc = SpanContext::new(trace_id, SpanId::from(rand::random::<u64>() | 1), TraceFlags::default(), false, TraceState::default());
+            Context::new().with_remote_span_context(sc)
+        }
+    };
+
     st.metrics.in_flight.inc();
-    let resp = next.run(req).instrument(span.clone()).await;
+    let resp = next.run(req).with_context(cx.clone()).await;
     st.metrics.in_flight.dec();
 
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
-    st.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
-    span.record("http.response.status_code", status);
+    st.metrics.observe(method, route, status, elapsed.as_secs_f64());
     if st.cfg.access_log {
-        let _g = span.enter();
+        let _attached = cx.clone().attach();
         tracing::info!(
             target: "access",
-            method = %method,
-            route = %route,
+            method,
+            route,
             status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );
+    }
+    if st.tracer.is_some() {
+        let span = cx.span();
+        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+        if status >= 500 {
+            span.set_status(opentelemetry::trace::Status::error(format!("HTTP {status}")));
+        }
+        span.end();
     }
     resp
 }

@@ -52,7 +52,7 @@ async fn run(cfg: Config, otel: OtelSettings) -> ExitCode {
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let (delay, grace) = (cfg.shutdown_delay, cfg.shutdown_grace);
-    let state = AppState::new(cfg, telemetry.enabled());
+    let state = AppState::new(cfg, telemetry.tracer());
     tracing::info!(
         addr = %addr,
         environment = %state.cfg.environment,

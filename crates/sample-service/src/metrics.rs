@@ -23,11 +23,37 @@ pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; versio
 
 const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// Labels without allocation: method and route are interned `&'static str`,
+/// the status is the number.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
-    pub route: String,
-    pub status: String,
+    pub method: &'static str,
+    pub route: &'static str,
+    pub status: u16,
+}
+
+/// The route templates this service defines, so labels need no allocation.
+const KNOWN_ROUTES: [&str; 5] = ["/", "/healthz", "/readyz", "/metrics", "/delay/{ms}"];
+
+/// A `'static` copy of a matched route template. Templates come from the
+/// router (a finite set fixed by the code), so interning them is bounded.
+pub fn intern_route(route: &str) -> &'static str {
+    if let Some(known) = KNOWN_ROUTES.iter().find(|r| **r == route) {
+        return known;
+    }
+    static EXTRA: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+    if let Ok(extra) = EXTRA.read() {
+        if let Some(found) = extra.iter().find(|r| **r == route) {
+            return found;
+        }
+    }
+    let mut extra = EXTRA.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(found) = extra.iter().find(|r| **r == route) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    extra.push(leaked);
+    leaked
 }
 
 fn histogram() -> Histogram {
@@ -64,8 +90,8 @@ impl Metrics {
         Self { registry: Arc::new(registry), requests, duration, in_flight }
     }
 
-    pub fn observe(&self, method: &http::Method, route: &str, status: u16, seconds: f64) {
-        let labels = RequestLabels { method: method_label(method).to_owned(), route: route.to_owned(), status: status.to_string() };
+    pub fn observe(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
+        let labels = RequestLabels { method, route, status };
         self.duration.get_or_create(&labels).observe(seconds);
         self.requests.get_or_create(&labels).inc();
     }

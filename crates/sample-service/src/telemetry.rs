@@ -4,14 +4,17 @@
 //! `message`, the event's fields, and `trace_id`/`span_id` of the request).
 //! Traces: OTLP over HTTP/protobuf, configured by the standard `OTEL_*`
 //! variables. Without `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`)
-//! no exporter, no OpenTelemetry layer and no network traffic exist; trace ids
-//! in logs then come from the caller's `traceparent` or are generated locally.
+//! no exporter and no network traffic exist; trace ids in logs then come from
+//! the caller's `traceparent` or are generated per request. Requests run inside
+//! an OpenTelemetry `Context` (see app::observe); the log layer reads the trace
+//! id from it, so every line written while a request runs carries it.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_otlp::WithHttpConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -97,6 +100,11 @@ impl Telemetry {
         self.provider.is_some()
     }
 
+    /// The tracer requests use, when export is on.
+    pub fn tracer(&self) -> Option<opentelemetry_sdk::trace::SdkTracer> {
+        self.provider.as_ref().map(|p| p.tracer("sample-service"))
+    }
+
     /// Flush pending spans, waiting at most `limit`.
     pub async fn shutdown(self, limit: Duration) {
         if let Some(provider) = self.provider {
@@ -132,16 +140,12 @@ pub fn init(cfg: &Config, otel: &OtelSettings) -> anyhow::Result<Telemetry> {
                 .with_attribute(opentelemetry::KeyValue::new("deployment.environment.name", cfg.environment.clone()))
                 .with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
                 .build();
-            opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
             Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
         }
     };
-    let otel_layer = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("sample-service"))
-            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
-    });
-    tracing_subscriber::registry().with(logs).with(otel_layer).try_init()?;
+    // W3C trace context is read from requests whether or not spans are exported.
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    tracing_subscriber::registry().with(logs).try_init()?;
     Ok(Telemetry { provider })
 }
 
@@ -202,30 +206,76 @@ impl Visit for TraceFieldVisitor<'_> {
     }
 }
 
-struct JsonVisitor<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+/// Appends `,"name":value` pairs straight into the line buffer (no
+/// intermediate JSON tree: this runs once per request when the access log is on).
+struct JsonFields<'a> {
+    out: &'a mut String,
+    message: &'a mut String,
+}
 
-impl Visit for JsonVisitor<'_> {
+impl JsonFields<'_> {
+    fn key(&mut self, field: &Field) {
+        self.out.push(',');
+        push_json_str(self.out, field.name());
+        self.out.push(':');
+    }
+}
+
+impl Visit for JsonFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.into());
+        if field.name() == "message" {
+            push_json_str(self.message, value);
+            return;
+        }
+        self.key(field);
+        push_json_str(self.out, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.key(field);
+        let _ = write!(self.out, "{value}");
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.key(field);
+        let _ = write!(self.out, "{value}");
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.key(field);
+        if value.is_finite() {
+            let _ = write!(self.out, "{value}");
+        } else {
+            self.out.push_str("null");
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.key(field);
+        self.out.push_str(if value { "true" } else { "false" });
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().to_owned(), value.to_string().into());
+        self.record_str(field, &value.to_string());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}").into());
+        let text = format!("{value:?}");
+        self.record_str(field, &text);
     }
+}
+
+/// Append `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Writes each event as one JSON line on stdout, with the trace id of the
@@ -254,59 +304,69 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        // Fixed keys first (timestamp, level, target, message), then the event's
-        // fields, then the trace ids: easy to read, easy to grep.
-        let mut fields = serde_json::Map::new();
-        event.record(&mut JsonVisitor(&mut fields));
-        let now = time::OffsetDateTime::now_utc();
-        let ts = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let mut line = String::with_capacity(256);
-        let mut push = |k: &str, v: &serde_json::Value| {
-            line.push(if line.is_empty() { '{' } else { ',' });
-            line.push_str(&serde_json::Value::from(k).to_string());
-            line.push(':');
-            line.push_str(&v.to_string());
-        };
-        push("timestamp", &ts.into());
-        push("level", &event.metadata().level().as_str().into());
-        push("target", &event.metadata().target().into());
-        if let Some(m) = fields.remove("message") {
-            push("message", &m);
+        thread_local! {
+            static BUFS: std::cell::RefCell<(String, String, String)> = const {
+                std::cell::RefCell::new((String::new(), String::new(), String::new()))
+            };
         }
-        for (k, v) in &fields {
-            push(k, v);
-        }
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope {
-                let ext = span.extensions();
-                if let Some(t) = ext.get::<SpanTrace>() {
-                    if let Some(tid) = &t.trace_id {
-                        push("trace_id", &tid.as_str().into());
-                        if let Some(sid) = &t.span_id {
-                            push("span_id", &sid.as_str().into());
+        BUFS.with(|bufs| {
+            let Ok(mut bufs) = bufs.try_borrow_mut() else { return };
+            let (line, fields, message) = &mut *bufs;
+            line.clear();
+            fields.clear();
+            message.clear();
+            event.record(&mut JsonFields { out: fields, message });
+            // Fixed keys first (timestamp, level, target, message), then the
+            // event's fields, then the trace ids: easy to read, easy to grep.
+            let now = time::OffsetDateTime::now_utc();
+            let _ = write!(
+                line,
+                "{{\"timestamp\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\",\"level\":\"{}\",\"target\":",
+                now.year(),
+                u8::from(now.month()),
+                now.day(),
+                now.hour(),
+                now.minute(),
+                now.second(),
+                now.microsecond(),
+                event.metadata().level().as_str(),
+            );
+            push_json_str(line, event.metadata().target());
+            if !message.is_empty() {
+                line.push_str(",\"message\":");
+                line.push_str(message);
+            }
+            line.push_str(fields);
+            let mut traced = false;
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    let ext = span.extensions();
+                    if let Some(t) = ext.get::<SpanTrace>() {
+                        if let Some(tid) = &t.trace_id {
+                            line.push_str(",\"trace_id\":");
+                            push_json_str(line, tid);
+                            if let Some(sid) = &t.span_id {
+                                line.push_str(",\"span_id\":");
+                                push_json_str(line, sid);
+                            }
+                            traced = true;
+                            break;
                         }
-                        break;
                     }
                 }
             }
-        }
-        line.push_str("}\n");
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            if !traced {
+                let cx = opentelemetry::Context::current();
+                let span = cx.span();
+                let sc = span.span_context();
+                if sc.is_valid() {
+                    let _ = write!(line, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", sc.trace_id(), sc.span_id());
+                }
+            }
+            line.push_str("}\n");
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        });
     }
-}
-
-/// Parse a W3C `traceparent` header: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
-pub fn parse_traceparent(v: &str) -> Option<(String, String)> {
-    let mut parts = v.trim().split('-');
-    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !hex(version, 2) || version == "ff" || !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2) {
-        return None;
-    }
-    if trace.bytes().all(|b| b == b'0') || parent.bytes().all(|b| b == b'0') {
-        return None;
-    }
-    Some((trace.to_owned(), parent.to_owned()))
 }
 
 #[cfg(test)]
@@ -317,6 +377,14 @@ mod tests {
     fn otel(pairs: &[(&str, &str)]) -> Result<OtelSettings, ConfigError> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         OtelSettings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        push_json_str(&mut out, "a\"b\\c\nd\u{1}é");
+        let back: String = serde_json::from_str(&out).expect("valid JSON string");
+        assert_eq!(back, "a\"b\\c\nd\u{1}é");
     }
 
     #[test]
@@ -341,13 +409,5 @@ mod tests {
         assert_eq!(e.var, "OTEL_EXPORTER_OTLP_PROTOCOL");
         let e = otel(&[("OTEL_TRACES_EXPORTER", "zipkin")]).expect_err("zipkin");
         assert_eq!(e.var, "OTEL_TRACES_EXPORTER");
-    }
-
-    #[test]
-    fn traceparent() {
-        let ok = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-        assert_eq!(ok.map(|t| t.0), Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned()));
-        assert!(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
-        assert!(parse_traceparent("garbage").is_none());
     }
 }

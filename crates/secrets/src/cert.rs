@@ -119,10 +119,17 @@ pub async fn fetch_url(url: &str) -> Result<ControllerCert> {
     parse_cert(&body, url, OffsetDateTime::now_utc())
 }
 
-/// `FILE` or `http(s)://URL`.
+/// `FILE` or `http(s)://URL`. A URL without a path (`http://host:8080`) means
+/// the controller's `/v1/cert.pem` there.
 pub async fn load(spec: &str) -> Result<ControllerCert> {
     if spec.starts_with("http://") || spec.starts_with("https://") {
-        fetch_url(spec).await
+        match url::Url::parse(spec) {
+            Ok(mut u) if u.path() == "/" || u.path().is_empty() => {
+                u.set_path("/v1/cert.pem");
+                fetch_url(u.as_str()).await
+            }
+            _ => fetch_url(spec).await,
+        }
     } else {
         load_file(Path::new(spec))
     }

@@ -134,22 +134,25 @@ pub fn find_plaintext_secrets(text: &str) -> Vec<usize> {
             let t = l.trim_end();
             t.strip_prefix("kind:").is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == "Secret")
         });
-        let Some(kind_idx) = kind_line else { continue };
         let data_line = doc_lines.iter().position(|l| l.starts_with("data:") || l.starts_with("stringData:"));
-        let report = s + data_line.unwrap_or(kind_idx) + 1;
+        let report = s + data_line.or(kind_line).unwrap_or(0) + 1;
         let doc = doc_lines.join("\n");
+        if doc.trim().is_empty() {
+            continue;
+        }
         match serde_saphyr::from_str::<serde_json::Value>(&doc) {
             Ok(v) => {
-                if v.get("kind").and_then(|k| k.as_str()) == Some("Secret")
-                    && (non_empty_map(v.get("data")) || non_empty_map(v.get("stringData")))
+                if is_plaintext_secret(&v)
+                    || v.get("items").and_then(|i| i.as_array()).is_some_and(|items| items.iter().any(is_plaintext_secret))
                 {
                     out.push(report);
                 }
             }
             Err(_) => {
-                // Unparseable (e.g. a Helm template): top-level data/stringData
-                // followed by an indented entry, or an inline non-empty map.
-                let Some(d) = data_line else { continue };
+                // Unparseable (e.g. a Helm template): a top-level `kind: Secret`
+                // and a top-level data/stringData followed by an indented
+                // entry, or an inline non-empty map.
+                let (Some(_), Some(d)) = (kind_line, data_line) else { continue };
                 let head = doc_lines.get(d).copied().unwrap_or_default();
                 let inline = head.split_once(':').map(|(_, r)| r.trim()).unwrap_or_default();
                 let has_inline = inline.starts_with('{') && inline.trim_start_matches('{').trim() != "}";
@@ -166,6 +169,12 @@ pub fn find_plaintext_secrets(text: &str) -> Vec<usize> {
         }
     }
     out
+}
+
+fn is_plaintext_secret(v: &serde_json::Value) -> bool {
+    v.get("kind").and_then(|k| k.as_str()) == Some("Secret")
+        && v.get("apiVersion").and_then(|a| a.as_str()).is_none_or(|a| a == "v1")
+        && (non_empty_map(v.get("data")) || non_empty_map(v.get("stringData")))
 }
 
 /// Scan one file's text; `rel` is its path for the findings.
@@ -252,4 +261,45 @@ pub fn scan_path(root: &Path, allowlist: Option<&Path>) -> Result<ScanReport> {
         report.findings.extend(scan_file_text(&rel, &path, &text));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_secrets_in_any_document_shape() {
+        let block = "apiVersion: v1\nkind: ConfigMap\ndata: {a: b}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  k: v\n";
+        assert_eq!(find_plaintext_secrets(block), vec![8]);
+        let flow = "{apiVersion: v1, kind: Secret, metadata: {name: s}, data: {k: dg==}}\n";
+        assert_eq!(find_plaintext_secrets(flow), vec![1]);
+        let list = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Secret\n    metadata: {name: s}\n    data: {k: dg==}\n";
+        assert_eq!(find_plaintext_secrets(list), vec![1]);
+        let template = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  k: {{ .Values.k | b64enc }}\n";
+        assert_eq!(find_plaintext_secrets(template), vec![5]);
+        // Not findings: sealed, empty, other kinds, a Secret-shaped key inside another object.
+        for text in [
+            "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nspec:\n  encryptedData: {k: AgB}\n",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: kubernetes.io/service-account-token\n",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {}\n",
+            "kind: ConfigMap\ndata:\n  secret.yaml: |\n    kind: Secret\n",
+            "---\n---\n",
+        ] {
+            assert!(find_plaintext_secrets(text).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn allowlist_needs_reasons_and_matches_globs() {
+        let a = Allowlist::parse("# comment\n\ntests/fixtures/**  # fake secrets for tests\ndocs/*.md\t# examples\n", Path::new("allow"))
+            .expect("valid");
+        assert!(a.is_allowed("tests/fixtures/a/b/secret.yaml"));
+        assert!(a.is_allowed("docs/x.md"));
+        assert!(!a.is_allowed("docs/sub/x.md"), "`*` stays within a directory");
+        assert!(!a.is_allowed("src/tests/fixtures/x"));
+        let err = Allowlist::parse("ok/**  # fine\nno-reason/**\n", Path::new("allow")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("line 2") && err.contains("needs a reason"), "{err}");
+        let err = Allowlist::parse("bad/[  # reason\n", Path::new("allow")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("bad glob"), "{err}");
+    }
 }

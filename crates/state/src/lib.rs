@@ -158,9 +158,14 @@ impl StateStore {
     /// Record an audit event. A failing sink never fails the state operation
     /// (a stuck lock or a lost acknowledgement would be worse); it is logged
     /// at error level and counted by the caller's metrics.
-    pub fn audit(&self, event: AuditEvent) {
-        if let Err(e) = self.audit.record(&event) {
-            tracing::error!(error = %e, action = event.action.as_str(), "audit record failed");
+    pub async fn audit(&self, event: AuditEvent) {
+        // Sinks block (fsync); keep them off the async workers.
+        let sink = self.audit.clone();
+        let action = event.action.as_str();
+        match tokio::task::spawn_blocking(move || sink.record(&event)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, action, "audit record failed"),
+            Err(e) => tracing::error!(error = %e, action, "audit task failed"),
         }
     }
 
@@ -228,7 +233,7 @@ impl StateStore {
                             .lock_id(&info.id)
                             .detail("operation", info.operation.clone())
                             .detail("who", info.who.clone()),
-                    );
+                    ).await;
                     return Ok(info);
                 }
                 Created::AlreadyExists => {
@@ -239,7 +244,7 @@ impl StateStore {
                                 .lock_id(&info.id)
                                 .detail("holder_id", holder.id.clone())
                                 .detail("holder_who", holder.who.clone()),
-                        );
+                        ).await;
                         return Err(StateError::Locked { env: env.to_owned(), holder: Box::new(holder) });
                     }
                 }
@@ -257,7 +262,7 @@ impl StateStore {
         if holder.id != id {
             self.audit(
                 AuditEvent::new(Action::Unlock, Outcome::Conflict, &actor.name).env(env).lock_id(id).detail("holder_id", holder.id.clone()),
-            );
+            ).await;
             return Err(StateError::LockMismatch { env: env.to_owned(), given: id.to_owned(), holder: Box::new(holder) });
         }
         self.store.delete(&lock_key(env)).await?;
@@ -266,7 +271,7 @@ impl StateStore {
                 .env(env)
                 .lock_id(id)
                 .detail("held_seconds", holder.age_seconds()),
-        );
+        ).await;
         Ok(holder)
     }
 
@@ -284,7 +289,7 @@ impl StateStore {
                 .detail("holder_who", holder.who.clone())
                 .detail("held_seconds", holder.age_seconds())
                 .detail("reason", reason),
-        );
+        ).await;
         Ok(holder)
     }
 
@@ -299,17 +304,17 @@ impl StateStore {
         let new_meta = match StateMeta::parse(&body) {
             Ok(m) => m,
             Err(e) => {
-                self.audit(audit_fail(Outcome::Invalid, &e));
+                self.audit(audit_fail(Outcome::Invalid, &e)).await;
                 return Err(StateError::InvalidState(e));
             }
         };
         match self.lock_holder(env).await? {
             None => {
-                self.audit(audit_fail(Outcome::Conflict, "not locked"));
+                self.audit(audit_fail(Outcome::Conflict, "not locked")).await;
                 return Err(StateError::NotLocked { env: env.to_owned() });
             }
             Some(holder) if holder.id != lock_id => {
-                self.audit(audit_fail(Outcome::Conflict, "lock id mismatch"));
+                self.audit(audit_fail(Outcome::Conflict, "lock id mismatch")).await;
                 return Err(StateError::LockMismatch { env: env.to_owned(), given: lock_id.to_owned(), holder: Box::new(holder) });
             }
             Some(_) => {}
@@ -322,7 +327,7 @@ impl StateStore {
                     // Identical to the current state: nothing to write.
                     return Ok(WriteOutcome { version: None, unchanged: true });
                 }
-                self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha));
+                self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha)).await;
                 return Err(StateError::Conflict(msg));
             }
             // A state written by someone else (plain terraform, break-glass) is
@@ -359,7 +364,7 @@ impl StateStore {
         if opts.force {
             ev = ev.detail("forced", true);
         }
-        self.audit(ev);
+        self.audit(ev).await;
         Ok(WriteOutcome { version: Some(meta), unchanged: false })
     }
 
@@ -404,7 +409,7 @@ impl StateStore {
                 .env(env)
                 .serial(cur.meta.serial)
                 .sha256(&cur.sha256),
-        );
+        ).await;
         Ok(())
     }
 
@@ -476,7 +481,7 @@ impl StateStore {
                 .detail("to_version", target.id.clone())
                 .detail("new_version", meta.id.clone())
                 .detail("reason", reason),
-        );
+        ).await;
         Ok(meta)
     }
 }

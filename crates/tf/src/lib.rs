@@ -88,6 +88,74 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
     out
 }
 
+/// The http backend for one terraform process: an in-process server with a
+/// one-time token, or a shared server, exposed through `TF_HTTP_*`.
+pub struct BackendSession {
+    vars: Vec<(&'static str, String)>,
+    server: Option<platctl_backend::Running>,
+}
+
+impl BackendSession {
+    /// Start serving `env`. The one-time token carries `permission` for that
+    /// env only: `Admin` for `platctl tf` (whoever runs it already holds the
+    /// store's credentials, and admin lets `terraform force-unlock` work),
+    /// `Read` for read-only runs such as drift checks.
+    pub async fn start(backend: &Backend, env: &str, actor: &str, permission: Permission) -> Result<BackendSession, TfError> {
+        validate_env(env)?;
+        let mut vars = Vec::new();
+        let mut server = None;
+        let address = match backend {
+            Backend::InProcess(state) => {
+                // Refuse before terraform starts: through the http backend the
+                // reason would shrink to "Unexpected HTTP response code".
+                state.store().ensure_conditional_create().await.map_err(platctl_state::StateError::from)?;
+                let password = platctl_backend::auth::generate_token();
+                let tokens = Tokens::single(actor, &password, vec![env.to_owned()], vec![permission]);
+                let config = ServerConfig { auth: AuthMode::Tokens(tokens), ..ServerConfig::default() };
+                let running = platctl_backend::start(state.clone(), config, ([127, 0, 0, 1], 0).into(), None).await?;
+                let address = format!("http://{}/v1/state/{env}", running.addr);
+                vars.push(("TF_HTTP_USERNAME", "platctl".to_owned()));
+                vars.push(("TF_HTTP_PASSWORD", password));
+                server = Some(running);
+                address
+            }
+            Backend::Remote { url, .. } => format!("{}/v1/state/{env}", url.trim_end_matches('/')),
+        };
+        for var in ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"] {
+            vars.push((var, address.clone()));
+        }
+        Ok(BackendSession { vars, server })
+    }
+
+    /// Point a terraform command at this backend. The operator's own
+    /// TF_HTTP_* method overrides are removed so they cannot redirect it.
+    pub fn apply(&self, cmd: &mut Command) {
+        for var in ["TF_HTTP_LOCK_METHOD", "TF_HTTP_UNLOCK_METHOD", "TF_HTTP_UPDATE_METHOD"] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+    }
+
+    /// The same, for a blocking `std::process::Command`.
+    pub fn apply_std(&self, cmd: &mut std::process::Command) {
+        for var in ["TF_HTTP_LOCK_METHOD", "TF_HTTP_UNLOCK_METHOD", "TF_HTTP_UPDATE_METHOD"] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+    }
+
+    pub async fn shutdown(self) -> Result<(), TfError> {
+        if let Some(server) = self.server {
+            server.shutdown(Duration::from_secs(5)).await?;
+        }
+        Ok(())
+    }
+}
+
 pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     validate_env(&run.env)?;
     if !run.dir.is_dir() {
@@ -96,32 +164,9 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     let started = Instant::now();
     let mut cmd = Command::new(&run.terraform);
     cmd.args(&run.args).current_dir(&run.dir).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    // Never let the operator's own TF_HTTP_* or TF_CLI_ARGS_init point elsewhere.
-    for var in ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS", "TF_HTTP_LOCK_METHOD", "TF_HTTP_UNLOCK_METHOD", "TF_HTTP_UPDATE_METHOD"] {
-        cmd.env_remove(var);
-    }
 
-    let mut server = None;
-    let address = match &run.backend {
-        Backend::InProcess(state) => {
-            // Refuse before terraform starts: through the http backend the
-            // reason would shrink to "Unexpected HTTP response code".
-            state.store().ensure_conditional_create().await.map_err(platctl_state::StateError::from)?;
-            let password = platctl_backend::auth::generate_token();
-            // The one-time token is admin for this env only: whoever can run
-            // platctl against the store already holds the store's credentials,
-            // and admin lets `terraform force-unlock` work through the wrapper.
-            let tokens = Tokens::single(&run.actor, &password, vec![run.env.clone()], vec![Permission::Admin]);
-            let config = ServerConfig { auth: AuthMode::Tokens(tokens), ..ServerConfig::default() };
-            let running = platctl_backend::start(state.clone(), config, ([127, 0, 0, 1], 0).into(), None).await?;
-            let address = format!("http://{}/v1/state/{}", running.addr, run.env);
-            cmd.env("TF_HTTP_USERNAME", "platctl").env("TF_HTTP_PASSWORD", password);
-            server = Some(running);
-            address
-        }
-        Backend::Remote { url, .. } => format!("{}/v1/state/{}", url.trim_end_matches('/'), run.env),
-    };
-    cmd.env("TF_HTTP_ADDRESS", &address).env("TF_HTTP_LOCK_ADDRESS", &address).env("TF_HTTP_UNLOCK_ADDRESS", &address);
+    let session = BackendSession::start(&run.backend, &run.env, &run.actor, Permission::Admin).await?;
+    session.apply(&mut cmd);
 
     let mut child = cmd.spawn().map_err(|source| TfError::Spawn { program: run.terraform.display().to_string(), source })?;
     let child_pid = child.id();
@@ -153,10 +198,23 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     };
     let exit_code = exit_code_of(status);
     let duration = started.elapsed();
-    if let Some(server) = server {
-        server.shutdown(Duration::from_secs(5)).await?;
-    }
+    session.shutdown().await?;
     let summary = detector.finish();
+    if exit_code != 0
+        && let Backend::InProcess(state) | Backend::Remote { state: Some(state), .. } = &run.backend
+        && let Ok(Some(holder)) = state.lock_holder(&run.env).await
+    {
+        // Terraform's http backend prints only the holder's ID; say who it is.
+        eprintln!(
+            "platctl: env {} is locked by {} since {} (ID {}, operation {}, held {}s). If that run is gone, see docs/runbooks/force-unlock.md",
+            run.env,
+            if holder.who.is_empty() { "an unknown holder" } else { &holder.who },
+            holder.created_display(),
+            holder.id,
+            if holder.operation.is_empty() { "-" } else { &holder.operation },
+            holder.age_seconds()
+        );
+    }
     let outcome = if exit_code == 0 { Outcome::Success } else { Outcome::Error };
     let mut event = AuditEvent::new(Action::TfRun, outcome, &run.actor)
         .env(&run.env)

@@ -18,18 +18,29 @@ fn usage(e: CheckError) -> anyhow::Error {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let schemas = resolve_schemas(args.schemas.as_deref(), None, &args.path).map_err(usage)?;
-    let opts = Options { root: args.path.clone(), schemas, only: args.only, skip: args.skip };
+    let opts = Options {
+        root: args.path.clone(),
+        schemas,
+        only: args.only,
+        skip: args.skip,
+    };
     let rep = check(&opts).map_err(usage)?;
     let text = match args.output {
         CheckFormat::Human => {
-            let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+            let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal();
             report::human(&rep, &args.path, color)
         }
         CheckFormat::Json => format!("{:#}\n", report::json(&rep)),
         CheckFormat::Sarif => format!("{:#}\n", report::sarif(&rep, env!("CARGO_PKG_VERSION"))),
     };
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).context("cannot write the report to stdout")?;
+    out.write_all(text.as_bytes())
+        .context("cannot write the report to stdout")?;
     out.flush().ok();
-    Ok(ExitCode::from(if rep.errors() > 0 { exit::ERROR } else { exit::OK }))
+    Ok(ExitCode::from(if rep.errors() > 0 {
+        exit::ERROR
+    } else {
+        exit::OK
+    }))
 }

@@ -1,6 +1,8 @@
 //! Command dispatch and the context every command shares.
 
+pub mod audit;
 mod check;
+mod drift;
 pub mod secrets;
 mod smoke;
 mod state;
@@ -23,9 +25,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::State(c) => state::run(c).await,
         Command::Store(c) => store::run(c).await,
         Command::Tf(args) => tf::run(args).await,
+        Command::Drift(args) => drift::run(args).await,
         Command::Check(args) => check::run(args),
         Command::Secrets(c) => secrets::run(c).await,
         Command::Smoke(args) => smoke::run(args).await,
+        Command::Audit(c) => audit::run(c).await,
     }
 }
 
@@ -64,5 +68,6 @@ pub fn audit_path(args: &StoreArgs, store: &Store) -> PathBuf {
 pub fn open_state(args: &StoreArgs) -> anyhow::Result<(StateStore, PathBuf)> {
     let store = open_store(args)?;
     let audit = audit_path(args, &store);
-    Ok((StateStore::new(store, Arc::new(JsonlFileSink::new(audit.clone()))), audit))
+    // The JSON Lines file, plus the Loki sink when PLATCTL_LOKI_URL is set.
+    Ok((StateStore::new(store, audit::sink(&audit)?), audit))
 }

@@ -90,7 +90,7 @@ pub enum ReportFormat {
 #[derive(Debug, Args)]
 pub struct SealArgs {
     /// The controller's public certificate: a PEM file, or the controller's
-    /// http(s)://…/v1/cert.pem URL.
+    /// http(s)://…/v1/cert.pem URL (a bare http(s)://host:port means its /v1/cert.pem).
     #[arg(long, env = "PLATCTL_SEALED_SECRETS_CERT", value_name = "FILE|URL")]
     pub cert: String,
     /// Who may unseal. Default: the manifest's sealedsecrets.bitnami.com/* annotation, else strict.

@@ -36,7 +36,13 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
         "terraform exited {} after {:.1}s{}; audit: {}",
         outcome.exit_code,
         outcome.duration.as_secs_f64(),
-        outcome.summary.map(|s| format!(" ({} to add/added, {} changed, {} destroyed)", s.add, s.change, s.destroy)).unwrap_or_default(),
+        outcome
+            .summary
+            .map(|s| match s.kind {
+                "plan" => format!(" (plan: {} to add, {} to change, {} to destroy)", s.add, s.change, s.destroy),
+                _ => format!(" ({} added, {} changed, {} destroyed)", s.add, s.change, s.destroy),
+            })
+            .unwrap_or_default(),
         audit_path.display()
     ));
     Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod drift;
 mod state_concurrency;
 mod state_crash;
 mod state_interop;

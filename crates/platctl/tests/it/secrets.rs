@@ -307,6 +307,9 @@ fn seal_refuses_bad_input_with_clear_errors() {
     let run = platctl(&["secrets", "seal", "--cert", &format!("{base}/v1/cert.pem")], Some(manifest), &[], dir.path());
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("encryptedData"));
+    // A bare controller address means its /v1/cert.pem.
+    let run = platctl(&["secrets", "seal", "--cert", &base], Some(manifest), &[], dir.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
 // ---------------------------------------------------------------- sync (OpenBao)
@@ -540,6 +543,9 @@ fn sync_missing_path_or_field_names_it_and_writes_nothing() {
     let good = format!("good-{}", unique(""));
     kv_put(m, "app/good", json!({"v": good}));
     kv_put(m, "app/nofield", json!({"other": "x"}));
+    kv_put(m, "app/deleted", json!({"v": "gone"}));
+    kv_put(m, "app/deleted", json!({"v": "kept"}));
+    bao_ok("POST", &format!("{m}/delete/app/deleted"), Some(json!({"versions": [1]})));
     env.mapping(&format!(
         r#"environments:
   test:
@@ -556,6 +562,9 @@ fn sync_missing_path_or_field_names_it_and_writes_nothing() {
       - name: oldversion
         namespace: ns
         keys: {{V: {{mount: {m}, path: app/good, field: v, version: 7}}}}
+      - name: deleted
+        namespace: ns
+        keys: {{V: {{mount: {m}, path: app/deleted, field: v, version: 1}}}}
 "#
     ));
     // A file from an earlier sync must stay as it is.
@@ -566,12 +575,13 @@ fn sync_missing_path_or_field_names_it_and_writes_nothing() {
         format!("{m}/app/does-not-exist not found"),
         format!("{m}/app/nofield (version 1): has no field \"password\""),
         format!("{m}/app/good (version 7) not found"),
+        format!("{m}/app/deleted (version 1): version 1 is deleted or destroyed"),
         "no file was written".to_owned(),
     ] {
         assert!(run.stderr.contains(&needle), "stderr lacks {needle:?}:\n{}", run.stderr);
     }
     assert_eq!(std::fs::read_to_string(env.file("ns-good.yaml")).expect("read"), "# earlier\n");
-    for f in ["ns-missing.yaml", "ns-nofield.yaml", "ns-oldversion.yaml"] {
+    for f in ["ns-missing.yaml", "ns-nofield.yaml", "ns-oldversion.yaml", "ns-deleted.yaml"] {
         assert!(!env.file(f).exists(), "{f} written despite the error");
     }
     let ev = env.events();
@@ -662,6 +672,59 @@ fn sync_authenticates_with_approle() {
     let run = platctl(&args, None, &[("BAO_ADDR", &addr)], env.dir.path());
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("set BAO_TOKEN, or BAO_ROLE_ID and BAO_SECRET_ID"), "{}", run.stderr);
+}
+
+/// The in-cluster login (`BAO_K8S_ROLE`): `POST auth/<mount>/login {role, jwt}` with the
+/// service account token file. OpenBao's kubernetes method checks the token with the
+/// cluster's TokenReview API, which cannot run here; its jwt method takes the same login
+/// body and verifies the token's signature itself, so it exercises our side for real.
+#[test]
+fn sync_authenticates_in_cluster_with_a_service_account_token() {
+    let env = SyncEnv::new();
+    let m = &env.mount;
+    kv_put(m, "k8s/cfg", json!({"token": "k8s-login-value"}));
+    let jwt_dir = env.dir.path().join("sa");
+    let out = Command::new("python3").arg(helper()).args(["sa-jwt", "--dir"]).arg(&jwt_dir).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let auth_mount = unique("k8s");
+    bao_ok("POST", &format!("sys/auth/{auth_mount}"), Some(json!({"type": "jwt"})));
+    let pubkey = std::fs::read_to_string(jwt_dir.join("jwt-pub.pem")).expect("pub");
+    bao_ok("POST", &format!("auth/{auth_mount}/config"), Some(json!({"jwt_validation_pubkeys": [pubkey]})));
+    let policy = unique("pol");
+    bao_ok("PUT", &format!("sys/policies/acl/{policy}"), Some(json!({"policy": format!("path \"{m}/data/k8s/*\" {{ capabilities = [\"read\"] }}")})));
+    for (role, subject) in [("sync", "system:serviceaccount:platform:secrets-sync"), ("other", "system:serviceaccount:platform:someone-else")] {
+        bao_ok(
+            "POST",
+            &format!("auth/{auth_mount}/role/{role}"),
+            Some(json!({"role_type": "jwt", "bound_audiences": ["openbao"], "user_claim": "sub", "bound_subject": subject,
+                        "token_policies": [policy], "token_ttl": "5m"})),
+        );
+    }
+    env.mapping(&format!(
+        "environments:\n  test:\n    secrets:\n      - name: cfg\n        namespace: k8s\n        keys: {{TOKEN: {{mount: {m}, path: k8s/cfg, field: token}}}}\n"
+    ));
+    let mapping = env.dir.path().join("deploy/secrets/mapping.yaml");
+    let audit = env.audit();
+    let addr = env_var("PLATCTL_TEST_BAO_ADDR");
+    let jwt_path = jwt_dir.join("jwt");
+    let args = ["secrets", "sync", "--env", "test", "--mapping", mapping.to_str().expect("utf8"), "--audit-log", audit.to_str().expect("utf8")];
+    let jwt_str = jwt_path.to_str().expect("utf8");
+    let run_as = |role: &str| {
+        let envs = [("BAO_ADDR", addr.as_str()), ("BAO_K8S_ROLE", role), ("BAO_K8S_MOUNT", auth_mount.as_str()), ("BAO_K8S_JWT_PATH", jwt_str)];
+        platctl(&args, None, &envs, env.dir.path())
+    };
+    let run = run_as("sync");
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("kubernetes auth"), "{}", run.stderr);
+    assert_eq!(decrypt_key(&env.key, &env.read("k8s-cfg.yaml"), "TOKEN"), "k8s-login-value");
+
+    // A role bound to another service account refuses the token; nothing is written.
+    std::fs::remove_file(env.file("k8s-cfg.yaml")).expect("rm");
+    let run = run_as("other");
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("kubernetes login failed"), "{}", run.stderr);
+    assert!(!env.file("k8s-cfg.yaml").exists());
+    assert!(!run.all().contains(std::fs::read_to_string(&jwt_path).expect("jwt").trim()), "the token leaked into the output");
 }
 
 // ---------------------------------------------------------------- scan

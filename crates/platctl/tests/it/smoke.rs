@@ -42,7 +42,7 @@ fn check(r: &Value, name: &str) -> (String, String) {
 /// The real sample-service router (metrics, middleware and all) on loopback.
 fn sample_router() -> axum::Router {
     let cfg = sample_service::config::Config::from_lookup(|_| None).expect("default config");
-    sample_service::app::router(sample_service::app::AppState::new(cfg, false))
+    sample_service::app::router(sample_service::app::AppState::new(cfg, None))
 }
 
 async fn serve(app: axum::Router) -> SocketAddr {

@@ -57,13 +57,18 @@ fn killed_terraform_leaves_valid_state_and_a_lock_that_unlock_clears() {
     assert!(still["Operation"].as_str().is_some_and(|o| o.contains("Apply")), "{still}");
     assert!(still["age_seconds"].as_i64().is_some(), "lock age is reported: {still}");
     assert_state_valid(&store, env, &[before, before + 1]);
+    // The next writer is refused, and platctl says who holds the lock.
+    let blocked = run(&mut root.tf(&store, env, &["apply", "-auto-approve", "-input=false", "-no-color"]));
+    assert!(!blocked.status.success());
+    let id = still["ID"].as_str().expect("id");
+    assert!(stderr(&blocked).contains(&format!("is locked by {}", still["Who"].as_str().expect("who"))), "{}", stderr(&blocked));
+    assert!(stderr(&blocked).contains(&format!("(ID {id},")), "{}", stderr(&blocked));
 
     // A wrong id is refused (exit 3) and leaves the lock.
     let wrong = run(store.platctl().args(["state", "unlock", "--env", env, "--id", "not-the-id", "--reason", "test"]));
     assert_eq!(wrong.status.code(), Some(3), "{}", stderr(&wrong));
     assert!(lock_of(&store, env).is_some());
 
-    let id = still["ID"].as_str().expect("id");
     ok(run(store.platctl().args(["state", "unlock", "--env", env, "--id", id, "--reason", "terraform was killed"])));
     assert!(lock_of(&store, env).is_none());
     // And the env works again.

@@ -14,6 +14,8 @@ directory given by the caller; nothing here is committed key material.
   seal    --cert C < secret.yaml                  seal one Secret from stdin (per-process cost)
   raw-seal   --cert C [--label L] < bytes          kubesealpy HybridEncrypt, base64 out
   raw-unseal --key K [--label L] < base64         kubesealpy HybridDecrypt, base64 out (exit 3 on failure)
+  sa-jwt  --dir D [--namespace NS --sa SA --audience A]
+          a service-account-style JWT (D/jwt) and its public key (D/jwt-pub.pem)
   bench   --cert C --secrets N --keys M          seal N secrets of M values with
           kubesealpy; prints JSON {"secrets_per_second": ...}
 """
@@ -130,6 +132,27 @@ def raw_unseal(args):
     print(base64.b64encode(pt).decode())
 
 
+def sa_jwt(args):
+    """A Kubernetes-style service account JWT (RS256) signed with a fresh key:
+    writes D/jwt and D/jwt-pub.pem (for OpenBao's jwt_validation_pubkeys)."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    now = int(time.time())
+    header = {"alg": "RS256", "typ": "JWT", "kid": "test"}
+    claims = {"iss": "https://kubernetes.default.svc", "aud": [args.audience], "iat": now, "nbf": now - 5,
+              "exp": now + 600, "sub": f"system:serviceaccount:{args.namespace}:{args.sa}",
+              "kubernetes.io": {"namespace": args.namespace, "serviceaccount": {"name": args.sa}}}
+    signing_input = f"{b64u(json.dumps(header).encode())}.{b64u(json.dumps(claims).encode())}"
+    sig = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    os.makedirs(args.dir, exist_ok=True)
+    with open(os.path.join(args.dir, "jwt"), "w") as f:
+        f.write(f"{signing_input}.{b64u(sig)}\n")
+    with open(os.path.join(args.dir, "jwt-pub.pem"), "wb") as f:
+        f.write(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -158,9 +181,14 @@ def main():
     ru = sub.add_parser("raw-unseal")
     ru.add_argument("--key", required=True)
     ru.add_argument("--label", default="")
+    j = sub.add_parser("sa-jwt")
+    j.add_argument("--dir", required=True)
+    j.add_argument("--namespace", default="platform")
+    j.add_argument("--sa", default="secrets-sync")
+    j.add_argument("--audience", default="openbao")
     args = p.parse_args()
     {"gen": gen, "unseal": unseal, "bench": bench, "seal": seal_stdin,
-     "raw-seal": raw_seal, "raw-unseal": raw_unseal}[args.cmd](args)
+     "raw-seal": raw_seal, "raw-unseal": raw_unseal, "sa-jwt": sa_jwt}[args.cmd](args)
 
 
 if __name__ == "__main__":

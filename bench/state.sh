@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmarks of the state core (issue 2), against the same SeaweedFS and the
+# same terraform:
+#   1. apply of 300 terraform_data resources, then a no-op plan, through
+#      `platctl tf` (http backend, in-process) and through Terraform's native
+#      s3 backend with use_lockfile;
+#   2. lock + unlock round trips with 32 concurrent clients vs the floor of
+#      one conditional PUT + one DELETE (crates/backend/benches/lock.rs).
+# Results go to stdout; copy them into docs/benchmarks.md with the date.
+#
+#   bench/state.sh [runs] [lock-iterations-per-client]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+lock_iterations=${2:-100}
+
+bash .ci/install-tools >/dev/null
+# shellcheck source=scripts/lib/services.sh
+source scripts/lib/services.sh
+SERVICES_DIR=$(mktemp -d)
+trap stop_services EXIT
+start_seaweedfs
+
+cargo build --quiet --profile fast-build -p platctl
+platctl="$PWD/target/fast-build/platctl"
+export TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1 NO_COLOR=1
+export AWS_ENDPOINT_URL="$PLATCTL_TEST_S3_ENDPOINT" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true
+bucket=platctl-bench
+curl -s -o /dev/null -X PUT "$PLATCTL_TEST_S3_ENDPOINT/$bucket"
+
+work=$(mktemp -d)
+mkdir -p "$work/http" "$work/s3"
+cp examples/demo/main.tf "$work/http/main.tf"
+sed 's/backend "http" {}/backend "s3" {}/' examples/demo/main.tf >"$work/s3/main.tf"
+
+now_ms() { date +%s%3N; }
+results="$work/results.csv"
+echo "mode,run,apply_ms,plan_ms" >"$results"
+
+for run in $(seq 1 "$runs"); do
+  prefix="bench-$run-$RANDOM"
+  # platctl tf (http backend served in-process on the s3 store)
+  export PLATCTL_STORE="s3://$bucket/$prefix" PLATCTL_AUDIT_LOG="$work/audit.jsonl"
+  rm -rf "$work/http/.terraform"
+  "$platctl" tf --env bench --dir "$work/http" -- init -input=false >/dev/null 2>&1
+  t0=$(now_ms)
+  "$platctl" tf --env bench --dir "$work/http" -- apply -auto-approve -input=false -var replicas=300 >/dev/null 2>&1
+  t1=$(now_ms)
+  "$platctl" tf --env bench --dir "$work/http" -- plan -input=false -detailed-exitcode -var replicas=300 >/dev/null 2>&1
+  t2=$(now_ms)
+  echo "platctl,$run,$((t1 - t0)),$((t2 - t1))" >>"$results"
+
+  # native s3 backend with use_lockfile, same bucket, same store
+  cat >"$work/s3/backend.tfbackend" <<CFG
+bucket                      = "$bucket"
+key                         = "$prefix/native/terraform.tfstate"
+region                      = "us-east-1"
+use_lockfile                = true
+use_path_style              = true
+skip_credentials_validation = true
+skip_region_validation      = true
+skip_requesting_account_id  = true
+skip_metadata_api_check     = true
+skip_s3_checksum            = true
+endpoints = {
+  s3 = "$PLATCTL_TEST_S3_ENDPOINT"
+}
+CFG
+  rm -rf "$work/s3/.terraform"
+  (cd "$work/s3" && terraform init -input=false -backend-config=backend.tfbackend >/dev/null 2>&1)
+  t0=$(now_ms)
+  (cd "$work/s3" && terraform apply -auto-approve -input=false -var replicas=300 >/dev/null 2>&1)
+  t1=$(now_ms)
+  (cd "$work/s3" && terraform plan -input=false -detailed-exitcode -var replicas=300 >/dev/null 2>&1)
+  t2=$(now_ms)
+  echo "native-s3,$run,$((t1 - t0)),$((t2 - t1))" >>"$results"
+  echo "run $run done" >&2
+done
+
+python3 - "$results" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+med = {}
+for mode in ("platctl", "native-s3"):
+    r = [x for x in rows if x["mode"] == mode]
+    med[mode] = {k: statistics.median(int(x[k]) for x in r) for k in ("apply_ms", "plan_ms")}
+print(f"| step | platctl tf (ms, median of {len(rows)//2}) | native s3 + use_lockfile (ms) | ratio |")
+print("|---|---|---|---|")
+for k, name in (("apply_ms", "apply 300 terraform_data"), ("plan_ms", "no-op plan")):
+    a, b = med["platctl"][k], med["native-s3"][k]
+    print(f"| {name} | {a:.0f} | {b:.0f} | {a/b:.3f} |")
+PY
+
+echo
+echo "Lock round trips (32 clients, $lock_iterations each):"
+cargo bench --quiet --profile fast-build -p platctl-backend --bench lock -- "$lock_iterations" 2>/dev/null | grep -E "floor|platctl|ratio"
+rm -rf "$work"

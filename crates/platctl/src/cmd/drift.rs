@@ -1,0 +1,49 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use platctl_audit::JsonlFileSink;
+use platctl_drift::{DriftRun, Source, metrics, report};
+
+use crate::cli::{DriftArgs, DriftFormat};
+use crate::output;
+
+pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs"));
+    let envs = if args.all { platctl_drift::discover_envs(&dir)? } else { args.envs.clone() };
+    let (source, audit_path) = match &args.server {
+        Some(url) => {
+            let audit = args.store.audit_log.clone().unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
+            (Source::Server(url.clone()), audit)
+        }
+        None => {
+            let (state, audit) = super::open_state(&args.store)?;
+            (Source::Store(state), audit)
+        }
+    };
+    output::progress(format!("drift check of {} (read-only; plans run {} at a time)", envs.join(", "), args.parallel.max(1)));
+    let outcome = platctl_drift::run(DriftRun {
+        envs: envs.iter().map(|e| (e.clone(), dir.join(e))).collect(),
+        source,
+        parallel: args.parallel,
+        terraform: args.terraform.clone(),
+        extra_plan_args: args.plan_args.clone(),
+        actor: platctl_audit::default_actor(),
+        audit: Arc::new(JsonlFileSink::new(audit_path)),
+        progress: Arc::new(|line| output::progress(line)),
+    })
+    .await?;
+
+    match args.output {
+        DriftFormat::Table => print!("{}", report::render_table(&outcome.reports)),
+        DriftFormat::Json => output::print_json(&outcome.reports)?,
+        DriftFormat::Markdown => print!("{}", report::render_markdown(&outcome.reports)),
+    }
+    let text = metrics::render(&outcome.reports, &outcome.last_success);
+    if let Some(path) = &args.metrics {
+        metrics::write_file(path, &text).map_err(|e| anyhow::anyhow!("cannot write metrics to {}: {e}", path.display()))?;
+    }
+    if let Some(gateway) = &args.pushgateway {
+        metrics::push(gateway, &text).await.map_err(anyhow::Error::msg)?;
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
+}
