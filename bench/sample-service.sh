@@ -53,50 +53,63 @@ else
 fi
 SINK_PORT=$(free_port); HELLO_PORT=$(free_port); FULL_PORT=$(free_port); TRACED_PORT=$(free_port); SAMPLED_PORT=$(free_port)
 LISTEN_ADDR=127.0.0.1:$SINK_PORT "$BIN/examples/otlp-sink" 2>"$OUT/otlp-sink.log" & PIDS+=($!)
-LISTEN_ADDR=127.0.0.1:$HELLO_PORT $SRV "$BIN/examples/hello-world" 2>/dev/null & PIDS+=($!)
+declare -A PID
+LISTEN_ADDR=127.0.0.1:$HELLO_PORT $SRV "$BIN/examples/hello-world" 2>/dev/null & PIDS+=($!); PID[hello]=$!
 OTLP=http://127.0.0.1:$SINK_PORT
 # full: metrics (always on), every request traced and exported over OTLP/HTTP, JSON access log (to /dev/null).
-LISTEN_ADDR=127.0.0.1:$FULL_PORT OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
+LISTEN_ADDR=127.0.0.1:$FULL_PORT OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!); PID[full]=$!
 # traced: metrics + every request traced and exported; no access log.
 LISTEN_ADDR=127.0.0.1:$TRACED_PORT OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP ACCESS_LOG=false \
-  $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
+  $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!); PID[traced]=$!
 # sampled: metrics + tracing with the standard 10% parent-based ratio sampler; no access log.
 LISTEN_ADDR=127.0.0.1:$SAMPLED_PORT OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP ACCESS_LOG=false \
   OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1 \
-  $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!)
+  $SRV "$BIN/sample-service" >/dev/null 2>&1 & PIDS+=($!); PID[sampled]=$!
 for p in $HELLO_PORT $FULL_PORT $TRACED_PORT $SAMPLED_PORT; do wait_http "http://127.0.0.1:$p/"; done
 
-# wrk's "Requests/sec" and the 99% line of --latency, in ms.
+# CPU time (user+system, in clock ticks) the process has used so far. `taskset`
+# execs the server, so the recorded PID is the server itself.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+
+# wrk's "Requests/sec", the 99% line of --latency (ms), and the server's CPU
+# microseconds per request (robust to other load on the machine: throughput of a
+# CPU-bound server is inversely proportional to it).
 run_wrk() {
-  local url=$1 out
+  local url=$1 pid=$2 out c0 c1
+  c0=$(cpu_ticks "$pid")
   out=$($LOAD wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url")
+  c1=$(cpu_ticks "$pid")
   echo "$out" >>"$OUT/wrk-$STAMP.log"
-  local rps p99
+  local rps p99 reqs cpu
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}')
-  echo "$rps $p99"
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  cpu=$(awk -v a="$c0" -v b="$c1" -v n="$reqs" -v t="$TICK" 'BEGIN {printf "%.2f", (b-a)/t*1e6/n}')
+  echo "$rps $p99 $cpu"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 NAMES="hello full traced sampled"
-declare -A RPS P99
-for name in $NAMES; do RPS[$name]=""; P99[$name]=""; done
+declare -A RPS P99 CPU
+for name in $NAMES; do RPS[$name]=""; P99[$name]=""; CPU[$name]=""; done
 for round in $(seq "$ROUNDS"); do
   for name in $NAMES; do
     case $name in hello) port=$HELLO_PORT ;; full) port=$FULL_PORT ;; traced) port=$TRACED_PORT ;; sampled) port=$SAMPLED_PORT ;; esac
     say "round $round/$ROUNDS: $name (wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s)"
-    read -r rps p99 < <(run_wrk "http://127.0.0.1:$port/")
-    RPS[$name]+="$rps"$'\n'; P99[$name]+="$p99"$'\n'
+    read -r rps p99 cpu < <(run_wrk "http://127.0.0.1:$port/" "${PID[$name]}")
+    RPS[$name]+="$rps"$'\n'; P99[$name]+="$p99"$'\n'; CPU[$name]+="$cpu"$'\n'
   done
 done
 
 med_rps() { printf '%s' "${RPS[$1]}" | median; }
 med_p99() { printf '%s' "${P99[$1]}" | median; }
+med_cpu() { printf '%s' "${CPU[$1]}" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", 100*a/b}'; }
-declare -A MR MP RATIO
-for name in $NAMES; do MR[$name]=$(med_rps "$name"); MP[$name]=$(med_p99 "$name"); done
-for name in $NAMES; do RATIO[$name]=$(ratio "${MR[$name]}" "${MR[hello]}"); done
+declare -A MR MP MC RATIO CRATIO
+for name in $NAMES; do MR[$name]=$(med_rps "$name"); MP[$name]=$(med_p99 "$name"); MC[$name]=$(med_cpu "$name"); done
+for name in $NAMES; do RATIO[$name]=$(ratio "${MR[$name]}" "${MR[hello]}"); CRATIO[$name]=$(ratio "${MC[hello]}" "${MC[$name]}"); done
 EXPORTS=$(tail -n1 "$OUT/otlp-sink.log" 2>/dev/null || true)
 # The goal is stated "with metrics and tracing on": judged on `traced` (every request traced).
 GOAL_RPS=$(awk -v r="${RATIO[traced]}" 'BEGIN {print (r >= 90) ? "met" : "MISSED"}')
@@ -109,15 +122,17 @@ GOAL_P99=$(awk -v p="${MP[traced]}" 'BEGIN {print (p < 5) ? "met" : "MISSED"}')
   echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, GET /, loopback, release profile, median of $ROUNDS interleaved rounds."
   echo "CPU pinning: ${SRV:-none} for the servers (TOKIO_WORKER_THREADS=${TOKIO_WORKER_THREADS:-default}), ${LOAD:-none} for wrk."
   echo
-  echo "| Server | Requests/s | p99 latency | vs hello-world |"
-  echo "| --- | ---: | ---: | ---: |"
-  echo "| axum hello-world (examples/hello-world.rs) | ${MR[hello]} | ${MP[hello]} ms | 100% |"
-  echo "| sample-service: metrics + every request traced (OTLP) + JSON access log | ${MR[full]} | ${MP[full]} ms | ${RATIO[full]}% |"
-  echo "| sample-service: metrics + every request traced (OTLP), ACCESS_LOG=false | ${MR[traced]} | ${MP[traced]} ms | ${RATIO[traced]}% |"
-  echo "| sample-service: metrics + tracing sampled 10% (parentbased_traceidratio), ACCESS_LOG=false | ${MR[sampled]} | ${MP[sampled]} ms | ${RATIO[sampled]}% |"
+  echo "| Server | Requests/s (wrk) | vs hello-world | p99 latency | server CPU per request | hello-world CPU / this CPU |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  echo "| axum hello-world (examples/hello-world.rs) | ${MR[hello]} | 100% | ${MP[hello]} ms | ${MC[hello]} µs | 100% |"
+  echo "| sample-service: metrics + every request traced (OTLP) + JSON access log | ${MR[full]} | ${RATIO[full]}% | ${MP[full]} ms | ${MC[full]} µs | ${CRATIO[full]}% |"
+  echo "| sample-service: metrics + every request traced (OTLP), ACCESS_LOG=false | ${MR[traced]} | ${RATIO[traced]}% | ${MP[traced]} ms | ${MC[traced]} µs | ${CRATIO[traced]}% |"
+  echo "| sample-service: metrics + tracing sampled 10% (parentbased_traceidratio), ACCESS_LOG=false | ${MR[sampled]} | ${RATIO[sampled]}% | ${MP[sampled]} ms | ${MC[sampled]} µs | ${CRATIO[sampled]}% |"
   echo
   echo "Goal >= 90% of hello-world's requests/s with metrics and tracing on (row 3): **$GOAL_RPS** (${RATIO[traced]}%)."
   echo "Goal p99 < 5 ms (row 3): **$GOAL_P99** (${MP[traced]} ms)."
+  echo "Server CPU per request is read from /proc/<pid>/stat around each wrk run (includes the OTLP batch export); its ratio estimates the throughput ratio on a dedicated core and is the stable number when other jobs load the machine."
+  echo "Load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo "OTLP sink: ${EXPORTS:-no exports recorded}."
 } | tee "$REPORT"
 say "report: $REPORT (raw wrk output: $OUT/wrk-$STAMP.log)"

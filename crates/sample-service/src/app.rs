@@ -14,24 +14,53 @@ use serde_json::json;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
 
+/// Shared by every request; cloning it is one reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
-    pub cfg: Arc<Config>,
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub cfg: Config,
     pub metrics: Metrics,
     /// False once shutdown has started: `/readyz` answers 503.
-    pub ready: Arc<AtomicBool>,
+    pub ready: AtomicBool,
     /// The tracer when OTLP export is on.
     pub tracer: Option<SdkTracer>,
+    propagator: TraceContextPropagator,
+    /// `GET /`'s answer, rendered once.
+    root_body: bytes::Bytes,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(cfg: Config, tracer: Option<SdkTracer>) -> Self {
-        Self { cfg: Arc::new(cfg), metrics: Metrics::new(), ready: Arc::new(AtomicBool::new(true)), tracer }
+        let root_body = json!({
+            "service": cfg.service_name,
+            "version": env!("CARGO_PKG_VERSION"),
+            "environment": cfg.environment,
+        })
+        .to_string()
+        .into();
+        Self(Arc::new(Inner {
+            cfg,
+            metrics: Metrics::new(),
+            ready: AtomicBool::new(true),
+            tracer,
+            propagator: TraceContextPropagator::new(),
+            root_body,
+        }))
     }
 }
 
@@ -50,12 +79,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn root(State(st): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({
-        "service": st.cfg.service_name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "environment": st.cfg.environment,
-    }))
+async fn root(State(st): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], st.root_body.clone()).into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -105,6 +130,19 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response()
 }
 
+/// `<METHOD> <route template>`, without allocating for this service's own routes.
+fn span_name(method: &'static str, route: &'static str) -> std::borrow::Cow<'static, str> {
+    let known = match (method, route) {
+        ("GET", "/") => "GET /",
+        ("GET", "/healthz") => "GET /healthz",
+        ("GET", "/readyz") => "GET /readyz",
+        ("GET", "/metrics") => "GET /metrics",
+        ("GET", "/delay/{ms}") => "GET /delay/{ms}",
+        _ => return format!("{method} {route}").into(),
+    };
+    known.into()
+}
+
 struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
 
 impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
@@ -133,11 +171,11 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
         return resp;
     }
 
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let parent = st.propagator.extract(&HeaderExtractor(req.headers()));
     let cx = match &st.tracer {
         Some(tracer) => {
             let span = tracer
-                .span_builder(format!("{method} {route}"))
+                .span_builder(span_name(method, route))
                 .with_kind(SpanKind::Server)
                 .with_attributes([KeyValue::new("http.request.method", method), KeyValue::new("http.route", route)])
                 .start_with_context(tracer, &parent);

@@ -64,11 +64,11 @@ async fn run(cfg: Config, otel: OtelSettings) -> ExitCode {
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<Instant>();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
-    let ready = state.ready.clone();
+    let ready = state.clone();
     tokio::spawn(async move {
         let signal = wait_for_signal().await;
         let at = Instant::now();
-        ready.store(false, Ordering::Release);
+        ready.ready.store(false, Ordering::Release);
         tracing::info!(signal, delay_s = delay.as_secs(), grace_s = grace.as_secs(), "shutdown started: readiness is false");
         let _ = signalled_tx.send(at);
         tokio::time::sleep(delay).await;

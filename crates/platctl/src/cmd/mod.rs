@@ -11,10 +11,8 @@ mod tf;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use platctl_audit::JsonlFileSink;
 use platctl_state::StateStore;
 use platctl_store::{Store, StoreKind};
 

@@ -12,3 +12,4 @@ mod state_tf;
 mod smoke;
 mod secrets;
 mod check;
+mod audit_loki;
