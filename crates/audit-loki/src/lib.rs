@@ -130,14 +130,29 @@ impl LokiSink {
         });
         shared.metrics.pending_events.store(spool.pending().unwrap_or(0), Ordering::Relaxed);
         let exit_flush = cfg.exit_flush;
-        let pusher = Pusher::new(cfg)?;
+        // The blocking HTTP client must be built (and dropped) outside any async
+        // runtime: do it on the shipper thread and wait for the result.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), LokiError>>();
         let thread = {
             let (spool, shared) = (spool.clone(), shared.clone());
             std::thread::Builder::new()
                 .name("loki-shipper".into())
-                .spawn(move || shipper_thread(&pusher, &spool, &shared))
+                .spawn(move || match Pusher::new(cfg) {
+                    Ok(pusher) => {
+                        let _ = ready_tx.send(Ok(()));
+                        shipper_thread(&pusher, &spool, &shared);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                })
                 .map_err(|e| LokiError::Config(format!("cannot start the Loki shipper thread: {e}")))?
         };
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(LokiError::Config("the Loki shipper thread exited at start".into())),
+        }
         Ok(LokiSink { spool, shared, exit_flush, thread: Some(thread) })
     }
 

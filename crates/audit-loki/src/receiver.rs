@@ -196,8 +196,13 @@ struct PushBody {
 #[derive(serde::Deserialize)]
 struct PushStream {
     stream: BTreeMap<String, String>,
-    values: Vec<Vec<serde_json::Value>>,
+    values: Vec<PushValue>,
 }
+
+/// `["<ns>", "<line>"]` or `["<ns>", "<line>", {"key": "value", ...}]`; any
+/// other shape (wrong types, more elements) is refused by serde.
+#[derive(serde::Deserialize)]
+struct PushValue(String, String, #[serde(default)] Option<BTreeMap<String, String>>);
 
 /// Decode and validate a JSON push body.
 pub fn decode(raw: &[u8]) -> Result<Vec<Received>, String> {
@@ -207,27 +212,32 @@ pub fn decode(raw: &[u8]) -> Result<Vec<Received>, String> {
         if s.stream.is_empty() {
             return Err("a stream has no labels".into());
         }
-        for v in s.values {
-            let (ts, line) = match (v.first(), v.get(1)) {
-                (Some(serde_json::Value::String(ts)), Some(serde_json::Value::String(line))) => (ts.clone(), line.clone()),
-                _ => return Err("each value must start with [\"<ns timestamp>\", \"<line>\"]".into()),
-            };
+        for PushValue(ts, line, metadata) in s.values {
             if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("timestamp {ts:?} is not a nanosecond string"));
             }
-            let metadata = match v.get(2) {
-                None => BTreeMap::new(),
-                Some(serde_json::Value::Object(m)) => m
-                    .iter()
-                    .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| format!("structured metadata {k} must be a string")))
-                    .collect::<Result<_, _>>()?,
-                Some(_) => return Err("the third element of a value must be an object".into()),
-            };
-            if v.len() > 3 {
-                return Err("a value has more than 3 elements".into());
-            }
-            out.push(Received { labels: s.stream.clone(), ts, line, metadata });
+            out.push(Received { labels: s.stream.clone(), ts, line, metadata: metadata.unwrap_or_default() });
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decode_accepts_the_documented_shapes_and_refuses_others() {
+        let ok = br#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"],["2","y",{"k":"v"}]]}]}"#;
+        let got = super::decode(ok).expect("valid");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].metadata.get("k").map(String::as_str), Some("v"));
+        for bad in [
+            &br#"{"streams":[{"stream":{"a":"b"},"values":[[1,"x"]]}]}"#[..],
+            br#"{"streams":[{"stream":{"a":"b"},"values":[["1.5","x"]]}]}"#,
+            br#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",{"k":1}]]}]}"#,
+            br#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",{},"extra"]]}]}"#,
+            br#"{"streams":[{"stream":{},"values":[["1","x"]]}]}"#,
+        ] {
+            assert!(super::decode(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 }

@@ -220,57 +220,98 @@ pub fn ship_pass(
     let Some(mut reader) = Reader::open(&target.file, read_cursor(&target.cursor)?)? else {
         return Ok(Ended::Drained);
     };
+    let mut written = reader.cursor();
+    // Pipelined: the next batch is read and encoded while the current one is
+    // in flight. Batches are still acknowledged, and the cursor advanced, in
+    // file order; at most two batches are in memory.
+    let mut next = prepare(&mut reader, cfg, target.invalid);
     let ended = loop {
-        let start = reader.cursor();
-        let batch = reader.next_batch(cfg.batch_max_events, cfg.batch_max_bytes, target.invalid)?;
-        stats.skipped_invalid += batch.skipped_invalid;
-        if batch.entries.is_empty() {
-            if batch.end_offset > start.offset {
-                write_cursor(&target.cursor, &reader.cursor())?;
-            }
-            break Ended::Drained;
-        }
-        let count = batch.entries.len() as u64;
-        let json = encode_json(&batch.entries);
-        let body = bytes::Bytes::from(if cfg.gzip { gzip(&json) } else { json });
-        drop(batch.entries);
-        let mut attempt = 0u32;
-        let delivered = loop {
-            if ctl.give_up() {
-                break None;
-            }
-            let timeout = match ctl.deadline() {
-                Some(d) => cfg.request_timeout.min(d.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)),
-                None => cfg.request_timeout,
-            };
-            match pusher.attempt(&body, timeout) {
-                Attempt::Delivered => break Some(Ok(())),
-                Attempt::Retry(why) => {
-                    metrics.errors_total.fetch_add(1, Ordering::Relaxed);
-                    let wait = backoff(attempt, cfg.min_backoff, cfg.max_backoff);
-                    tracing::warn!(url = %cfg.push_url, attempt, retry_in_ms = wait.as_millis() as u64, error = %why, "Loki push failed; retrying");
-                    attempt = attempt.saturating_add(1);
-                    ctl.sleep(wait);
+        let cur = match next? {
+            Step::End { end, skipped } => {
+                stats.skipped_invalid += skipped;
+                if end.offset > written.offset {
+                    write_cursor(&target.cursor, &end)?;
                 }
-                Attempt::Reject { status, body } => {
-                    metrics.errors_total.fetch_add(1, Ordering::Relaxed);
-                    break Some(Err(Ended::Rejected { status, body }));
-                }
+                break Ended::Drained;
             }
+            Step::Batch(b) => b,
         };
-        match delivered {
+        let (delivered, prepared) = std::thread::scope(|s| {
+            let sender = s.spawn(|| send(pusher, &cur.body, ctl, metrics));
+            let prepared = prepare(&mut reader, cfg, target.invalid);
+            (sender.join(), prepared)
+        });
+        match delivered.map_err(|_| LokiError::Config("the push thread panicked".into()))? {
             None => break Ended::Stopped,
             Some(Err(rejected)) => break rejected,
             Some(Ok(())) => {
-                write_cursor(&target.cursor, &reader.cursor())?;
+                write_cursor(&target.cursor, &cur.end)?;
+                written = cur.end;
                 stats.batches += 1;
-                stats.sent_events += count;
+                stats.sent_events += cur.count;
+                stats.skipped_invalid += cur.skipped;
                 on_batch(stats);
             }
         }
+        next = prepared;
     };
     metrics.pending_events.store(target.pending()?, Ordering::Relaxed);
     Ok(ended)
+}
+
+struct Prepared {
+    body: bytes::Bytes,
+    count: u64,
+    skipped: u64,
+    /// The cursor to write once this batch is acknowledged.
+    end: crate::spool::Cursor,
+}
+
+enum Step {
+    Batch(Prepared),
+    /// Nothing more to send; `end` is past any skipped lines.
+    End { end: crate::spool::Cursor, skipped: u64 },
+}
+
+fn prepare(reader: &mut Reader, cfg: &LokiConfig, invalid: InvalidLines) -> Result<Step, LokiError> {
+    let batch = reader.next_batch(cfg.batch_max_events, cfg.batch_max_bytes, invalid)?;
+    let end = reader.cursor();
+    if batch.entries.is_empty() {
+        return Ok(Step::End { end, skipped: batch.skipped_invalid });
+    }
+    let json = encode_json(&batch.entries);
+    let body = bytes::Bytes::from(if cfg.gzip { gzip(&json) } else { json });
+    Ok(Step::Batch(Prepared { body, count: batch.entries.len() as u64, skipped: batch.skipped_invalid, end }))
+}
+
+/// Push one body until it is acknowledged (`Some(Ok)`), refused with a
+/// non-retryable status (`Some(Err)`), or the control gives up (`None`).
+fn send(pusher: &Pusher, body: &bytes::Bytes, ctl: &Control, metrics: &Metrics) -> Option<Result<(), Ended>> {
+    let cfg = pusher.config();
+    let mut attempt = 0u32;
+    loop {
+        if ctl.give_up() {
+            return None;
+        }
+        let timeout = match ctl.deadline() {
+            Some(d) => cfg.request_timeout.min(d.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)),
+            None => cfg.request_timeout,
+        };
+        match pusher.attempt(body, timeout) {
+            Attempt::Delivered => return Some(Ok(())),
+            Attempt::Retry(why) => {
+                metrics.errors_total.fetch_add(1, Ordering::Relaxed);
+                let wait = backoff(attempt, cfg.min_backoff, cfg.max_backoff);
+                tracing::warn!(url = %cfg.push_url, attempt, retry_in_ms = wait.as_millis() as u64, error = %why, "Loki push failed; retrying");
+                attempt = attempt.saturating_add(1);
+                ctl.sleep(wait);
+            }
+            Attempt::Reject { status, body } => {
+                metrics.errors_total.fetch_add(1, Ordering::Relaxed);
+                return Some(Err(Ended::Rejected { status, body }));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

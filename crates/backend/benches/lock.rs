@@ -18,6 +18,14 @@ use platctl_store::Store;
 
 const CLIENTS: usize = 32;
 
+struct NoAudit;
+
+impl platctl_audit::AuditSink for NoAudit {
+    fn record(&self, _: &platctl_audit::AuditEvent) -> Result<(), platctl_audit::AuditError> {
+        Ok(())
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -41,7 +49,6 @@ fn main() {
     let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
     let endpoint = std::env::var("PLATCTL_TEST_S3_ENDPOINT").expect("PLATCTL_TEST_S3_ENDPOINT (run bench/state.sh)");
     let bucket = std::env::var("PLATCTL_BENCH_BUCKET").unwrap_or_else(|_| "platctl-bench".into());
-    // SAFETY-free env setup for object_store's from_env in Store::open.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
         let client = reqwest::Client::new();
@@ -90,10 +97,14 @@ fn main() {
         let (floor_p50, floor_p99) = report("floor: conditional PUT + DELETE", floor, started.elapsed());
 
         // platctl: HTTP LOCK + UNLOCK through the state server on the same store.
-        // SAFETY: single-threaded setup before the server starts reading the environment.
         let store = Store::from_object_store(s3.clone(), format!("s3://{bucket}"), platctl_store::StoreKind::S3);
         let audit_dir = std::env::temp_dir().join(format!("platctl-bench-{}", std::process::id()));
-        let sink = Arc::new(platctl_audit::JsonlFileSink::new(audit_dir.join("audit.jsonl")));
+        // PLATCTL_BENCH_AUDIT=none measures the path without the audit fsync.
+        let sink: Arc<dyn platctl_audit::AuditSink> = if std::env::var("PLATCTL_BENCH_AUDIT").as_deref() == Ok("none") {
+            Arc::new(NoAudit)
+        } else {
+            Arc::new(platctl_audit::JsonlFileSink::new(audit_dir.join("audit.jsonl")))
+        };
         let state = StateStore::new(store, sink);
         let server = start(state, ServerConfig::default(), ([127, 0, 0, 1], 0).into(), None).await.expect("server");
         let base = format!("http://{}", server.addr);

@@ -93,10 +93,20 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
                 }
             }
             // GHA003
-            let matrix = jn
-                .at(&["strategy", "matrix"])
-                .map(|m| format!("{:?}", m.to_json()))
-                .unwrap_or_default();
+            // Where "production" may be named besides the commands: the matrix, the job's
+            // and steps' env and working-directory, and a reusable workflow's inputs.
+            let mut context: Vec<String> = ["strategy", "env", "defaults", "with"]
+                .iter()
+                .filter_map(|k| jn.get(k).map(|m| m.to_json().to_string()))
+                .collect();
+            for step in jn.g("steps").seq() {
+                for k in ["env", "working-directory", "with"] {
+                    if let Some(v) = step.get(k) {
+                        context.push(v.to_json().to_string());
+                    }
+                }
+            }
+            let matrix = context.join(" ");
             let name = jn.g("name").as_str().unwrap_or("");
             let mentions_prod = has_word(&run_text, "production")
                 || has_word(&matrix, "production")

@@ -225,15 +225,28 @@ mod tests {
         }
         let canon = |p: PathBuf| std::fs::canonicalize(p).expect("canonical");
         // ../shared/schemas next to the repository root, found from a sub-folder
-        assert_eq!(canon(resolve_schemas(None, None, &sub).expect("found")), canon(shared.clone()));
+        assert_eq!(
+            canon(resolve_schemas(None, None, &sub).expect("found")),
+            canon(shared.clone())
+        );
         // $PLATCTL_SCHEMAS first, then an explicit --schemas over both
         assert_eq!(resolve_schemas(None, Some(&env), &sub).expect("env"), env);
-        assert_eq!(resolve_schemas(Some(&explicit), Some(&env), &sub).expect("explicit"), explicit);
+        assert_eq!(
+            resolve_schemas(Some(&explicit), Some(&env), &sub).expect("explicit"),
+            explicit
+        );
         // an explicit folder that does not exist is an error naming it and the flag
-        let err = resolve_schemas(Some(Path::new("/nonexistent/s")), Some(&env), &sub).expect_err("missing");
-        assert!(err.to_string().contains("/nonexistent/s") && err.to_string().contains("--schemas"), "{err}");
+        let err = resolve_schemas(Some(Path::new("/nonexistent/s")), Some(&env), &sub)
+            .expect_err("missing");
+        assert!(
+            err.to_string().contains("/nonexistent/s") && err.to_string().contains("--schemas"),
+            "{err}"
+        );
         // nothing anywhere
         std::fs::remove_dir_all(base.path().join("shared")).expect("rm");
-        assert!(matches!(resolve_schemas(None, None, &sub), Err(CheckError::NoSchemas { .. })));
+        assert!(matches!(
+            resolve_schemas(None, None, &sub),
+            Err(CheckError::NoSchemas { .. })
+        ));
     }
 }

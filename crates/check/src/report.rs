@@ -166,7 +166,6 @@ pub fn sarif(report: &Report, version: &str) -> Value {
                 "informationUri": "https://github.com/platctl/platctl/blob/main/docs/rules.md",
                 "rules": rules,
             }},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": "./"}},
             "results": results,
         }]
     })

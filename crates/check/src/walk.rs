@@ -122,6 +122,8 @@ struct Walker {
     visited: HashSet<PathBuf>,
     found: Vec<(String, PathBuf, Kind)>,
     findings: Vec<Finding>,
+    /// PATH itself is a `.github/workflows` folder: its YAML files are workflows.
+    workflows_root: bool,
 }
 
 impl Walker {
@@ -225,7 +227,10 @@ impl Walker {
                 }
                 self.dir(&path, skip_hidden);
             } else if meta.is_file()
-                && let Some(kind) = classify(&rel)
+                && let Some(kind) = classify(&rel).map(|k| match k {
+                    Kind::Manifest if self.workflows_root => Kind::Workflow,
+                    k => k,
+                })
             {
                 if meta.len() > MAX_FILE_BYTES {
                     self.findings.push(finding(
@@ -253,6 +258,7 @@ pub fn load(root: &Path) -> Repo {
         visited: HashSet::new(),
         found: Vec::new(),
         findings: Vec::new(),
+        workflows_root: fs::canonicalize(root).is_ok_and(|c| c.ends_with(".github/workflows")),
     };
     let present: Vec<&str> = ROOTS
         .iter()

@@ -146,3 +146,16 @@ fn malformed_yaml_and_invalid_hcl_are_findings_at_their_line() {
         ("infra/terraform/bad.tf", 3)
     );
 }
+
+#[test]
+fn checking_a_sub_folder_keeps_each_file_kind() {
+    // `platctl check .github/workflows` still applies the workflow rules.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wf = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&wf).expect("mkdir");
+    std::fs::write(wf.join("ci.yml"), "name: ci\non: [push]\njobs:\n  t:\n    runs-on: x\n    steps:\n      - uses: actions/checkout@v4\n")
+        .expect("write");
+    let f = run(&wf, "GHA002");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].file.as_str(), f[0].line), ("ci.yml", 7));
+}

@@ -114,7 +114,7 @@ Output: `human` (default; each finding as `severity[RULE] file:line: message`, t
 of context, and the fix; colour only when stdout is a terminal and `NO_COLOR` is unset), `json`\n\
 (`{findings: [{rule, severity, message, file, line, fix}], suppressed: [... + reason, suppression_line],\n\
 summary: {errors, warnings, suppressed, files, objects}}`; line 0 means the whole file or folder) and `sarif`\n\
-(SARIF 2.1.0, URIs relative to `%SRCROOT%`, for GitHub code scanning).\n\n\
+(SARIF 2.1.0 for GitHub code scanning; URIs are relative to PATH, so check the repository root).\n\n\
 Exit codes: 0 when no error-level finding remains (warnings allowed), 1 when at least one does, 2 on a usage\n\
 error (unknown flag or rule ID, no schema folder, PATH missing).\n\n\
 Schemas: `--schemas DIR`, else `$PLATCTL_SCHEMAS`, else `../shared/schemas` next to the repository root.\n\

@@ -42,10 +42,10 @@ pub fn intern_route(route: &str) -> &'static str {
         return known;
     }
     static EXTRA: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
-    if let Ok(extra) = EXTRA.read() {
-        if let Some(found) = extra.iter().find(|r| **r == route) {
-            return found;
-        }
+    if let Ok(extra) = EXTRA.read()
+        && let Some(found) = extra.iter().find(|r| **r == route)
+    {
+        return found;
     }
     let mut extra = EXTRA.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(found) = extra.iter().find(|r| **r == route) {

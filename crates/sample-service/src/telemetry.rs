@@ -341,17 +341,17 @@ where
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
                     let ext = span.extensions();
-                    if let Some(t) = ext.get::<SpanTrace>() {
-                        if let Some(tid) = &t.trace_id {
-                            line.push_str(",\"trace_id\":");
-                            push_json_str(line, tid);
-                            if let Some(sid) = &t.span_id {
-                                line.push_str(",\"span_id\":");
-                                push_json_str(line, sid);
-                            }
-                            traced = true;
-                            break;
+                    if let Some(t) = ext.get::<SpanTrace>()
+                        && let Some(tid) = &t.trace_id
+                    {
+                        line.push_str(",\"trace_id\":");
+                        push_json_str(line, tid);
+                        if let Some(sid) = &t.span_id {
+                            line.push_str(",\"span_id\":");
+                            push_json_str(line, sid);
                         }
+                        traced = true;
+                        break;
                     }
                 }
             }

@@ -35,10 +35,10 @@ impl Service {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn sample-service");
-        let stdout = child.stdout.take().expect("stdout");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
+        // Owned by `Service` at once: its Drop kills and reaps the process on every path.
+        let mut svc = Self { child: cmd.spawn().expect("spawn sample-service"), addr: String::new(), logs: Arc::default() };
+        let stdout = svc.child.stdout.take().expect("stdout");
+        let sink = svc.logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 sink.lock().expect("logs").push(line);
@@ -46,12 +46,13 @@ impl Service {
         });
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let found = logs.lock().expect("logs").iter().find_map(|l| {
+            let found = svc.logs.lock().expect("logs").iter().find_map(|l| {
                 let v: Value = serde_json::from_str(l).ok()?;
                 (v["message"] == "listening").then(|| v["addr"].as_str().map(str::to_owned)).flatten()
             });
             if let Some(addr) = found {
-                return Self { child, addr, logs };
+                svc.addr = addr;
+                return svc;
             }
             assert!(Instant::now() < deadline, "sample-service did not log `listening` within 10s");
             std::thread::sleep(Duration::from_millis(20));

@@ -55,22 +55,19 @@ pub fn parse(text: &str) -> Result<Exposition, ParseError> {
                 continue;
             }
             let mut words = rest.splitn(3, ' ');
-            match words.next() {
-                Some(kw @ ("TYPE" | "HELP" | "UNIT")) => {
-                    let name = words.next().unwrap_or("");
-                    if !is_metric_name(name) {
-                        return Err(err(format!("# {kw} has an invalid metric name {name:?}")));
-                    }
-                    if kw == "TYPE" {
-                        let t = words.next().unwrap_or("").trim();
-                        if !TYPES.contains(&t) {
-                            return Err(err(format!("# TYPE {name} has an unknown type {t:?}")));
-                        }
-                    }
-                    out.families.insert(name.to_owned());
+            if let Some(kw @ ("TYPE" | "HELP" | "UNIT")) = words.next() {
+                let name = words.next().unwrap_or("");
+                if !is_metric_name(name) {
+                    return Err(err(format!("# {kw} has an invalid metric name {name:?}")));
                 }
-                _ => {} // a plain comment
-            }
+                if kw == "TYPE" {
+                    let t = words.next().unwrap_or("").trim();
+                    if !TYPES.contains(&t) {
+                        return Err(err(format!("# TYPE {name} has an unknown type {t:?}")));
+                    }
+                }
+                out.families.insert(name.to_owned());
+            } // else: a plain comment
             continue;
         }
         let name = parse_sample(line).map_err(err)?;
@@ -98,7 +95,7 @@ fn is_value(s: &str) -> bool {
 
 /// Parse `name{label="v",...} value [timestamp]`; returns the name.
 fn parse_sample(line: &str) -> Result<String, String> {
-    let name_end = line.find(|c: char| c == '{' || c == ' ' || c == '\t').unwrap_or(line.len());
+    let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
     let name = &line[..name_end];
     if !is_metric_name(name) {
         return Err(format!("invalid metric name {name:?}"));
@@ -151,10 +148,10 @@ fn parse_sample(line: &str) -> Result<String, String> {
     if !is_value(value) {
         return Err(format!("{name}: invalid value {value:?}"));
     }
-    if let Some(ts) = fields.next() {
-        if ts.parse::<f64>().is_err() {
-            return Err(format!("{name}: invalid timestamp {ts:?}"));
-        }
+    if let Some(ts) = fields.next()
+        && ts.parse::<f64>().is_err()
+    {
+        return Err(format!("{name}: invalid timestamp {ts:?}"));
     }
     if let Some(extra) = fields.next() {
         // OpenMetrics exemplars start with '#'; anything else is garbage.

@@ -155,6 +155,11 @@ impl StateStore {
         &self.store
     }
 
+    /// The sink this store records to (for callers that record their own events).
+    pub fn audit_sink(&self) -> Arc<dyn AuditSink> {
+        self.audit.clone()
+    }
+
     /// Record an audit event. A failing sink never fails the state operation
     /// (a stuck lock or a lost acknowledgement would be worse); it is logged
     /// at error level and counted by the caller's metrics.

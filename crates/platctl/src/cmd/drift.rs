@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use platctl_audit::JsonlFileSink;
 use platctl_drift::{DriftRun, Source, metrics, report};
 
 use crate::cli::{DriftArgs, DriftFormat};
@@ -10,14 +9,15 @@ use crate::output;
 pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs"));
     let envs = if args.all { platctl_drift::discover_envs(&dir)? } else { args.envs.clone() };
-    let (source, audit_path) = match &args.server {
+    let (source, sink) = match &args.server {
         Some(url) => {
             let audit = args.store.audit_log.clone().unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
-            (Source::Server(url.clone()), audit)
+            (Source::Server(url.clone()), super::audit::sink(&audit)?)
         }
         None => {
-            let (state, audit) = super::open_state(&args.store)?;
-            (Source::Store(state), audit)
+            let (state, _) = super::open_state(&args.store)?;
+            let sink = state.audit_sink();
+            (Source::Store(state), sink)
         }
     };
     output::progress(format!("drift check of {} (read-only; plans run {} at a time)", envs.join(", "), args.parallel.max(1)));
@@ -28,7 +28,7 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         terraform: args.terraform.clone(),
         extra_plan_args: args.plan_args.clone(),
         actor: platctl_audit::default_actor(),
-        audit: Arc::new(JsonlFileSink::new(audit_path)),
+        audit: sink,
         progress: Arc::new(|line| output::progress(line)),
     })
     .await?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use platctl_audit::{Action, AuditEvent, AuditSink, JsonlFileSink, Outcome, default_actor};
+use platctl_audit::{Action, AuditEvent, Outcome, default_actor};
 use platctl_secrets::bao::{BaoClient, BaoConfig};
 use platctl_secrets::scan::{self, ScanReport};
 use platctl_secrets::sync::{ChangeKind, SyncError, SyncOptions, SyncReport};
@@ -254,7 +254,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
         }
         .env(&args.env)
         .detail("mapping", mapping_path.display().to_string());
-        JsonlFileSink::new(&audit_path)
+        super::audit::sink(&audit_path)?
             .record(&event)
             .with_context(|| format!("the sync ran, but its audit event could not be written to {}", audit_path.display()))?;
     }

@@ -1,7 +1,5 @@
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use platctl_audit::JsonlFileSink;
 use platctl_tf::{Backend, TfRun};
 
 use crate::cli::TfArgs;
@@ -10,16 +8,18 @@ use crate::output;
 pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
     platctl_state::validate_env(&args.env)?;
     let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs").join(&args.env));
-    let (backend, audit_path) = match &args.server {
+    let (backend, audit_path, sink) = match &args.server {
         Some(url) => {
             let audit = args.store.audit_log.clone().unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
             output::progress(format!("env {}: state from the shared backend {url}", args.env));
-            (Backend::Remote { url: url.clone(), state: None }, audit)
+            let sink = super::audit::sink(&audit)?;
+            (Backend::Remote { url: url.clone(), state: None }, audit, sink)
         }
         None => {
             let (state, audit) = super::open_state(&args.store)?;
             output::progress(format!("env {}: state in {} through an in-process backend", args.env, state.store()));
-            (Backend::InProcess(state), audit)
+            let sink = state.audit_sink();
+            (Backend::InProcess(state), audit, sink)
         }
     };
     let outcome = platctl_tf::run(TfRun {
@@ -29,7 +29,7 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
         args: args.args.clone(),
         backend,
         actor: platctl_audit::default_actor(),
-        audit: Arc::new(JsonlFileSink::new(audit_path.clone())),
+        audit: sink,
     })
     .await?;
     output::progress(format!(

@@ -312,5 +312,41 @@ fn live_sink_spools_through_outage_and_sigkill_then_ships() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(assert_exactly_once_in_order(&logged, &rx.entries()), 0);
+    // A short-lived command delivers its event before it exits (exit flush).
+    let body = LOCK.replace("LOCKID", "held-by-ci");
+    assert_eq!(http(server.1, "LOCK", "/v1/state/production", body.as_bytes()).0, 200);
     drop(server);
+    let before = rx.accepted_entries();
+    ok(run(platctl_loki()
+        .args(["state", "unlock", "--env", "production", "--reason", "runner died"])
+        .env("PLATCTL_STORE", store.url())
+        .env("PLATCTL_AUDIT_LOG", &store.audit)
+        .env("PLATCTL_LOKI_URL", &loki)
+        .env("PLATCTL_LOKI_BATCH_WAIT_MS", "5000")));
+    let got = rx.entries();
+    assert!(rx.accepted_entries() > before, "delivered by the time the command exited");
+    let last: serde_json::Value = serde_json::from_str(&got.last().expect("entry").line).expect("event");
+    assert_eq!(last["action"], "force_unlock");
+    assert_eq!(last["details"]["reason"], "runner died");
+    assert_eq!(assert_exactly_once_in_order(&store.audit_events(), &got), 0);
+}
+
+#[test]
+fn ship_timeout_keeps_events_and_says_so() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("audit.jsonl");
+    write_events(&file, &(0..50).map(event).collect::<Vec<_>>());
+    let rx = Receiver::start("127.0.0.1:0".parse().expect("addr"), true).expect("receiver");
+    rx.set_always(Some(Fault::Status(503)));
+    let started = Instant::now();
+    let o = run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args(["--loki", &rx.url(), "--timeout", "1", "--output", "json"]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(8), "gave up near the deadline: {:?}", started.elapsed());
+    assert!(rx.requests() >= 2, "503 is retried");
+    let report = json(&o);
+    assert_eq!(report["delivered"], false);
+    assert_eq!(report["platctl_audit_spool_pending_events"], 50);
+    assert!(stderr(&o).contains("--timeout reached"), "{}", stderr(&o));
+    rx.set_always(None);
+    assert_eq!(json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args(["--loki", &rx.url(), "--output", "json"]))))["sent_events"], 50);
 }
