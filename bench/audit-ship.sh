@@ -5,7 +5,7 @@
 # `platctl audit ship --from FILE`, pinned to ONE core (taskset -c 0; the
 # receiver runs on the other core), with max RSS from /usr/bin/time -v.
 # Two sizes show memory is bounded (the file is streamed, one batch in memory).
-# Results go to stdout as Markdown; copy them into docs/benchmarks-audit.md.
+# Results go to stdout as Markdown; copy them into docs/benchmarks.md.
 #
 #   bench/audit-ship.sh [runs] [small-N] [large-N]      (PROFILE=fast-build by default)
 set -euo pipefail

@@ -11,7 +11,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bin=${PLATCTL_BIN:-$root/target/fast-build/platctl}
+bin=${PLATCTL_BIN:-${CARGO_TARGET_DIR:-$root/target}/fast-build/platctl}
 schemas=${PLATCTL_SCHEMAS:-$root/../shared/schemas}
 out=${BENCH_OUT:-$root/docs/benchmarks-check.md}
 min_runs=${BENCH_MIN_RUNS:-5}

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mb=${1:-200}
 command -v jq >/dev/null && command -v hyperfine >/dev/null || bash .ci/install-tools >/dev/null
 cargo build --quiet --profile fast-build -p platctl-drift --example parse_plan
-parser="$PWD/target/fast-build/examples/parse_plan"
+parser="${CARGO_TARGET_DIR:-$PWD/target}/fast-build/examples/parse_plan"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 plan="$work/plan.jsonl"

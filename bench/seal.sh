@@ -9,7 +9,7 @@
 #                best of 3 rounds
 #   per-process  one process per Secret, the way kubeseal is used in scripts
 #                (`platctl secrets seal` vs a python3 process using kubesealpy), hyperfine, 30 runs
-# Results: a Markdown table on stdout (paste into docs/benchmarks-secrets.md) and
+# Results: a Markdown table on stdout (paste into docs/benchmarks.md) and
 # JSON under bench/out/. Progress on stderr. Needs python3 + kubesealpy, hyperfine.
 set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
@@ -29,8 +29,8 @@ python3 -c 'import kubesealpy' 2>/dev/null || { echo "kubesealpy is required (.c
 
 log "building platctl and the seal_bench example (profile fast-build: dependencies at opt-level 2)"
 cargo build -q --profile fast-build -p platctl -p platctl-secrets --example seal_bench >&2
-PLATCTL=target/fast-build/platctl
-BENCH=target/fast-build/examples/seal_bench
+PLATCTL=${CARGO_TARGET_DIR:-target}/fast-build/platctl
+BENCH=${CARGO_TARGET_DIR:-target}/fast-build/examples/seal_bench
 
 log "throwaway RSA-4096 controller certificate (the controller's default key size)"
 python3 "$HELPER" gen --dir "$WORK" --bits 4096 --no-key >/dev/null

@@ -22,7 +22,7 @@ trap stop_services EXIT
 start_seaweedfs
 
 cargo build --quiet --profile fast-build -p platctl
-platctl="$PWD/target/fast-build/platctl"
+platctl="${CARGO_TARGET_DIR:-$PWD/target}/fast-build/platctl"
 export TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1 NO_COLOR=1
 export AWS_ENDPOINT_URL="$PLATCTL_TEST_S3_ENDPOINT" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true
 bucket=platctl-bench

@@ -15,7 +15,7 @@ command -v terraform >/dev/null || { echo "error: terraform is not on PATH (the 
 
 say "Building platctl"
 cargo build --quiet --profile fast-build -p platctl
-platctl="$PWD/target/fast-build/platctl"
+platctl="${CARGO_TARGET_DIR:-$PWD/target}/fast-build/platctl"
 
 demo_dir="$PWD/.platctl/demo"
 rm -rf "$demo_dir"

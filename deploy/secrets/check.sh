@@ -30,7 +30,7 @@ bad()  { failed=$((failed + 1)); echo "FAIL  $1"; [ -f "$WORK/log" ] && sed 's/^
 run()  { local name=$1; shift; if "$@" >"$WORK/log" 2>&1; then ok "$name"; else bad "$name"; fi; }
 must_fail() { local name=$1; shift; if "$@" >"$WORK/log" 2>&1; then bad "$name (expected a failure)"; else ok "$name"; fi; }
 
-PLATCTL="${PLATCTL_BIN:-$ROOT/target/fast-build/platctl}"
+PLATCTL="${PLATCTL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/fast-build/platctl}"
 if [ ! -x "$PLATCTL" ]; then
   cargo build --profile fast-build -p platctl >"$WORK/log" 2>&1 || { bad "build platctl"; echo "$passed passed, $failed failed"; exit 1; }
 fi
