@@ -101,7 +101,9 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                                 .map(|r| {
                                     let module = r["module"].as_str().map(|m| format!("{m}.")).unwrap_or_default();
                                     let prefix = if r["mode"] == "data" { "data." } else { "" };
-                                    format!("{module}{prefix}{}.{}", r["type"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?"))
+                                    let instances = r["instances"].as_array().map_or(0, Vec::len);
+                                    let count = if instances == 1 { String::new() } else { format!(" ({instances} instances)") };
+                                    format!("{module}{prefix}{}.{}{count}", r["type"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?"))
                                 })
                                 .collect()
                         })

@@ -3,6 +3,7 @@
 mod support;
 
 mod drift;
+mod snapshots_cli;
 mod state_concurrency;
 mod state_crash;
 mod state_interop;
