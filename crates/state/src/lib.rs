@@ -313,7 +313,9 @@ impl StateStore {
                 return Err(StateError::InvalidState(e));
             }
         };
-        match self.lock_holder(env).await? {
+        // The lock and the current state are independent reads: do them at once.
+        let (holder, current) = tokio::join!(self.lock_holder(env), self.current(env));
+        match holder? {
             None => {
                 self.audit(audit_fail(Outcome::Conflict, "not locked")).await;
                 return Err(StateError::NotLocked { env: env.to_owned() });
@@ -325,19 +327,16 @@ impl StateStore {
             Some(_) => {}
         }
         let sha = sha256_hex(&body);
-        let current = self.current(env).await?;
-        if let Some(cur) = &current {
-            if let Err(msg) = check_succession(&cur.meta, &cur.sha256, &new_meta, &sha, opts.force && actor.admin) {
-                if msg.is_empty() {
-                    // Identical to the current state: nothing to write.
-                    return Ok(WriteOutcome { version: None, unchanged: true });
-                }
-                self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha)).await;
-                return Err(StateError::Conflict(msg));
+        let current = current?;
+        if let Some(cur) = &current
+            && let Err(msg) = check_succession(&cur.meta, &cur.sha256, &new_meta, &sha, opts.force && actor.admin)
+        {
+            if msg.is_empty() {
+                // Identical to the current state: nothing to write.
+                return Ok(WriteOutcome { version: None, unchanged: true });
             }
-            // A state written by someone else (plain terraform, break-glass) is
-            // versioned before we replace it, so it stays recoverable.
-            self.adopt(env, cur, actor).await?;
+            self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha)).await;
+            return Err(StateError::Conflict(msg));
         }
         let meta = VersionMeta {
             id: VersionMeta::make_id(new_meta.serial, &sha),
@@ -353,7 +352,19 @@ impl StateStore {
             reason: opts.reason.clone(),
             rolled_back_from: opts.rolled_back_from.clone(),
         };
-        versions::write_version(&self.store, &meta, body.clone()).await?;
+        // A state written by someone else (plain terraform, break-glass) is
+        // versioned before we replace it, so it stays recoverable; that and the
+        // new version's content are independent writes.
+        let data = versions::write_data(&self.store, &meta, body.clone());
+        match &current {
+            Some(cur) => {
+                let (adopted, written) = tokio::join!(self.adopt(env, cur, actor), data);
+                adopted?;
+                written?;
+            }
+            None => data.await?,
+        }
+        versions::write_meta(&self.store, &meta).await?;
         self.store.put(&state_key(env), body).await?;
         let mut ev = AuditEvent::new(Action::StateWrite, Outcome::Success, &actor.name)
             .env(env)

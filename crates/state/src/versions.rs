@@ -79,9 +79,21 @@ pub(crate) async fn exists(store: &Store, env: &str, id: &str) -> Result<bool> {
 /// Write content then metadata, both create-only. An existing object with the
 /// same id is the same content (the id includes the hash), so it is kept as is.
 pub(crate) async fn write_version(store: &Store, meta: &VersionMeta, body: Bytes) -> Result<()> {
+    write_data(store, meta, body).await?;
+    write_meta(store, meta).await
+}
+
+/// The content half of a version (create-only).
+pub(crate) async fn write_data(store: &Store, meta: &VersionMeta, body: Bytes) -> Result<()> {
     if store.create(&data_key(&meta.env, &meta.id), body).await? == Created::AlreadyExists {
         tracing::debug!(id = %meta.id, "version content already stored");
     }
+    Ok(())
+}
+
+/// The metadata half of a version (create-only); written after its content,
+/// so a listed version always has its content.
+pub(crate) async fn write_meta(store: &Store, meta: &VersionMeta) -> Result<()> {
     let json = serde_json::to_vec_pretty(meta).map_err(|e| StateError::Corrupt(e.to_string()))?;
     store.create(&meta_key(&meta.env, &meta.id), Bytes::from(json)).await?;
     Ok(())

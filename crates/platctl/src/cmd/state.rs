@@ -62,7 +62,7 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                             vec![
                                 format!("{}{mark}", v.id),
                                 v.serial.to_string(),
-                                v.created.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                                v.created.replace_nanosecond(0).ok().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default(),
                                 v.size.to_string(),
                                 v.source.as_str().to_owned(),
                                 v.actor.clone(),

@@ -10,8 +10,10 @@ fn settings() -> insta::Settings {
     s.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[UUID]");
     s.add_filter(r"[0-9a-f]{64}", "[SHA256]");
     s.add_filter(r"file:///\S+", "[STORE]");
-    s.add_filter(r"  \d{3,5}  ", "  [BYTES]  ");
     s.add_filter(r"bytes:(\s+)\d+", "bytes:$1[BYTES]");
+    s.add_filter(r"(\s)\d{3,6}(\s)", "$1[BYTES]$2");
+    // Column widths follow the filtered values: compare cells, not padding.
+    s.add_filter(r" {2,}", "  ");
     s.set_snapshot_path("snapshots");
     s.set_prepend_module_to_snapshot(false);
     s
