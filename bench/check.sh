@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Benchmark `platctl check .` against checkov over the same folders, in the same run (hyperfine).
 # Goals (issue 4): platctl check on the whole repository under 0.5 s mean, and at least 50x faster
-# than checkov. Writes docs/benchmarks-check.md and exits 1 when a goal is missed; last line is
+# than checkov. Writes a Markdown section (paste it into docs/benchmarks.md) and exits 1 when a
+# goal is missed; last line is
 # `N passed, M failed`.
 #
 # Env: PLATCTL_BIN (default: target/fast-build/platctl, built here with the CI profile if missing),
 #      PLATCTL_SCHEMAS (default: ../shared/schemas next to the repository), BENCH_OUT (default:
-#      docs/benchmarks-check.md), BENCH_MIN_RUNS (default 5: checkov takes seconds per run).
+#      bench/out/check.md, git-ignored), BENCH_MIN_RUNS (default 5: checkov takes seconds per run).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bin=${PLATCTL_BIN:-${CARGO_TARGET_DIR:-$root/target}/fast-build/platctl}
 schemas=${PLATCTL_SCHEMAS:-$root/../shared/schemas}
-out=${BENCH_OUT:-$root/docs/benchmarks-check.md}
+out=${BENCH_OUT:-$root/bench/out/check.md}
+mkdir -p "$(dirname "$out")"
 min_runs=${BENCH_MIN_RUNS:-5}
 
 for tool in hyperfine checkov python3; do
