@@ -21,8 +21,10 @@ SERVICES_DIR=$(mktemp -d)
 trap stop_services EXIT
 start_seaweedfs
 
-cargo build --quiet --profile fast-build -p platctl
-platctl="${CARGO_TARGET_DIR:-$PWD/target}/fast-build/platctl"
+# The shipped binary: release profile (PLATCTL_BENCH_PROFILE=fast-build for the CI one).
+profile=${PLATCTL_BENCH_PROFILE:-release}
+cargo build --quiet --profile "$profile" -p platctl
+platctl="${CARGO_TARGET_DIR:-$PWD/target}/$profile/platctl"
 export TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1 NO_COLOR=1
 export AWS_ENDPOINT_URL="$PLATCTL_TEST_S3_ENDPOINT" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true
 bucket=platctl-bench
@@ -93,5 +95,5 @@ PY
 
 echo
 echo "Lock round trips (32 clients, $lock_iterations each):"
-cargo bench --quiet --profile fast-build -p platctl-backend --bench lock -- "$lock_iterations" 2>/dev/null | grep -E "floor|platctl|ratio"
+cargo bench --quiet --profile "$profile" -p platctl-backend --bench lock -- "$lock_iterations" 2>/dev/null | grep -E "floor|platctl|ratio"
 rm -rf "$work"

@@ -336,14 +336,14 @@ async fn get_state(app: &AppState, env: &str, headers: &HeaderMap) -> Response {
     if let Err(r) = authorize(app, headers, Some(env), Permission::Read) {
         return r;
     }
-    match app.state.current(env).await {
-        Ok(Some(cur)) => {
-            app.metrics.state_bytes.get_or_create(&metrics::EnvLabels { env: env.to_owned() }).set(i64::try_from(cur.bytes.len()).unwrap_or(i64::MAX));
-            let md5 = base64::engine::general_purpose::STANDARD.encode(md5_digest(&cur.bytes));
+    match app.state.current_raw(env).await {
+        Ok(Some(bytes)) => {
+            app.metrics.state_bytes.get_or_create(&metrics::EnvLabels { env: env.to_owned() }).set(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
+            let md5 = base64::engine::general_purpose::STANDARD.encode(md5_digest(&bytes));
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json".to_owned()), (header::HeaderName::from_static("content-md5"), md5)],
-                cur.bytes,
+                bytes,
             )
                 .into_response()
         }

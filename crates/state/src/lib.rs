@@ -183,6 +183,12 @@ impl StateStore {
         Ok(Some(CurrentState { sha256: sha256_hex(&obj.bytes), bytes: obj.bytes, meta, last_modified: obj.last_modified }))
     }
 
+    /// The current state's bytes, unparsed (what the http backend's GET serves).
+    pub async fn current_raw(&self, env: &str) -> Result<Option<Bytes>> {
+        validate_env(env)?;
+        Ok(self.store.get(&state_key(env)).await?.map(|o| o.bytes))
+    }
+
     /// Every env that has a state or a lock, with its summary.
     pub async fn list_envs(&self) -> Result<Vec<EnvSummary>> {
         let mut envs: Vec<String> = self.store.list_dirs("").await?.into_iter().filter(|d| validate_env(d).is_ok()).collect();
@@ -355,16 +361,20 @@ impl StateStore {
         // A state written by someone else (plain terraform, break-glass) is
         // versioned before we replace it, so it stays recoverable; that and the
         // new version's content are independent writes.
-        let data = versions::write_data(&self.store, &meta, body.clone());
+        // The listing shows a version only once both halves exist, so content
+        // and metadata can be written at once.
+        let version = async {
+            let (data, meta_written) = tokio::join!(versions::write_data(&self.store, &meta, body.clone()), versions::write_meta(&self.store, &meta));
+            data.and(meta_written)
+        };
         match &current {
             Some(cur) => {
-                let (adopted, written) = tokio::join!(self.adopt(env, cur, actor), data);
+                let (adopted, written) = tokio::join!(self.adopt(env, cur, actor), version);
                 adopted?;
                 written?;
             }
-            None => data.await?,
+            None => version.await?,
         }
-        versions::write_meta(&self.store, &meta).await?;
         self.store.put(&state_key(env), body).await?;
         let mut ev = AuditEvent::new(Action::StateWrite, Outcome::Success, &actor.name)
             .env(env)

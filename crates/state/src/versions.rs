@@ -72,8 +72,11 @@ fn valid_id(id: &str) -> bool {
     id.len() == 23 && id.as_bytes()[10] == b'-' && id.bytes().enumerate().all(|(i, b)| i == 10 || b.is_ascii_hexdigit())
 }
 
+/// Whether both halves of a version exist.
 pub(crate) async fn exists(store: &Store, env: &str, id: &str) -> Result<bool> {
-    Ok(store.get(&meta_key(env, id)).await?.is_some())
+    let (meta_key, data_key) = (meta_key(env, id), data_key(env, id));
+    let (meta, data) = tokio::join!(store.get(&meta_key), store.get(&data_key));
+    Ok(meta?.is_some() && data?.is_some())
 }
 
 /// Write content then metadata, both create-only. An existing object with the
@@ -91,8 +94,8 @@ pub(crate) async fn write_data(store: &Store, meta: &VersionMeta, body: Bytes) -
     Ok(())
 }
 
-/// The metadata half of a version (create-only); written after its content,
-/// so a listed version always has its content.
+/// The metadata half of a version (create-only). Written concurrently with
+/// the content; `list` shows a version only when both exist.
 pub(crate) async fn write_meta(store: &Store, meta: &VersionMeta) -> Result<()> {
     let json = serde_json::to_vec_pretty(meta).map_err(|e| StateError::Corrupt(e.to_string()))?;
     store.create(&meta_key(&meta.env, &meta.id), Bytes::from(json)).await?;
@@ -102,7 +105,15 @@ pub(crate) async fn write_meta(store: &Store, meta: &VersionMeta) -> Result<()> 
 /// All versions of an env, oldest first (by creation time, then serial).
 pub(crate) async fn list(store: &Store, env: &str) -> Result<Vec<VersionMeta>> {
     let entries = store.list(&format!("{env}/versions")).await?;
-    let metas: Vec<String> = entries.into_iter().map(|e| e.key).filter(|k| k.ends_with(".json")).collect();
+    // A version is listed only when both its content and its metadata exist
+    // (they are written concurrently; a crash can leave one half).
+    let contents: std::collections::HashSet<String> =
+        entries.iter().filter_map(|e| e.key.strip_suffix(".tfstate")).map(str::to_owned).collect();
+    let metas: Vec<String> = entries
+        .into_iter()
+        .map(|e| e.key)
+        .filter(|k| k.strip_suffix(".json").is_some_and(|stem| contents.contains(stem)))
+        .collect();
     let reads = futures::stream::iter(metas)
         .map(|key| async move {
             let obj = store.get(&key).await?;

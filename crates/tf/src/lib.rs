@@ -93,6 +93,8 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
 pub struct BackendSession {
     vars: Vec<(&'static str, String)>,
     server: Option<platctl_backend::Running>,
+    /// The conditional-create probe, running while terraform starts.
+    probe: Option<tokio::task::JoinHandle<Result<(), platctl_store::StoreError>>>,
 }
 
 impl BackendSession {
@@ -104,11 +106,16 @@ impl BackendSession {
         validate_env(env)?;
         let mut vars = Vec::new();
         let mut server = None;
+        let mut probe = None;
         let address = match backend {
             Backend::InProcess(state) => {
-                // Refuse before terraform starts: through the http backend the
-                // reason would shrink to "Unexpected HTTP response code".
-                state.store().ensure_conditional_create().await.map_err(platctl_state::StateError::from)?;
+                // Probe the store while terraform starts up. No lock can be taken
+                // before it passes (`StateStore::lock` waits for the same probe);
+                // a read-only session never locks, so it skips it.
+                if permission != Permission::Read {
+                    let store = state.store().clone();
+                    probe = Some(tokio::spawn(async move { store.ensure_conditional_create().await }));
+                }
                 let password = platctl_backend::auth::generate_token();
                 let tokens = Tokens::single(actor, &password, vec![env.to_owned()], vec![permission]);
                 let config = ServerConfig { auth: AuthMode::Tokens(tokens), ..ServerConfig::default() };
@@ -124,7 +131,7 @@ impl BackendSession {
         for var in ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"] {
             vars.push((var, address.clone()));
         }
-        Ok(BackendSession { vars, server })
+        Ok(BackendSession { vars, server, probe })
     }
 
     /// Point a terraform command at this backend. The operator's own
@@ -148,9 +155,17 @@ impl BackendSession {
         }
     }
 
+    /// Stop the backend. Fails if the store failed the conditional-create
+    /// probe: terraform only saw "Unexpected HTTP response code" for its lock.
     pub async fn shutdown(self) -> Result<(), TfError> {
         if let Some(server) = self.server {
             server.shutdown(Duration::from_secs(5)).await?;
+        }
+        if let Some(probe) = self.probe {
+            match probe.await {
+                Ok(result) => result.map_err(platctl_state::StateError::from)?,
+                Err(e) => return Err(TfError::Io(std::io::Error::other(e))),
+            }
         }
         Ok(())
     }
@@ -198,7 +213,8 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     };
     let exit_code = exit_code_of(status);
     let duration = started.elapsed();
-    session.shutdown().await?;
+    // Recorded below whatever happened; returned after the audit record.
+    let backend_result = session.shutdown().await;
     let summary = detector.finish();
     if exit_code != 0
         && let Backend::InProcess(state) | Backend::Remote { state: Some(state), .. } = &run.backend
@@ -229,6 +245,7 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     if let Err(e) = run.audit.record(&event) {
         tracing::error!(error = %e, "audit record of the terraform run failed");
     }
+    backend_result?;
     Ok(TfOutcome { exit_code, duration, summary })
 }
 
