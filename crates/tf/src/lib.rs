@@ -183,6 +183,7 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     let session = BackendSession::start(&run.backend, &run.env, &run.actor, Permission::Admin).await?;
     session.apply(&mut cmd);
 
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend ready; starting terraform");
     let mut child = cmd.spawn().map_err(|source| TfError::Spawn { program: run.terraform.display().to_string(), source })?;
     let child_pid = child.id();
     let mut stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("terraform stdout was not captured"))?;
@@ -213,8 +214,10 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     };
     let exit_code = exit_code_of(status);
     let duration = started.elapsed();
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "terraform exited; stopping the backend");
     // Recorded below whatever happened; returned after the audit record.
     let backend_result = session.shutdown().await;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend stopped");
     let summary = detector.finish();
     if exit_code != 0
         && let Backend::InProcess(state) | Backend::Remote { state: Some(state), .. } = &run.backend
