@@ -33,7 +33,7 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
     output::progress(format!(
-        "terraform exited {} after {:.1}s{}; audit: {}",
+        "terraform exited {} after {:.2}s{}; audit: {}",
         outcome.exit_code,
         outcome.duration.as_secs_f64(),
         outcome
