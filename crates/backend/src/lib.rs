@@ -115,14 +115,6 @@ impl Running {
             Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
         }
     }
-
-    /// Wait until the server stops by itself (it does not, unless it fails).
-    pub async fn wait(self) -> Result<(), ServeError> {
-        match self.task.await {
-            Ok(r) => r.map_err(ServeError::Io),
-            Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
-        }
-    }
 }
 
 /// TLS files for HTTPS.

@@ -171,7 +171,7 @@ async fn check_env(run: &DriftRun, env: String, dir: PathBuf) -> Result<(EnvRepo
     }
     let backend = match &run.source {
         Source::Store(state) => Backend::InProcess(state.clone()),
-        Source::Server(url) => Backend::Remote { url: url.clone(), state: None },
+        Source::Server(url) => Backend::Remote { url: url.clone() },
     };
     let session = match BackendSession::start(&backend, &env, &run.actor, Permission::Read).await {
         Ok(s) => s,

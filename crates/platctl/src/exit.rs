@@ -8,7 +8,6 @@ pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 /// Usage error: unknown flag or bad value (clap's own code). Drift/check
 /// commands use 2 for "findings" as documented per command.
-#[allow(dead_code)]
 pub const USAGE: u8 = 2;
 /// The state is locked by someone else, or a lineage/serial conflict.
 pub const CONFLICT: u8 = 3;

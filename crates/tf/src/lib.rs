@@ -38,7 +38,7 @@ pub enum Backend {
     InProcess(StateStore),
     /// A shared `platctl state serve` at this base URL. Credentials come from
     /// the caller's TF_HTTP_USERNAME / TF_HTTP_PASSWORD.
-    Remote { url: String, state: Option<StateStore> },
+    Remote { url: String },
 }
 
 pub struct TfRun {
@@ -126,7 +126,7 @@ impl BackendSession {
                 server = Some(running);
                 address
             }
-            Backend::Remote { url, .. } => format!("{}/v1/state/{env}", url.trim_end_matches('/')),
+            Backend::Remote { url } => format!("{}/v1/state/{env}", url.trim_end_matches('/')),
         };
         for var in ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"] {
             vars.push((var, address.clone()));
@@ -220,7 +220,7 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend stopped");
     let summary = detector.finish();
     if exit_code != 0
-        && let Backend::InProcess(state) | Backend::Remote { state: Some(state), .. } = &run.backend
+        && let Backend::InProcess(state) = &run.backend
         && let Ok(Some(holder)) = state.lock_holder(&run.env).await
     {
         // Terraform's http backend prints only the holder's ID; say who it is.

@@ -13,7 +13,7 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
             let audit = args.store.audit_log.clone().unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
             output::progress(format!("env {}: state from the shared backend {url}", args.env));
             let sink = super::audit::sink(&audit)?;
-            (Backend::Remote { url: url.clone(), state: None }, audit, sink)
+            (Backend::Remote { url: url.clone() }, audit, sink)
         }
         None => {
             let (state, audit) = super::open_state(&args.store)?;

@@ -52,7 +52,7 @@ fn drift_detects_pending_changes_is_read_only_and_tracks_new_known_resolved() {
         ok(run(&mut envs.tf(&store, env, &["init", "-input=false", "-no-color"])));
     }
     // staging: an older version with 2 resources, then the configured 3.
-    ok(run(&mut envs.tf(&store, "staging", &["apply", "-auto-approve", "-input=false", "-no-color", "-var=size=2"])));
+    ok(run(&mut envs.tf(&store, "staging", &["apply", "-auto-approve", "-input=false", "-no-color", "-var=replicas=2"])));
     ok(run(&mut envs.tf(&store, "staging", &["apply", "-auto-approve", "-input=false", "-no-color"])));
     ok(run(&mut envs.tf(&store, "production", &["apply", "-auto-approve", "-input=false", "-no-color"])));
 
@@ -81,7 +81,7 @@ fn drift_detects_pending_changes_is_read_only_and_tracks_new_known_resolved() {
     let staging = report(&v, "staging");
     assert_eq!(staging["status"], "pending");
     let addrs: Vec<(&str, &str)> = staging["entries"].as_array().expect("entries").iter().map(|e| (e["address"].as_str().expect("a"), e["action"].as_str().expect("b"))).collect();
-    assert_eq!(addrs, [("terraform_data.app[2]", "create")], "exactly the affected address");
+    assert_eq!(addrs, [("terraform_data.replica[2]", "create")], "exactly the affected address");
     assert_eq!(staging["entries"][0]["new"], true);
     assert_eq!(report(&v, "production")["status"], "clean");
 
@@ -92,7 +92,7 @@ fn drift_detects_pending_changes_is_read_only_and_tracks_new_known_resolved() {
     assert_eq!(entry["first_seen"], staging["entries"][0]["first_seen"]);
     let md = run(&mut envs.drift(&store, &["--env", "staging", "--output", "markdown"]));
     assert_eq!(md.status.code(), Some(2));
-    assert!(stdout(&md).starts_with("## staging\n") && stdout(&md).contains("`terraform_data.app[2]`") && !stdout(&md).contains("No drift"), "{}", stdout(&md));
+    assert!(stdout(&md).starts_with("## staging\n") && stdout(&md).contains("`terraform_data.replica[2]`") && !stdout(&md).contains("No drift"), "{}", stdout(&md));
 
     // 4. A held lock does not block the check, and the check never writes state.
     let holder = envs
@@ -122,7 +122,7 @@ fn drift_detects_pending_changes_is_read_only_and_tracks_new_known_resolved() {
     // One audit event per run.
     let checks = store.audit_events().into_iter().filter(|e| e["action"] == "drift_check").count();
     assert_eq!(checks, 6);
-    assert!(before <= after_rollback);
+    assert_eq!(after_rollback, before + 1, "the rollback is the only new version: the clean check wrote none");
 }
 
 #[test]

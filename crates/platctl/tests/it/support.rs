@@ -173,46 +173,10 @@ pub struct TfRoot {
     pub dir: tempfile::TempDir,
 }
 
-/// `count` terraform_data resources whose input is `var.release`, plus a
-/// resource that sleeps `var.hold_seconds` (to keep the lock held).
-pub const DEMO_MAIN_TF: &str = r#"
-terraform {
-  backend "http" {}
-}
-
-variable "release" {
-  type    = string
-  default = "v1"
-}
-
-variable "size" {
-  type    = number
-  default = 3
-}
-
-variable "hold_seconds" {
-  type    = number
-  default = 0
-}
-
-resource "terraform_data" "app" {
-  count = var.size
-  input = "${var.release}-${count.index}"
-}
-
-resource "terraform_data" "hold" {
-  count = var.hold_seconds > 0 ? 1 : 0
-  # Replaced on every new release, so the provisioner runs on every apply.
-  triggers_replace = var.release
-  provisioner "local-exec" {
-    command = "sleep ${var.hold_seconds}"
-  }
-}
-
-output "release" {
-  value = var.release
-}
-"#;
+/// The embedded example root (examples/demo/main.tf, the README's first
+/// command): `var.replicas` terraform_data resources whose input is
+/// `var.release`, plus one that sleeps `var.hold_seconds` to keep the lock held.
+pub const DEMO_MAIN_TF: &str = include_str!("../../../../examples/demo/main.tf");
 
 impl TfRoot {
     pub fn new(main_tf: &str) -> TfRoot {
