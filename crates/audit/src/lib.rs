@@ -155,98 +155,160 @@ pub enum AuditError {
 /// operation afterwards.
 pub trait AuditSink: Send + Sync {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError>;
+
+    /// The same, for async callers: the event is queued now and the future
+    /// resolves once it is durable, without holding a thread meanwhile.
+    /// `None` when this sink only blocks; callers then run [`AuditSink::record`]
+    /// on a blocking thread.
+    fn record_async(&self, _event: &AuditEvent) -> Option<AuditFuture> {
+        None
+    }
 }
+
+/// What [`AuditSink::record_async`] returns.
+pub type AuditFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AuditError>> + Send>>;
 
 /// Append-only JSON Lines file. Safe across threads and processes.
 ///
-/// Group commit: concurrent callers in one process share one `write` + one
-/// `fsync`; each caller returns only after the batch holding its line is
-/// durable. Across processes, each batch is written under an exclusive
-/// `flock`, so lines never interleave.
+/// Group commit: one writer thread per sink takes every line queued since its
+/// last batch and persists them with one `write` + one `fsync`; each caller
+/// returns only after the batch holding its line is durable. Across
+/// processes, each batch is written under an exclusive `flock`, so lines
+/// never interleave. The file stays open between batches and is reopened if
+/// it was moved or removed (log rotation).
 #[derive(Debug, Clone)]
 pub struct JsonlFileSink {
     path: PathBuf,
-    shared: std::sync::Arc<GroupCommit>,
+    writer: std::sync::Arc<std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>>,
 }
 
-#[derive(Debug, Default)]
-struct GroupCommit {
-    state: std::sync::Mutex<CommitState>,
-    done: std::sync::Condvar,
+/// One line for the writer thread, and where to report that it is durable.
+#[derive(Debug)]
+struct Job {
+    line: Vec<u8>,
+    reply: Reply,
 }
 
-#[derive(Debug, Default)]
-struct CommitState {
-    buffer: Vec<u8>,
-    /// Sequence number of the last line appended to `buffer`.
-    appended: u64,
-    /// Every line up to this sequence number is durable (or failed, see `failed`).
-    durable: u64,
-    /// Lines up to this sequence number were lost to this I/O error.
-    failed: Option<(u64, String)>,
-    leader_active: bool,
+#[derive(Debug)]
+enum Reply {
+    Blocking(std::sync::mpsc::SyncSender<Result<(), String>>),
+    Async(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<(), String>) {
+        // A caller that gave up waiting is not an error for the others.
+        match self {
+            Reply::Blocking(tx) => drop(tx.send(result)),
+            Reply::Async(tx) => drop(tx.send(result)),
+        }
+    }
 }
 
 impl JsonlFileSink {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), shared: std::sync::Arc::default() }
+        Self { path: path.into(), writer: std::sync::Arc::default() }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn io(&self, source: std::io::Error) -> AuditError {
-        AuditError::Io { path: self.path.clone(), source }
+    fn io_error(&self, message: String) -> AuditError {
+        AuditError::Io { path: self.path.clone(), source: std::io::Error::other(message) }
     }
 
-    fn write_batch(&self, batch: &[u8]) -> Result<(), AuditError> {
-        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| self.io(e))?;
-        }
-        let mut file: File = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.io(e))?;
-        file.lock().map_err(|e| self.io(e))?;
-        let written = file.write_all(batch).and_then(|()| file.sync_data());
-        let unlocked = file.unlock();
-        written.map_err(|e| self.io(e))?;
-        unlocked.map_err(|e| self.io(e))
+    /// Queue a line for the writer thread (started on first use).
+    fn submit(&self, event: &AuditEvent, reply: Reply) -> Result<(), AuditError> {
+        let mut line = serde_json::to_vec(event)?;
+        line.push(b'\n');
+        let sender = self.writer.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let path = self.path.clone();
+            // Ends when the last clone of the sink (and so the sender) is dropped.
+            // If it cannot start, the receiver is dropped with it and every
+            // record fails with "the audit writer thread is gone".
+            let _ = std::thread::Builder::new().name("platctl-audit".into()).spawn(move || writer_thread(&path, &rx));
+            std::sync::Mutex::new(tx)
+        });
+        let sender = sender.lock().map_err(|_| self.io_error("audit writer lock poisoned".into()))?;
+        sender
+            .send(Job { line, reply })
+            .map_err(|_| self.io_error("the audit writer thread is gone".into()))
     }
+}
+
+fn writer_thread(path: &Path, jobs: &std::sync::mpsc::Receiver<Job>) {
+    let mut file: Option<File> = None;
+    let mut batch = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(jobs.try_iter());
+        batch.clear();
+        for job in &waiting {
+            batch.extend_from_slice(&job.line);
+        }
+        let result = write_batch(path, &mut file, &batch).map_err(|e| e.to_string());
+        if result.is_err() {
+            // Reopen next time: the error may be the file's (removed dir, full disk).
+            file = None;
+        }
+        for job in waiting {
+            job.reply.send(result.clone());
+        }
+    }
+}
+
+fn write_batch(path: &Path, file: &mut Option<File>, batch: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // Rotated or removed since the last batch: start a new file at the path.
+    if let Some(open) = file.as_ref() {
+        let same = match (open.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        if !same {
+            *file = None;
+        }
+    }
+    let open = match file {
+        Some(f) => f,
+        None => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            file.insert(OpenOptions::new().create(true).append(true).open(path)?)
+        }
+    };
+    open.lock()?;
+    let written = open.write_all(batch).and_then(|()| open.sync_data());
+    let unlocked = open.unlock();
+    written?;
+    unlocked
 }
 
 impl AuditSink for JsonlFileSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let mut line = serde_json::to_vec(event)?;
-        line.push(b'\n');
-        let lock_poisoned = || AuditError::Io { path: self.path.clone(), source: std::io::Error::other("audit sink lock poisoned") };
-        let mut st = self.shared.state.lock().map_err(|_| lock_poisoned())?;
-        st.buffer.extend_from_slice(&line);
-        st.appended += 1;
-        let mine = st.appended;
-        loop {
-            if st.durable >= mine {
-                return match &st.failed {
-                    Some((upto, msg)) if *upto >= mine => {
-                        Err(AuditError::Io { path: self.path.clone(), source: std::io::Error::other(msg.clone()) })
-                    }
-                    _ => Ok(()),
-                };
-            }
-            if !st.leader_active {
-                // Become the leader: write everything buffered so far in one batch.
-                st.leader_active = true;
-                let batch = std::mem::take(&mut st.buffer);
-                let upto = st.appended;
-                drop(st);
-                let result = self.write_batch(&batch);
-                st = self.shared.state.lock().map_err(|_| lock_poisoned())?;
-                st.durable = upto;
-                st.failed = result.err().map(|e| (upto, e.to_string()));
-                st.leader_active = false;
-                self.shared.done.notify_all();
-                continue;
-            }
-            st = self.shared.done.wait(st).map_err(|_| lock_poisoned())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(event, Reply::Blocking(tx))?;
+        match rx.recv() {
+            Ok(result) => result.map_err(|e| self.io_error(e)),
+            Err(_) => Err(self.io_error("the audit writer thread stopped before confirming the write".into())),
         }
+    }
+
+    fn record_async(&self, event: &AuditEvent) -> Option<AuditFuture> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let submitted = self.submit(event, Reply::Async(tx));
+        let path = self.path.clone();
+        let io = move |message: String| AuditError::Io { path: path.clone(), source: std::io::Error::other(message) };
+        Some(Box::pin(async move {
+            submitted?;
+            match rx.await {
+                Ok(result) => result.map_err(io),
+                Err(_) => Err(io("the audit writer thread stopped before confirming the write".into())),
+            }
+        }))
     }
 }
 
@@ -344,6 +406,45 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 400, "event ids must be unique");
+    }
+
+    #[test]
+    fn async_records_are_all_durable_and_survive_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let sink = JsonlFileSink::new(&path);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|i| {
+                    let fut = sink
+                        .record_async(&AuditEvent::new(Action::Unlock, Outcome::Success, "a").serial(i))
+                        .expect("the file sink records asynchronously");
+                    tokio::spawn(fut)
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("task").expect("record");
+            }
+        });
+        let mut serials: Vec<u64> = read_jsonl(&path).expect("read").iter().filter_map(|e| e.serial).collect();
+        serials.sort_unstable();
+        assert_eq!(serials, (0..64).collect::<Vec<_>>(), "every acknowledged event is in the file exactly once");
+
+        // Rotated away: the next event starts a new file at the path.
+        let rotated = dir.path().join("audit.jsonl.1");
+        std::fs::rename(&path, &rotated).expect("rotate");
+        sink.record(&AuditEvent::new(Action::Lock, Outcome::Success, "b")).expect("record after rotation");
+        assert_eq!(read_jsonl(&path).expect("new file").len(), 1);
+        assert_eq!(read_jsonl(&rotated).expect("old file").len(), 64, "the rotated file is left alone");
+
+        // A write that cannot happen is reported to the caller, not swallowed.
+        std::fs::remove_file(&path).expect("rm");
+        std::fs::remove_dir_all(dir.path()).expect("rm dir");
+        std::fs::write(dir.path(), b"not a directory").expect("block the path");
+        let err = sink.record(&AuditEvent::new(Action::Lock, Outcome::Success, "c")).expect_err("cannot write under a file");
+        assert!(err.to_string().contains("audit.jsonl"), "{err}");
+        std::fs::remove_file(dir.path()).expect("cleanup");
     }
 
     #[test]

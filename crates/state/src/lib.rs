@@ -28,11 +28,12 @@ pub use lock::LockInfo;
 pub use tfstate::StateMeta;
 pub use versions::{VersionMeta, VersionSource};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use platctl_audit::{Action, AuditEvent, AuditSink, Outcome};
-use platctl_store::{Created, Store, StoreError};
+use platctl_store::{ConditionalDelete, Created, Store, StoreError};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -125,6 +126,17 @@ pub struct WriteOptions {
 pub struct StateStore {
     store: Store,
     audit: Arc<dyn AuditSink>,
+    /// Locks this process created, by env: their ID and the lock object's ETag.
+    /// An unlock of one of them is a single DELETE conditional on that ETag,
+    /// which removes exactly the object we wrote or nothing (if it was
+    /// force-unlocked and re-taken meanwhile, the ETag no longer matches).
+    held: Arc<std::sync::Mutex<HashMap<String, HeldLock>>>,
+}
+
+#[derive(Debug, Clone)]
+struct HeldLock {
+    info: LockInfo,
+    e_tag: String,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -148,7 +160,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 impl StateStore {
     pub fn new(store: Store, audit: Arc<dyn AuditSink>) -> Self {
-        StateStore { store, audit }
+        StateStore { store, audit, held: Arc::default() }
     }
 
     pub fn store(&self) -> &Store {
@@ -164,13 +176,23 @@ impl StateStore {
     /// (a stuck lock or a lost acknowledgement would be worse); it is logged
     /// at error level and counted by the caller's metrics.
     pub async fn audit(&self, event: AuditEvent) {
-        // Sinks block (fsync); keep them off the async workers.
-        let sink = self.audit.clone();
         let action = event.action.as_str();
-        match tokio::task::spawn_blocking(move || sink.record(&event)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, action, "audit record failed"),
-            Err(e) => tracing::error!(error = %e, action, "audit task failed"),
+        let recorded = match self.audit.record_async(&event) {
+            Some(durable) => durable.await,
+            None => {
+                // This sink blocks (fsync); keep it off the async workers.
+                let sink = self.audit.clone();
+                match tokio::task::spawn_blocking(move || sink.record(&event)).await {
+                    Ok(result) => result,
+                    Err(e) => {
+                        tracing::error!(error = %e, action, "audit task failed");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, action, "audit record failed");
         }
     }
 
@@ -236,8 +258,11 @@ impl StateStore {
         let body = Bytes::from(info.to_json());
         // Two tries: the holder may release between our create and our read.
         for _ in 0..2 {
-            match self.store.create(&lock_key(env), body.clone()).await? {
-                Created::Created => {
+            match self.store.create_tagged(&lock_key(env), body.clone()).await? {
+                (Created::Created, e_tag) => {
+                    if let Some(e_tag) = e_tag {
+                        self.held_locks().insert(env.to_owned(), HeldLock { info: info.clone(), e_tag });
+                    }
                     self.audit(
                         AuditEvent::new(Action::Lock, Outcome::Success, &actor.name)
                             .env(env)
@@ -247,7 +272,7 @@ impl StateStore {
                     ).await;
                     return Ok(info);
                 }
-                Created::AlreadyExists => {
+                (Created::AlreadyExists, _) => {
                     if let Some(holder) = self.lock_holder(env).await? {
                         self.audit(
                             AuditEvent::new(Action::Lock, Outcome::Conflict, &actor.name)
@@ -264,9 +289,36 @@ impl StateStore {
         Err(StateError::Conflict(format!("lock for env {env} is changing hands too fast; retry")))
     }
 
+    fn held_locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, HeldLock>> {
+        // The map holds no invariant a panic could break: recover it.
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Release the lock if `id` holds it.
     pub async fn unlock(&self, env: &str, id: &str, actor: &Actor) -> Result<LockInfo> {
         validate_env(env)?;
+        let mine = {
+            let mut held = self.held_locks();
+            match held.get(env) {
+                Some(h) if h.info.id == id => held.remove(env),
+                _ => None,
+            }
+        };
+        if let Some(mine) = mine {
+            let outcome = self.store.delete_if_match(&lock_key(env), &mine.e_tag).await?;
+            tracing::debug!(env, ?outcome, "unlock by conditional delete of the lock this process took");
+            if outcome == ConditionalDelete::Deleted {
+                self.audit(
+                    AuditEvent::new(Action::Unlock, Outcome::Success, &actor.name)
+                        .env(env)
+                        .lock_id(id)
+                        .detail("held_seconds", mine.info.age_seconds()),
+                ).await;
+                return Ok(mine.info);
+            }
+        }
+        // Not ours, changed since, or no conditional DELETE on this store:
+        // read the lock, check the ID, then delete.
         let Some(holder) = self.lock_holder(env).await? else {
             return Err(StateError::NotFound(format!("env {env} is not locked")));
         };
@@ -292,6 +344,7 @@ impl StateStore {
         let Some(holder) = self.lock_holder(env).await? else {
             return Err(StateError::NotFound(format!("env {env} is not locked")));
         };
+        self.held_locks().remove(env);
         self.store.delete(&lock_key(env)).await?;
         self.audit(
             AuditEvent::new(Action::ForceUnlock, Outcome::Success, &actor.name)

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::signer::Signer;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -84,11 +85,25 @@ pub enum Created {
     AlreadyExists,
 }
 
+/// Result of a delete conditional on the object's ETag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionalDelete {
+    Deleted,
+    /// The object changed (or is gone) since the ETag was taken: nothing was deleted.
+    Mismatch,
+    /// This store cannot delete conditionally (a file store, or an S3 store whose
+    /// probe showed it ignores `If-Match` on DELETE): nothing was sent.
+    Unsupported,
+}
+
 /// What `probe` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProbeReport {
     pub store: String,
     pub conditional_create_enforced: bool,
+    /// Whether a DELETE with a stale `If-Match` ETag is refused. Optional:
+    /// without it an unlock reads the lock to check its ID before deleting.
+    pub conditional_delete_enforced: bool,
     pub probe_key: String,
     pub elapsed_ms: u64,
 }
@@ -100,7 +115,15 @@ pub struct Store {
     kind: StoreKind,
     prefix: Option<Path>,
     local_root: Option<PathBuf>,
-    probed: Arc<OnceCell<()>>,
+    /// The typed S3 client (for presigned conditional DELETEs) and a plain HTTP client.
+    s3: Option<(Arc<AmazonS3>, reqwest::Client)>,
+    probed: Arc<OnceCell<Capabilities>>,
+}
+
+/// What the one-time probe established about a store.
+#[derive(Debug, Clone, Copy)]
+struct Capabilities {
+    conditional_delete: bool,
 }
 
 impl fmt::Debug for Store {
@@ -139,21 +162,29 @@ impl Store {
                 builder = builder.with_region("fr-par");
             }
             let s3 = builder.build().map_err(|e| invalid(&e.to_string()))?;
-            let prefix = if prefix.is_empty() {
-                None
-            } else {
-                Some(Path::parse(prefix).map_err(|e| invalid(&format!("bad prefix: {e}")))?)
-            };
-            return Ok(Store {
-                inner: Arc::new(s3),
-                display: format!("s3://{bucket}{}", prefix.as_ref().map(|p| format!("/{p}")).unwrap_or_default()),
-                kind: StoreKind::S3,
-                prefix,
-                local_root: None,
-                probed: Arc::default(),
-            });
+            return Store::s3(s3, bucket, prefix).map_err(|e| invalid(&e));
         }
         Err(invalid("unknown scheme"))
+    }
+
+    /// An S3 store from a built client; `prefix` may be empty.
+    pub fn s3(s3: AmazonS3, bucket: &str, prefix: &str) -> std::result::Result<Store, String> {
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() { None } else { Some(Path::parse(prefix).map_err(|e| format!("bad prefix: {e}"))?) };
+        let s3 = Arc::new(s3);
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Store {
+            inner: s3.clone(),
+            display: format!("s3://{bucket}{}", prefix.as_ref().map(|p| format!("/{p}")).unwrap_or_default()),
+            kind: StoreKind::S3,
+            prefix,
+            local_root: None,
+            s3: Some((s3, http)),
+            probed: Arc::default(),
+        })
     }
 
     /// Open (creating if needed) a local directory store.
@@ -170,13 +201,14 @@ impl Store {
             kind: StoreKind::File,
             prefix: None,
             local_root: Some(dir),
+            s3: None,
             probed: Arc::default(),
         })
     }
 
     /// Wrap any object store (tests use this to put a proxy in between).
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, display: impl Into<String>, kind: StoreKind) -> Store {
-        Store { inner, display: display.into(), kind, prefix: None, local_root: None, probed: Arc::default() }
+        Store { inner, display: display.into(), kind, prefix: None, local_root: None, s3: None, probed: Arc::default() }
     }
 
     pub fn kind(&self) -> StoreKind {
@@ -234,15 +266,66 @@ impl Store {
 
     /// Write an object only if no object exists at the key.
     pub async fn create(&self, key: &str, bytes: Bytes) -> Result<Created> {
+        self.create_tagged(key, bytes).await.map(|(created, _)| created)
+    }
+
+    /// [`Store::create`], also returning the new object's ETag when the store gives one.
+    pub async fn create_tagged(&self, key: &str, bytes: Bytes) -> Result<(Created, Option<String>)> {
         let path = self.path(key)?;
         let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
         match self.inner.put_opts(&path, PutPayload::from_bytes(bytes), opts).await {
-            Ok(_) => Ok(Created::Created),
+            Ok(result) => Ok((Created::Created, result.e_tag)),
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(Created::AlreadyExists)
+                Ok((Created::AlreadyExists, None))
             }
             Err(e) => Err(self.backend("create", key, e)),
         }
+    }
+
+    /// Delete an object only if its ETag is still `e_tag` (`If-Match`), in one
+    /// request. Only on a store whose probe showed it honours the header;
+    /// otherwise [`ConditionalDelete::Unsupported`] and nothing is sent.
+    pub async fn delete_if_match(&self, key: &str, e_tag: &str) -> Result<ConditionalDelete> {
+        let proven = self.probed.get().is_some_and(|c| c.conditional_delete);
+        if !proven {
+            return Ok(ConditionalDelete::Unsupported);
+        }
+        self.send_delete_if_match(key, e_tag).await
+    }
+
+    /// The conditional DELETE itself, with no capability check (the probe uses it).
+    async fn send_delete_if_match(&self, key: &str, e_tag: &str) -> Result<ConditionalDelete> {
+        let Some((s3, http)) = &self.s3 else { return Ok(ConditionalDelete::Unsupported) };
+        let path = self.path(key)?;
+        // object_store has no conditional DELETE; a presigned URL carries the
+        // signature and the If-Match header rides along unsigned.
+        let url = s3
+            .signed_url(http::Method::DELETE, &path, std::time::Duration::from_secs(60))
+            .await
+            .map_err(|e| self.backend("sign delete", key, e))?;
+        let response = http
+            .delete(url)
+            .header(reqwest::header::IF_MATCH, e_tag)
+            .send()
+            .await
+            .map_err(|e| self.http_error("delete", key, e.to_string()))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(ConditionalDelete::Deleted),
+            404 | 412 => Ok(ConditionalDelete::Mismatch),
+            status => {
+                let body = response.text().await.unwrap_or_default();
+                Err(self.http_error("delete", key, format!("HTTP {status}: {}", body.chars().take(300).collect::<String>())))
+            }
+        }
+    }
+
+    fn http_error(&self, op: &'static str, key: &str, message: String) -> StoreError {
+        self.backend(op, key, object_store::Error::Generic { store: "S3", source: message.into() })
+    }
+
+    /// Whether [`Store::delete_if_match`] is available (known once the probe ran).
+    pub fn conditional_delete(&self) -> bool {
+        self.probed.get().is_some_and(|c| c.conditional_delete)
     }
 
     /// Delete an object; deleting a missing object is not an error.
@@ -280,16 +363,29 @@ impl Store {
     pub async fn probe(&self) -> Result<ProbeReport> {
         let started = std::time::Instant::now();
         let key = format!("_platctl/probe/{}", uuid::Uuid::new_v4());
-        let first = self.create(&key, Bytes::from_static(b"first")).await?;
+        let (first, e_tag) = self.create_tagged(&key, Bytes::from_static(b"first")).await?;
         let second = self.create(&key, Bytes::from_static(b"second")).await;
+        // A DELETE with a stale ETag must be refused; the one with the right
+        // ETag then cleans up (and proves the object survived the refusal).
+        let mut cleaned_up = false;
+        let conditional_delete = match (&second, e_tag) {
+            (Ok(_), Some(e_tag)) if self.s3.is_some() => {
+                let stale = self.send_delete_if_match(&key, "\"00000000000000000000000000000000\"").await;
+                let right = self.send_delete_if_match(&key, &e_tag).await;
+                cleaned_up = matches!(right, Ok(ConditionalDelete::Deleted));
+                matches!(stale, Ok(ConditionalDelete::Mismatch)) && cleaned_up
+            }
+            _ => false,
+        };
         // Clean up whatever happened before judging.
-        let cleanup = self.delete(&key).await;
+        let cleanup = if cleaned_up { Ok(()) } else { self.delete(&key).await };
         let second = second?;
         cleanup?;
         let enforced = first == Created::Created && second == Created::AlreadyExists;
         Ok(ProbeReport {
             store: self.display.clone(),
             conditional_create_enforced: enforced,
+            conditional_delete_enforced: enforced && conditional_delete,
             probe_key: key,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
@@ -301,8 +397,8 @@ impl Store {
             .get_or_try_init(|| async {
                 let report = self.probe().await?;
                 if report.conditional_create_enforced {
-                    tracing::debug!(store = %self.display, "conditional create enforced");
-                    Ok(())
+                    tracing::debug!(store = %self.display, conditional_delete = report.conditional_delete_enforced, "conditional create enforced");
+                    Ok(Capabilities { conditional_delete: report.conditional_delete_enforced })
                 } else {
                     Err(StoreError::Unsafe { store: self.display.clone(), key: report.probe_key })
                 }

@@ -8,7 +8,7 @@ pub async fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         StoreCommand::Probe { store, output: format } => {
             let store = super::open_store(&store)?;
-            output::progress(format!("probing {store}: two create-only writes of one key"));
+            output::progress(format!("probing {store}: two create-only writes of one key, then deletes conditional on its ETag"));
             let report = store.probe().await?;
             match format {
                 Format::Json => output::print_json(&report)?,
@@ -18,7 +18,15 @@ pub async fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
                     } else {
                         "NOT enforced: the second create succeeded; platctl will refuse to lock on this store"
                     };
-                    println!("store: {}\nconditional create: {verdict}\nelapsed: {} ms", report.store, report.elapsed_ms);
+                    let delete = if report.conditional_delete_enforced {
+                        "enforced: a DELETE with a stale If-Match ETag was refused; an unlock is one request"
+                    } else {
+                        "not enforced (or not available): an unlock reads the lock and checks its ID before deleting"
+                    };
+                    println!(
+                        "store: {}\nconditional create: {verdict}\nconditional delete: {delete}\nelapsed: {} ms",
+                        report.store, report.elapsed_ms
+                    );
                 }
             }
             Ok(ExitCode::from(if report.conditional_create_enforced { exit::OK } else { exit::UNSAFE_STORE }))

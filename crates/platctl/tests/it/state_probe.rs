@@ -1,5 +1,7 @@
 //! A store that ignores If-None-Match is refused: a proxy in front of
 //! SeaweedFS strips the header, so a second create succeeds silently.
+//! A store that only ignores If-Match on DELETE is still safe to lock on:
+//! unlock then reads the lock and checks its ID before deleting.
 
 use std::net::SocketAddr;
 
@@ -9,14 +11,21 @@ use axum::response::Response;
 
 use crate::support::*;
 
-async fn forward(State(upstream): State<String>, req: Request) -> Response {
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    strip: &'static [&'static str],
+}
+
+async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
+    let upstream = proxy.upstream;
     let client = reqwest::Client::new();
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
     let url = format!("{upstream}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut builder = client.request(method, url);
     for (name, value) in req.headers() {
         // The whole point: drop the precondition headers.
-        if name == "if-none-match" || name == "if-match" || name == "host" {
+        if proxy.strip.contains(&name.as_str()) || name == "host" {
             continue;
         }
         builder = builder.header(name.as_str(), value.as_bytes());
@@ -30,7 +39,7 @@ async fn forward(State(upstream): State<String>, req: Request) -> Response {
     out.body(Body::from(resp.bytes().await.expect("upstream body"))).expect("response")
 }
 
-fn start_proxy() -> (SocketAddr, std::thread::JoinHandle<()>) {
+fn start_proxy(strip: &'static [&'static str]) -> (SocketAddr, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
@@ -38,7 +47,7 @@ fn start_proxy() -> (SocketAddr, std::thread::JoinHandle<()>) {
     let handle = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         rt.block_on(async move {
-            let app = axum::Router::new().fallback(forward).with_state(upstream);
+            let app = axum::Router::new().fallback(forward).with_state(Proxy { upstream, strip });
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
             axum::serve(listener, app).await.expect("serve");
         });
@@ -55,7 +64,7 @@ fn store_that_ignores_if_none_match_is_refused() {
     let good_file = TestStore::file();
     assert_eq!(json(&ok(run(good_file.platctl().args(["store", "probe", "--output", "json"]))))["conditional_create_enforced"], true);
 
-    let (proxy, _thread) = start_proxy();
+    let (proxy, _thread) = start_proxy(&["if-none-match", "if-match"]);
     let liar = TestStore::s3_at("probe-bad", &format!("http://{proxy}"));
     let probe = run(liar.platctl().args(["store", "probe"]));
     assert_eq!(probe.status.code(), Some(4), "probe exits 4 on an unsafe store:\n{}", stdout(&probe));
@@ -74,4 +83,33 @@ fn store_that_ignores_if_none_match_is_refused() {
     let serve = run(liar.platctl().args(["state", "serve", "--listen", "127.0.0.1:0"]));
     assert_eq!(serve.status.code(), Some(4), "{}", stderr(&serve));
     assert!(stderr(&serve).contains("does not enforce create-only writes") && stderr(&serve).contains(&liar.url()), "{}", stderr(&serve));
+}
+
+#[test]
+fn conditional_delete_is_probed_and_unlock_falls_back_without_it() {
+    // SeaweedFS refuses a DELETE whose If-Match ETag is stale; a file store has no such request.
+    let honest = json(&ok(run(TestStore::s3("probe-del").platctl().args(["store", "probe", "--output", "json"]))));
+    assert_eq!(honest["conditional_delete_enforced"], true, "{honest}");
+    let file = json(&ok(run(TestStore::file().platctl().args(["store", "probe", "--output", "json"]))));
+    assert_eq!(file["conditional_delete_enforced"], false, "{file}");
+
+    // A proxy that drops only If-Match: creates are still safe, deletes are unconditional.
+    let (proxy, _thread) = start_proxy(&["if-match"]);
+    let store = TestStore::s3_at("probe-no-if-match", &format!("http://{proxy}"));
+    let probe = run(store.platctl().args(["store", "probe", "--output", "json"]));
+    assert_eq!(probe.status.code(), Some(0), "locking stays allowed:\n{}", stderr(&probe));
+    let report = json(&probe);
+    assert_eq!(report["conditional_create_enforced"], true, "{report}");
+    assert_eq!(report["conditional_delete_enforced"], false, "a DELETE that ignores If-Match is detected: {report}");
+    let table = stdout(&ok(run(store.platctl().args(["store", "probe"]))));
+    assert!(table.contains("conditional delete: not enforced"), "{table}");
+
+    // Lock and unlock still work there (read, check the ID, delete).
+    let root = TfRoot::demo();
+    root.init(&store, "fallback");
+    ok(run(&mut root.tf(&store, "fallback", &["apply", "-auto-approve", "-input=false", "-no-color"])));
+    let list = json(&ok(run(store.platctl().args(["state", "list", "--output", "json"]))));
+    let env = list.as_array().and_then(|a| a.iter().find(|r| r["env"] == "fallback")).expect("env listed");
+    assert!(env["lock"].is_null(), "the lock was released: {env}");
+    assert_eq!(store.versions("fallback").len(), 1);
 }

@@ -296,3 +296,43 @@ fn token_command_prints_a_usable_entry() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("unknown permission"), "{}", stderr(&bad));
 }
+
+#[test]
+fn a_late_unlock_never_removes_a_lock_taken_after_a_force_unlock() {
+    // Server A takes the lock; an operator force-unlocks it; server B (another
+    // process) takes it again. A's holder then unlocks with its old ID: A's
+    // DELETE is conditional on the ETag of the lock object A wrote, so the
+    // store refuses it, and the ID check refuses the unlock. B keeps its lock.
+    let store = TestStore::s3("late-unlock");
+    let port_a = free_port();
+    let log_a = tempfile::NamedTempFile::new().expect("log");
+    let mut child_a = store
+        .platctl()
+        .args(["-vv", "state", "serve", "--listen", &format!("127.0.0.1:{port_a}")])
+        .stderr(log_a.reopen().expect("log"))
+        .spawn()
+        .expect("serve A");
+    wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port_a)).ok()).expect("server A listening");
+    let b = serve(&store, &[]);
+    let lock_b = LOCK_A.replace("lock-a", "lock-b").replace("ci@runner", "other@runner");
+
+    assert_eq!(http_with(port_a, "LOCK", "/v1/state/staging", LOCK_A.as_bytes(), &[]).0, 200);
+    ok(run(store.platctl().args(["state", "unlock", "--env", "staging", "--reason", "stuck pipeline"])));
+    assert_eq!(http_with(b.port, "LOCK", "/v1/state/staging", lock_b.as_bytes(), &[]).0, 200);
+
+    let (status, body) = http_with(port_a, "UNLOCK", "/v1/state/staging", LOCK_A.as_bytes(), &[]);
+    assert_eq!(status, 409, "a stale unlock is a conflict naming the holder: {body}");
+    assert!(body.contains("lock-b"), "{body}");
+    let (_, holder, _) = snapshot(&store);
+    assert_eq!(holder["lock"]["ID"], "lock-b", "B's lock survived: {holder}");
+
+    let _ = child_a.kill();
+    let _ = child_a.wait();
+    let log = std::fs::read_to_string(log_a.path()).expect("log");
+    assert!(log.contains("unlock by conditional delete") && log.contains("Mismatch"), "A tried its conditional delete first:\n{log}");
+
+    // And B's own unlock is the single conditional DELETE.
+    assert_eq!(http_with(b.port, "UNLOCK", "/v1/state/staging", lock_b.as_bytes(), &[]).0, 200);
+    let (_, after, _) = snapshot(&store);
+    assert!(after.get("lock").is_none_or(serde_json::Value::is_null), "{after}");
+}
