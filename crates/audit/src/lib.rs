@@ -163,6 +163,10 @@ pub trait AuditSink: Send + Sync {
     fn record_async(&self, _event: &AuditEvent) -> Option<AuditFuture> {
         None
     }
+
+    /// Get ready for the first event (start threads, open files) without
+    /// recording anything, so the first operation does not pay for it.
+    fn prepare(&self) {}
 }
 
 /// What [`AuditSink::record_async`] returns.
@@ -222,6 +226,10 @@ impl JsonlFileSink {
     fn submit(&self, event: &AuditEvent, reply: Reply) -> Result<(), AuditError> {
         let mut line = serde_json::to_vec(event)?;
         line.push(b'\n');
+        self.submit_line(line, reply)
+    }
+
+    fn submit_line(&self, line: Vec<u8>, reply: Reply) -> Result<(), AuditError> {
         let sender = self.writer.get_or_init(|| {
             let (tx, rx) = std::sync::mpsc::channel::<Job>();
             let path = self.path.clone();
@@ -248,7 +256,11 @@ fn writer_thread(path: &Path, jobs: &std::sync::mpsc::Receiver<Job>) {
         for job in &waiting {
             batch.extend_from_slice(&job.line);
         }
-        let result = write_batch(path, &mut file, &batch).map_err(|e| e.to_string());
+        let result = if batch.is_empty() && file.is_some() {
+            Ok(())
+        } else {
+            write_batch(path, &mut file, &batch).map_err(|e| e.to_string())
+        };
         if result.is_err() {
             // Reopen next time: the error may be the file's (removed dir, full disk).
             file = None;
@@ -280,6 +292,9 @@ fn write_batch(path: &Path, file: &mut Option<File>, batch: &[u8]) -> std::io::R
             file.insert(OpenOptions::new().create(true).append(true).open(path)?)
         }
     };
+    if batch.is_empty() {
+        return Ok(());
+    }
     open.lock()?;
     let written = open.write_all(batch).and_then(|()| open.sync_data());
     let unlocked = open.unlock();
@@ -295,6 +310,12 @@ impl AuditSink for JsonlFileSink {
             Ok(result) => result.map_err(|e| self.io_error(e)),
             Err(_) => Err(self.io_error("the audit writer thread stopped before confirming the write".into())),
         }
+    }
+
+    fn prepare(&self) {
+        // An empty line: the writer opens the file and writes nothing.
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        let _ = self.submit_line(Vec::new(), Reply::Async(tx));
     }
 
     fn record_async(&self, event: &AuditEvent) -> Option<AuditFuture> {
@@ -316,6 +337,12 @@ impl AuditSink for JsonlFileSink {
 pub struct FanOut(pub Vec<Box<dyn AuditSink>>);
 
 impl AuditSink for FanOut {
+    fn prepare(&self) {
+        for sink in &self.0 {
+            sink.prepare();
+        }
+    }
+
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
         let mut first_error = None;
         for sink in &self.0 {

@@ -130,8 +130,19 @@ pub async fn start(state: StateStore, config: ServerConfig, addr: SocketAddr, tl
         return Err(ServeError::NotLoopback { addr });
     }
     let listener = TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+    start_on(listener, state, config, tls).await
+}
+
+/// Start serving on a listener bound earlier. Connections that arrived in
+/// between wait in the listen backlog (`platctl tf` binds, starts terraform,
+/// then opens the store while terraform starts up).
+pub async fn start_on(listener: TcpListener, state: StateStore, config: ServerConfig, tls: Option<TlsFiles>) -> Result<Running, ServeError> {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: SocketAddr::from(([0, 0, 0, 0], 0)), source })?;
+    if matches!(config.auth, AuthMode::LoopbackOnly) && !addr.ip().is_loopback() {
+        return Err(ServeError::NotLoopback { addr });
+    }
     listener.set_nonblocking(true).map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    let local = addr;
     let app = router(state, config).into_make_service();
     let handle = axum_server::Handle::new();
     let task = match tls {

@@ -372,8 +372,15 @@ impl StateStore {
                 return Err(StateError::InvalidState(e));
             }
         };
-        // The lock and the current state are independent reads: do them at once.
-        let (holder, current) = tokio::join!(self.lock_holder(env), self.current(env));
+        let sha = sha256_hex(&body);
+        let id = VersionMeta::make_id(new_meta.serial, &sha);
+        // The lock and the current state are independent reads: do them at
+        // once, and store the new version's content meanwhile. Content alone
+        // is not a version (a version is listed only once its metadata
+        // exists, written below after every check passed), so a refused write
+        // leaves at most an unlisted, content-addressed object.
+        let (holder, current, content) =
+            tokio::join!(self.lock_holder(env), self.current(env), versions::write_data(&self.store, env, &id, body.clone()));
         match holder? {
             None => {
                 self.audit(audit_fail(Outcome::Conflict, "not locked")).await;
@@ -385,7 +392,6 @@ impl StateStore {
             }
             Some(_) => {}
         }
-        let sha = sha256_hex(&body);
         let current = current?;
         if let Some(cur) = &current
             && let Err(msg) = check_succession(&cur.meta, &cur.sha256, &new_meta, &sha, opts.force && actor.admin)
@@ -397,8 +403,9 @@ impl StateStore {
             self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha)).await;
             return Err(StateError::Conflict(msg));
         }
+        content?;
         let meta = VersionMeta {
-            id: VersionMeta::make_id(new_meta.serial, &sha),
+            id,
             env: env.to_owned(),
             serial: new_meta.serial,
             lineage: new_meta.lineage.clone(),
@@ -413,13 +420,8 @@ impl StateStore {
         };
         // A state written by someone else (plain terraform, break-glass) is
         // versioned before we replace it, so it stays recoverable; that and the
-        // new version's content are independent writes.
-        // The listing shows a version only once both halves exist, so content
-        // and metadata can be written at once.
-        let version = async {
-            let (data, meta_written) = tokio::join!(versions::write_data(&self.store, &meta, body.clone()), versions::write_meta(&self.store, &meta));
-            data.and(meta_written)
-        };
+        // new version's metadata are independent writes.
+        let version = versions::write_meta(&self.store, &meta);
         match &current {
             Some(cur) => {
                 let (adopted, written) = tokio::join!(self.adopt(env, cur, actor), version);

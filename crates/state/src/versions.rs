@@ -75,21 +75,22 @@ fn valid_id(id: &str) -> bool {
 /// Whether both halves of a version exist.
 pub(crate) async fn exists(store: &Store, env: &str, id: &str) -> Result<bool> {
     let (meta_key, data_key) = (meta_key(env, id), data_key(env, id));
-    let (meta, data) = tokio::join!(store.get(&meta_key), store.get(&data_key));
-    Ok(meta?.is_some() && data?.is_some())
+    let (meta, data) = tokio::join!(store.exists(&meta_key), store.exists(&data_key));
+    Ok(meta? && data?)
 }
 
 /// Write content then metadata, both create-only. An existing object with the
 /// same id is the same content (the id includes the hash), so it is kept as is.
 pub(crate) async fn write_version(store: &Store, meta: &VersionMeta, body: Bytes) -> Result<()> {
-    write_data(store, meta, body).await?;
+    write_data(store, &meta.env, &meta.id, body).await?;
     write_meta(store, meta).await
 }
 
-/// The content half of a version (create-only).
-pub(crate) async fn write_data(store: &Store, meta: &VersionMeta, body: Bytes) -> Result<()> {
-    if store.create(&data_key(&meta.env, &meta.id), body).await? == Created::AlreadyExists {
-        tracing::debug!(id = %meta.id, "version content already stored");
+/// The content half of version `id`, create-only (content-addressed: an
+/// existing object under the same id holds the same bytes).
+pub(crate) async fn write_data(store: &Store, env: &str, id: &str, body: Bytes) -> Result<()> {
+    if store.create(&data_key(env, id), body).await? == Created::AlreadyExists {
+        tracing::debug!(id, "version content already stored");
     }
     Ok(())
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::ClientConfigKey;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::signer::Signer;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -115,8 +116,9 @@ pub struct Store {
     kind: StoreKind,
     prefix: Option<Path>,
     local_root: Option<PathBuf>,
-    /// The typed S3 client (for presigned conditional DELETEs) and a plain HTTP client.
-    s3: Option<(Arc<AmazonS3>, reqwest::Client)>,
+    /// The typed S3 client (for presigned conditional DELETEs) and a plain
+    /// HTTP client to send them, built on first use.
+    s3: Option<(Arc<AmazonS3>, Arc<std::sync::OnceLock<reqwest::Client>>)>,
     probed: Arc<OnceCell<Capabilities>>,
 }
 
@@ -157,6 +159,10 @@ impl Store {
             }
             let prefix = prefix.trim_matches('/');
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if builder.get_config_value(&AmazonS3ConfigKey::Endpoint).is_some_and(|e| e.starts_with("http://")) {
+                // No TLS on a plain-http endpoint: skip loading the system's CA roots (milliseconds per run).
+                builder = builder.with_config(AmazonS3ConfigKey::Client(ClientConfigKey::NoSystemCertificates), "true");
+            }
             if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
                 // Linode ignores the signing region's value but needs one; fr-par is our default.
                 builder = builder.with_region("fr-par");
@@ -172,17 +178,13 @@ impl Store {
         let prefix = prefix.trim_matches('/');
         let prefix = if prefix.is_empty() { None } else { Some(Path::parse(prefix).map_err(|e| format!("bad prefix: {e}"))?) };
         let s3 = Arc::new(s3);
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Store {
             inner: s3.clone(),
             display: format!("s3://{bucket}{}", prefix.as_ref().map(|p| format!("/{p}")).unwrap_or_default()),
             kind: StoreKind::S3,
             prefix,
             local_root: None,
-            s3: Some((s3, http)),
+            s3: Some((s3, Arc::default())),
             probed: Arc::default(),
         })
     }
@@ -257,6 +259,16 @@ impl Store {
         }
     }
 
+    /// Whether an object exists (a HEAD: no body is transferred).
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        let path = self.path(key)?;
+        match self.inner.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.backend("head", key, e)),
+        }
+    }
+
     /// Write an object, replacing any previous one atomically.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = self.path(key)?;
@@ -303,6 +315,17 @@ impl Store {
             .signed_url(http::Method::DELETE, &path, std::time::Duration::from_secs(60))
             .await
             .map_err(|e| self.backend("sign delete", key, e))?;
+        let http = match http.get() {
+            Some(client) => client,
+            None => {
+                let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+                if url.scheme() == "http" {
+                    builder = builder.tls_certs_only(std::iter::empty());
+                }
+                let client = builder.build().map_err(|e| self.http_error("delete", key, format!("cannot build the HTTP client: {e}")))?;
+                http.get_or_init(|| client)
+            }
+        };
         let response = http
             .delete(url)
             .header(reqwest::header::IF_MATCH, e_tag)

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use platctl_audit::{Action, AuditEvent, Outcome};
 use platctl_backend::{AuthMode, Permission, ServerConfig, Tokens};
 use platctl_state::{StateStore, validate_env};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 pub use summary::ChangeSummary;
@@ -28,14 +27,24 @@ pub enum TfError {
     Spawn { program: String, source: std::io::Error },
     #[error("in-process state backend failed: {0}")]
     Backend(#[from] platctl_backend::ServeError),
+    #[error("cannot open the state store (terraform was stopped before it touched any state)")]
+    Open(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("i/o error while running terraform: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Opens the state store for [`Backend::Deferred`].
+pub type OpenState = Box<dyn FnOnce() -> Result<StateStore, Box<dyn std::error::Error + Send + Sync>> + Send>;
 
 /// Where terraform's state comes from.
 pub enum Backend {
     /// Serve it in-process over this store.
     InProcess(StateStore),
+    /// The same, but the store is opened only once terraform has been started:
+    /// building an S3 client (TLS roots, credentials) takes milliseconds that
+    /// terraform's own start-up then hides. Terraform's first request waits in
+    /// the listen backlog until the server runs.
+    Deferred(OpenState),
     /// A shared `platctl state serve` at this base URL. Credentials come from
     /// the caller's TF_HTTP_USERNAME / TF_HTTP_PASSWORD.
     Remote { url: String },
@@ -93,6 +102,8 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
 pub struct BackendSession {
     vars: Vec<(&'static str, String)>,
     server: Option<platctl_backend::Running>,
+    /// Bound, not yet serving (see [`Backend::Deferred`]).
+    pending: Option<(std::net::TcpListener, ServerConfig, Permission)>,
     /// The conditional-create probe, running while terraform starts.
     probe: Option<tokio::task::JoinHandle<Result<(), platctl_store::StoreError>>>,
 }
@@ -101,37 +112,55 @@ impl BackendSession {
     /// Start serving `env`. The one-time token carries `permission` for that
     /// env only: `Admin` for `platctl tf` (whoever runs it already holds the
     /// store's credentials, and admin lets `terraform force-unlock` work),
-    /// `Read` for read-only runs such as drift checks.
+    /// `Read` for read-only runs such as drift checks. For
+    /// [`Backend::Deferred`] the port is bound and [`BackendSession::serve`]
+    /// starts the server later.
     pub async fn start(backend: &Backend, env: &str, actor: &str, permission: Permission) -> Result<BackendSession, TfError> {
         validate_env(env)?;
-        let mut vars = Vec::new();
-        let mut server = None;
-        let mut probe = None;
-        let address = match backend {
+        match backend {
             Backend::InProcess(state) => {
-                // Probe the store while terraform starts up. No lock can be taken
-                // before it passes (`StateStore::lock` waits for the same probe);
-                // a read-only session never locks, so it skips it.
-                if permission != Permission::Read {
-                    let store = state.store().clone();
-                    probe = Some(tokio::spawn(async move { store.ensure_conditional_create().await }));
-                }
-                let password = platctl_backend::auth::generate_token();
-                let tokens = Tokens::single(actor, &password, vec![env.to_owned()], vec![permission]);
-                let config = ServerConfig { auth: AuthMode::Tokens(tokens), ..ServerConfig::default() };
-                let running = platctl_backend::start(state.clone(), config, ([127, 0, 0, 1], 0).into(), None).await?;
-                let address = format!("http://{}/v1/state/{env}", running.addr);
-                vars.push(("TF_HTTP_USERNAME", "platctl".to_owned()));
-                vars.push(("TF_HTTP_PASSWORD", password));
-                server = Some(running);
-                address
+                let mut session = Self::bind(env, actor, permission)?;
+                session.serve(state).await?;
+                Ok(session)
             }
-            Backend::Remote { url } => format!("{}/v1/state/{env}", url.trim_end_matches('/')),
-        };
+            Backend::Deferred(_) => Self::bind(env, actor, permission),
+            Backend::Remote { url } => {
+                let address = format!("{}/v1/state/{env}", url.trim_end_matches('/'));
+                let vars = ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"].map(|v| (v, address.clone())).to_vec();
+                Ok(BackendSession { vars, server: None, pending: None, probe: None })
+            }
+        }
+    }
+
+    /// Bind 127.0.0.1:<random port> and make the one-time token.
+    fn bind(env: &str, actor: &str, permission: Permission) -> Result<BackendSession, TfError> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| platctl_backend::ServeError::Bind { addr, source })?;
+        let local = listener.local_addr()?;
+        let password = platctl_backend::auth::generate_token();
+        let tokens = Tokens::single(actor, &password, vec![env.to_owned()], vec![permission]);
+        let config = ServerConfig { auth: AuthMode::Tokens(tokens), ..ServerConfig::default() };
+        let address = format!("http://{local}/v1/state/{env}");
+        let mut vars = vec![("TF_HTTP_USERNAME", "platctl".to_owned()), ("TF_HTTP_PASSWORD", password)];
         for var in ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"] {
             vars.push((var, address.clone()));
         }
-        Ok(BackendSession { vars, server, probe })
+        Ok(BackendSession { vars, server: None, pending: Some((listener, config, permission)), probe: None })
+    }
+
+    /// Serve `state` on the bound port.
+    pub async fn serve(&mut self, state: &StateStore) -> Result<(), TfError> {
+        let Some((listener, config, permission)) = self.pending.take() else { return Ok(()) };
+        // Probe the store while terraform starts up. No lock can be taken
+        // before it passes (`StateStore::lock` waits for the same probe);
+        // a read-only session never locks, so it skips it.
+        state.audit_sink().prepare();
+        if permission != Permission::Read {
+            let store = state.store().clone();
+            self.probe = Some(tokio::spawn(async move { store.ensure_conditional_create().await }));
+        }
+        self.server = Some(platctl_backend::start_on(listener, state.clone(), config, None).await?);
+        Ok(())
     }
 
     /// Point a terraform command at this backend. The operator's own
@@ -177,41 +206,56 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
         return Err(TfError::MissingDir(run.dir.clone()));
     }
     let started = Instant::now();
+    // Terraform's stdout goes through a plain pipe that one thread copies to
+    // our stdout (and scans for the change summary): no async machinery per
+    // line, which on a busy apply costs the CPU terraform itself needs.
+    let (reader, writer) = std::io::pipe()?;
     let mut cmd = Command::new(&run.terraform);
-    cmd.args(&run.args).current_dir(&run.dir).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args(&run.args).current_dir(&run.dir).stdin(Stdio::inherit()).stdout(Stdio::from(writer)).stderr(Stdio::inherit());
 
-    let session = BackendSession::start(&run.backend, &run.env, &run.actor, Permission::Admin).await?;
+    let mut session = BackendSession::start(&run.backend, &run.env, &run.actor, Permission::Admin).await?;
     session.apply(&mut cmd);
 
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend ready; starting terraform");
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend bound; starting terraform");
     let mut child = cmd.spawn().map_err(|source| TfError::Spawn { program: run.terraform.display().to_string(), source })?;
+    // Our copy of the pipe's write end must go, or the copy thread never sees EOF.
+    drop(cmd);
     let child_pid = child.id();
-    let mut stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("terraform stdout was not captured"))?;
+    let copier = std::thread::Builder::new().name("terraform-stdout".into()).spawn(move || copy_output(reader))?;
+    let state = match run.backend {
+        Backend::InProcess(state) => Some(state),
+        Backend::Remote { .. } => None,
+        Backend::Deferred(open) => {
+            let opened = match open() {
+                Ok(state) => session.serve(&state).await.map(|()| state),
+                Err(e) => Err(TfError::Open(e)),
+            };
+            match opened {
+                Ok(state) => Some(state),
+                Err(e) => {
+                    // Terraform has not reached the backend yet (nothing serves it): stop it.
+                    let _ = child.kill().await;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend serving");
 
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut detector = summary::Detector::default();
-    let mut out = tokio::io::stdout();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut stdout_open = true;
     let status = loop {
         tokio::select! {
-            n = stdout.read(&mut buf), if stdout_open => {
-                let n = n?;
-                if n == 0 {
-                    stdout_open = false;
-                    continue;
-                }
-                // Pass bytes through at once: prompts ("Enter a value:") have no newline.
-                out.write_all(&buf[..n]).await?;
-                out.flush().await?;
-                detector.feed(&buf[..n]);
-            }
-            status = child.wait(), if !stdout_open => break status?,
+            status = child.wait() => break status?,
             _ = sigint.recv() => forward(child_pid, nix::sys::signal::Signal::SIGINT),
             _ = sigterm.recv() => forward(child_pid, nix::sys::signal::Signal::SIGTERM),
         }
     };
+    // EOF comes once terraform (and anything it started) closed the pipe.
+    let detector = tokio::task::spawn_blocking(move || copier.join())
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|_| std::io::Error::other("the terraform output thread panicked"))??;
     let exit_code = exit_code_of(status);
     let duration = started.elapsed();
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "terraform exited; stopping the backend");
@@ -220,7 +264,7 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend stopped");
     let summary = detector.finish();
     if exit_code != 0
-        && let Backend::InProcess(state) = &run.backend
+        && let Some(state) = &state
         && let Ok(Some(holder)) = state.lock_holder(&run.env).await
     {
         // Terraform's http backend prints only the holder's ID; say who it is.
@@ -250,6 +294,26 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     }
     backend_result?;
     Ok(TfOutcome { exit_code, duration, summary })
+}
+
+/// Copy terraform's output to our stdout as it comes, and scan it for the change summary.
+fn copy_output(mut reader: std::io::PipeReader) -> std::io::Result<summary::Detector> {
+    use std::io::{Read, Write};
+    let mut detector = summary::Detector::default();
+    let mut out = std::io::stdout().lock();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(detector),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        // Pass bytes through at once: prompts ("Enter a value:") have no newline.
+        // A closed stdout (`| head`) must not stop terraform mid-apply: keep draining the pipe.
+        let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+        detector.feed(&buf[..n]);
+    }
 }
 
 /// Forward a signal to terraform so it stops gracefully and releases its lock.

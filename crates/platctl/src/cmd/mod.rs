@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use platctl_state::StateStore;
-use platctl_store::{Store, StoreKind};
+use platctl_store::Store;
 
 use crate::cli::{Cli, Command, StoreArgs};
 
@@ -54,12 +54,17 @@ pub fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
 /// The audit log path: --audit-log / $PLATCTL_AUDIT_LOG, else `audit.jsonl`
 /// next to a file store's directory, else `.platctl/audit.jsonl` in the repo.
 pub fn audit_path(args: &StoreArgs, store: &Store) -> PathBuf {
+    audit_path_beside(args, store.local_root())
+}
+
+/// [`audit_path`] before the store is open: `local_root` is a file store's directory.
+pub fn audit_path_beside(args: &StoreArgs, local_root: Option<&Path>) -> PathBuf {
     if let Some(p) = &args.audit_log {
         return p.clone();
     }
-    match (store.kind(), store.local_root().and_then(Path::parent)) {
-        (StoreKind::File, Some(parent)) => parent.join("audit.jsonl"),
-        _ => repo_root().join(".platctl/audit.jsonl"),
+    match local_root.and_then(Path::parent) {
+        Some(parent) => parent.join("audit.jsonl"),
+        None => repo_root().join(".platctl/audit.jsonl"),
     }
 }
 

@@ -10,10 +10,23 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
     let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs").join(&args.env));
     let (backend, audit_path, sink) = match &args.server {
         Some(url) => {
-            let audit = args.store.audit_log.clone().unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
+            let audit = super::audit_path_beside(&args.store, None);
             output::progress(format!("env {}: state from the shared backend {url}", args.env));
             let sink = super::audit::sink(&audit)?;
             (Backend::Remote { url: url.clone() }, audit, sink)
+        }
+        None if super::store_url(&args.store).starts_with("s3://") => {
+            // Building the S3 client takes a few milliseconds: do it while terraform starts.
+            let url = super::store_url(&args.store);
+            let audit = super::audit_path_beside(&args.store, None);
+            output::progress(format!("env {}: state in {url} through an in-process backend", args.env));
+            let sink = super::audit::sink(&audit)?;
+            let state_sink = sink.clone();
+            let open: platctl_tf::OpenState = Box::new(move || {
+                let store = platctl_store::Store::open(&url)?;
+                Ok(platctl_state::StateStore::new(store, state_sink))
+            });
+            (Backend::Deferred(open), audit, sink)
         }
         None => {
             let (state, audit) = super::open_state(&args.store)?;
@@ -45,5 +58,6 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default(),
         audit_path.display()
     ));
+    if std::env::var_os("PLATCTL_RUSAGE").is_some() { let r = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).unwrap(); eprintln!("RUSAGE self user {:?} sys {:?}", r.user_time(), r.system_time()); }
     Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
 }
