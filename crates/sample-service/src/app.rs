@@ -6,20 +6,15 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer as _};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry::propagation::TextMapPropagator as _;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
+use crate::otlp::SpanRecord;
+use crate::telemetry::{InTrace, Tracing};
 
 /// Shared by every request; cloning it is one reference-count increment.
 #[derive(Clone)]
@@ -30,9 +25,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// False once shutdown has started: `/readyz` answers 503.
     pub ready: AtomicBool,
-    /// The tracer when OTLP export is on.
-    pub tracer: Option<SdkTracer>,
-    propagator: TraceContextPropagator,
+    /// The sampler and span queue when OTLP export is on.
+    pub tracer: Option<Tracing>,
     /// `GET /`'s answer, rendered once.
     root_body: bytes::Bytes,
 }
@@ -45,7 +39,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: Config, tracer: Option<SdkTracer>) -> Self {
+    pub fn new(cfg: Config, tracer: Option<Tracing>) -> Self {
         let root_body = json!({
             "service": cfg.service_name,
             "version": env!("CARGO_PKG_VERSION"),
@@ -58,7 +52,6 @@ impl AppState {
             metrics: Metrics::new(),
             ready: AtomicBool::new(true),
             tracer,
-            propagator: TraceContextPropagator::new(),
             root_body,
         }))
     }
@@ -75,7 +68,7 @@ pub fn router(state: AppState) -> Router {
     }
     r.fallback(not_found)
         // `layer` (not `route_layer`) so the fallback is measured too, as `unmatched`.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(ObserveLayer(state.clone()))
         .with_state(state)
 }
 
@@ -130,90 +123,153 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response()
 }
 
-/// `<METHOD> <route template>`, without allocating for this service's own routes.
-fn span_name(method: &'static str, route: &'static str) -> std::borrow::Cow<'static, str> {
-    let known = match (method, route) {
-        ("GET", "/") => "GET /",
-        ("GET", "/healthz") => "GET /healthz",
-        ("GET", "/readyz") => "GET /readyz",
-        ("GET", "/metrics") => "GET /metrics",
-        ("GET", "/delay/{ms}") => "GET /delay/{ms}",
-        _ => return format!("{method} {route}").into(),
-    };
-    known.into()
+/// The caller's W3C `traceparent` (`00-<trace id>-<parent id>-<flags>`):
+/// trace id, parent span id and the sampled flag. Invalid headers are ignored,
+/// as the W3C spec says (the request then starts a new trace).
+fn traceparent(headers: &axum::http::HeaderMap) -> Option<(u128, u64, bool)> {
+    let v = headers.get("traceparent")?.to_str().ok()?;
+    let mut parts = v.trim().split('-');
+    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex(version, 2) || version == "ff" || (version == "00" && parts.next().is_some()) || !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2) {
+        return None;
+    }
+    let (trace, parent, flags) = (u128::from_str_radix(trace, 16).ok()?, u64::from_str_radix(parent, 16).ok()?, u8::from_str_radix(flags, 16).ok()?);
+    (trace != 0 && parent != 0).then_some((trace, parent, flags & 1 == 1))
 }
 
-struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
+fn nonzero_u64() -> u64 {
+    rand::random::<u64>() | 1
+}
 
-impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
+/// Measures every request under its route template and runs it with its
+/// trace ids current (see telemetry::InTrace): every log line written while
+/// the request runs carries the trace id, which continues the caller's
+/// `traceparent` (or is new). With export on, a sampled request becomes one
+/// SERVER span on the OTLP queue. With neither export nor the access log, only
+/// metrics are kept. A tower layer rather than `axum::middleware::from_fn`:
+/// no boxed service or future per request.
+#[derive(Clone)]
+struct ObserveLayer(AppState);
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner, st: self.0.clone() }
     }
 }
 
-/// Measures every request under its route template and runs it inside an
-/// OpenTelemetry context: a server span when export is on, else a
-/// non-recording span context. Either way the trace id continues the caller's
-/// `traceparent` (or is new), and every log line written while the request runs
-/// carries it. With neither export nor the access log, only metrics are kept.
-async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or(metrics::UNMATCHED, |m| metrics::intern_route(m.as_str()));
-    let method = metrics::method_label(req.method());
-    if st.tracer.is_none() && !st.cfg.access_log {
+#[derive(Clone)]
+struct Observe<S> {
+    inner: S,
+    st: AppState,
+}
+
+/// What is known when a request starts, for when it ends.
+struct Started {
+    st: AppState,
+    start: Instant,
+    method: &'static str,
+    route: &'static str,
+    /// Trace id, span id, caller's span id (0 if none), start time when sampled.
+    trace: Option<(u128, u64, u64, Option<u64>)>,
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response> + Clone,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ObserveFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let route = req.extensions().get::<MatchedPath>().map_or(metrics::UNMATCHED, |m| metrics::intern_route(m.as_str()));
+        let method = metrics::method_label(req.method());
+        let st = self.st.clone();
+        let trace = (st.tracer.is_some() || st.cfg.access_log).then(|| {
+            let caller = traceparent(req.headers());
+            let trace_id = caller.map_or_else(|| rand::random::<u128>() | 1, |(t, _, _)| t);
+            let sampled = st.tracer.as_ref().is_some_and(|t| t.sampler.sample(trace_id, caller.map(|(_, _, s)| s)));
+            (trace_id, nonzero_u64(), caller.map_or(0, |(_, p, _)| p), sampled.then(unix_nanos))
+        });
         st.metrics.in_flight.inc();
-        let resp = next.run(req).await;
-        st.metrics.in_flight.dec();
-        st.metrics.observe(method, route, resp.status().as_u16(), start.elapsed().as_secs_f64());
-        return resp;
+        let ids = trace.map_or((0, 0), |(t, s, _, _)| (t, s));
+        ObserveFuture { inner: InTrace::new(self.inner.call(req), ids), started: Some(Started { st, start, method, route, trace }) }
     }
+}
 
-    let parent = st.propagator.extract(&HeaderExtractor(req.headers()));
-    let cx = match &st.tracer {
-        Some(tracer) => {
-            let span = tracer
-                .span_builder(span_name(method, route))
-                .with_kind(SpanKind::Server)
-                .with_attributes([KeyValue::new("http.request.method", method), KeyValue::new("http.route", route)])
-                .start_with_context(tracer, &parent);
-            parent.with_span(span)
+pin_project_lite::pin_project! {
+    struct ObserveFuture<F> {
+        #[pin]
+        inner: InTrace<F>,
+        started: Option<Started>,
+    }
+}
+
+impl<F, E> std::future::Future for ObserveFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let (Some(started), Ok(resp)) = (this.started.take(), &result) {
+            finish(&started, resp.status().as_u16());
         }
-        None => {
-            let caller = parent.span().span_context().clone();
-            let trace_id = if caller.is_valid() { caller.trace_id() } else { TraceId::from(rand::random::<u128>() | 1) };
-            let sc = SpanContext::new(trace_id, SpanId::from(rand::random::<u64>() | 1), TraceFlags::default(), false, TraceState::default());
-            Context::new().with_remote_span_context(sc)
-        }
-    };
+        std::task::Poll::Ready(result)
+    }
+}
 
-    st.metrics.in_flight.inc();
-    let resp = next.run(req).with_context(cx.clone()).await;
-    st.metrics.in_flight.dec();
+impl Drop for Started {
+    /// Also when the request is dropped unfinished (client gone): in-flight stays true.
+    fn drop(&mut self) {
+        self.st.metrics.in_flight.dec();
+    }
+}
 
-    let status = resp.status().as_u16();
+/// Metrics, access log line and span of a finished request.
+fn finish(started: &Started, status: u16) {
+    let Started { st, start, method, route, trace } = started;
+    let (method, route) = (*method, *route);
     let elapsed = start.elapsed();
     st.metrics.observe(method, route, status, elapsed.as_secs_f64());
+    let Some((trace_id, span_id, parent_span_id, sampled_at)) = *trace else { return };
     if st.cfg.access_log {
-        let _attached = cx.clone().attach();
-        tracing::info!(
-            target: "access",
+        crate::telemetry::with_trace((trace_id, span_id), || {
+            tracing::info!(
+                target: "access",
+                method,
+                route,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
+        });
+    }
+    if let (Some(start_unix_nanos), Some(tracer)) = (sampled_at, &st.tracer) {
+        tracer.queue.push(SpanRecord {
+            trace_id,
+            span_id,
+            parent_span_id,
+            start_unix_nanos,
+            end_unix_nanos: start_unix_nanos + u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             method,
             route,
             status,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        );
+        });
     }
-    if st.tracer.is_some() {
-        let span = cx.span();
-        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
-        if status >= 500 {
-            span.set_status(opentelemetry::trace::Status::error(format!("HTTP {status}")));
-        }
-        span.end();
-    }
-    resp
+}
+
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

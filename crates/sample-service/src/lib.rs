@@ -6,4 +6,5 @@
 pub mod app;
 pub mod config;
 pub mod metrics;
+pub mod otlp;
 pub mod telemetry;

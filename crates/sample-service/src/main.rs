@@ -38,7 +38,9 @@ async fn run(cfg: Config, otel: OtelSettings) -> ExitCode {
         }
     };
     match &otel {
-        OtelSettings::Enabled { endpoint } => tracing::info!(endpoint = %endpoint, "OTLP trace export enabled"),
+        OtelSettings::Enabled { endpoint, export } => {
+            tracing::info!(endpoint = %endpoint, url = %export.url, sampler = ?export.sampler, "OTLP trace export enabled");
+        }
         OtelSettings::Disabled { reason } => tracing::info!(reason = %reason, "OTLP trace export disabled"),
     }
 

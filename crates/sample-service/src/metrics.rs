@@ -60,12 +60,29 @@ fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
+/// Statuses this service answers with, each with a slot in the handle cache.
+const COMMON_STATUSES: [u16; 5] = [200, 404, 503, 400, 500];
+const COMMON_METHODS: [&str; 2] = ["GET", "HEAD"];
+const CACHE_SLOTS: usize = KNOWN_ROUTES.len() * COMMON_METHODS.len() * COMMON_STATUSES.len();
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
     pub requests: Family<RequestLabels, Counter>,
     pub duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
     pub in_flight: Gauge<i64, AtomicI64>,
+    /// Handles of the families' series for this service's own routes, methods
+    /// and statuses: a request updates them without the families' lock and
+    /// label hashing. They are clones of the families' entries (shared atomics),
+    /// so what is exposed is the same.
+    cache: Arc<[std::sync::OnceLock<(Counter, Histogram)>; CACHE_SLOTS]>,
+}
+
+fn cache_slot(method: &'static str, route: &'static str, status: u16) -> Option<usize> {
+    let r = KNOWN_ROUTES.iter().position(|k| std::ptr::eq(*k, route) || *k == route)?;
+    let m = COMMON_METHODS.iter().position(|k| *k == method)?;
+    let s = COMMON_STATUSES.iter().position(|k| *k == status)?;
+    Some((r * COMMON_METHODS.len() + m) * COMMON_STATUSES.len() + s)
 }
 
 impl Default for Metrics {
@@ -87,11 +104,19 @@ impl Metrics {
             duration.clone(),
         );
         registry.register("http_requests_in_flight", "HTTP requests being served now", in_flight.clone());
-        Self { registry: Arc::new(registry), requests, duration, in_flight }
+        Self { registry: Arc::new(registry), requests, duration, in_flight, cache: Arc::new(std::array::from_fn(|_| std::sync::OnceLock::new())) }
     }
 
     pub fn observe(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
         let labels = RequestLabels { method, route, status };
+        if let Some(slot) = cache_slot(method, route, status) {
+            let (count, duration) = self.cache[slot].get_or_init(|| {
+                (self.requests.get_or_create(&labels).clone(), self.duration.get_or_create(&labels).clone())
+            });
+            duration.observe(seconds);
+            count.inc();
+            return;
+        }
         self.duration.get_or_create(&labels).observe(seconds);
         self.requests.get_or_create(&labels).inc();
     }

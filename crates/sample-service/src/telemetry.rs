@@ -2,22 +2,19 @@
 //!
 //! Logs: one JSON object per line on stdout (`timestamp`, `level`, `target`,
 //! `message`, the event's fields, and `trace_id`/`span_id` of the request).
-//! Traces: OTLP over HTTP/protobuf, configured by the standard `OTEL_*`
-//! variables. Without `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`)
-//! no exporter and no network traffic exist; trace ids in logs then come from
-//! the caller's `traceparent` or are generated per request. Requests run inside
-//! an OpenTelemetry `Context` (see app::observe); the log layer reads the trace
-//! id from it, so every line written while a request runs carries it.
+//! Traces: one SERVER span per request, sent as OTLP over HTTP/protobuf by
+//! [`crate::otlp`], configured by the standard `OTEL_*` variables. Without
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) no exporter and no
+//! network traffic exist; trace ids in logs then come from the caller's
+//! `traceparent` or are generated per request. A request's trace and span id
+//! are the thread's current ids while its future is polled ([`InTrace`], see
+//! app::observe); the log layer reads them, so every line written while a
+//! request runs carries them.
 
 use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Duration;
 
-use bytes::Bytes;
-use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
-use opentelemetry_http::{HttpClient, HttpError};
-use opentelemetry_otlp::WithHttpConfig;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -27,15 +24,30 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{Config, ConfigError};
+use crate::otlp::{self, Batching, Sampler};
 
 /// Whether and where traces are exported, from the standard variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OtelSettings {
     /// No endpoint (or `OTEL_SDK_DISABLED=true`, or `OTEL_TRACES_EXPORTER=none`).
     Disabled { reason: &'static str },
-    /// Export to this endpoint (the variable's value; the exporter appends
-    /// `/v1/traces` to `OTEL_EXPORTER_OTLP_ENDPOINT` as the spec says).
-    Enabled { endpoint: String },
+    /// Export to `endpoint` (the variable's value; `/v1/traces` is appended to
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` as the spec says).
+    Enabled { endpoint: String, export: Box<Export> },
+}
+
+/// Everything the exporter needs besides the service's own resource attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub batching: Batching,
+    pub sampler: Sampler,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, in order.
+    pub resource_attributes: Vec<(String, String)>,
+    /// `OTEL_SERVICE_NAME`.
+    pub service_name: Option<String>,
 }
 
 impl OtelSettings {
@@ -75,110 +87,211 @@ impl OtelSettings {
                 break;
             }
         }
-        let (var, endpoint) = match (get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
-            (Some(e), _) => ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e),
-            (None, Some(e)) => ("OTEL_EXPORTER_OTLP_ENDPOINT", e),
+        for var in ["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"] {
+            if let Some(v) = get(var)
+                && v != "none"
+            {
+                return Err(ConfigError { var: if var.contains("TRACES") { "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION" } else { "OTEL_EXPORTER_OTLP_COMPRESSION" }, message: format!("{v:?} is not supported by this build: use none") });
+            }
+        }
+        let (var, endpoint, url) = match (get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+            (Some(e), _) => ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e.clone(), e),
+            (None, Some(e)) => {
+                let url = format!("{}/v1/traces", e.trim_end_matches('/'));
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", e, url)
+            }
             (None, None) => return Ok(Self::Disabled { reason: "OTEL_EXPORTER_OTLP_ENDPOINT is not set" }),
         };
         match url::Url::parse(&endpoint) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Self::Enabled { endpoint }),
-            _ => Err(ConfigError {
-                var,
-                message: format!("{endpoint:?} is not an http(s) URL (example: http://alloy.observability:4318)"),
-            }),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                return Err(ConfigError {
+                    var,
+                    message: format!("{endpoint:?} is not an http(s) URL (example: http://alloy.observability:4318)"),
+                });
+            }
         }
+        let pairs = |var: &'static str| -> Result<Vec<(String, String)>, ConfigError> {
+            get(var).map_or(Ok(Vec::new()), |v| parse_pairs(&v).map_err(|message| ConfigError { var, message }))
+        };
+        let headers = match get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
+            Some(_) => pairs("OTEL_EXPORTER_OTLP_TRACES_HEADERS")?,
+            None => pairs("OTEL_EXPORTER_OTLP_HEADERS")?,
+        };
+        let timeout_var = if get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").is_some() { "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" } else { "OTEL_EXPORTER_OTLP_TIMEOUT" };
+        let timeout = match get(timeout_var) {
+            None => Duration::from_secs(10),
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                _ => return Err(ConfigError { var: timeout_var, message: format!("{v:?} must be a positive number of milliseconds") }),
+            },
+        };
+        let export = Export {
+            url,
+            headers,
+            timeout,
+            batching: Batching::from_lookup(&get)?,
+            sampler: Sampler::from_lookup(&get)?,
+            resource_attributes: pairs("OTEL_RESOURCE_ATTRIBUTES")?,
+            service_name: get("OTEL_SERVICE_NAME"),
+        };
+        Ok(Self::Enabled { endpoint, export: Box::new(export) })
     }
 }
 
-/// Owns the tracer provider, so it can be flushed at exit.
+/// `key=value,key2=value2` with percent-encoded values (the OTEL_*_HEADERS and
+/// OTEL_RESOURCE_ATTRIBUTES format).
+fn parse_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(format!("{item:?} is not key=value (the format is key1=value1,key2=value2)"));
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(format!("{item:?} has an empty key"));
+        }
+        out.push((k.to_owned(), percent_decode(v.trim()).ok_or_else(|| format!("{item:?} has a bad percent-escape"))?));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+thread_local! {
+    /// The trace and span id of the request being polled on this thread.
+    static CURRENT_TRACE: std::cell::Cell<Option<(u128, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The trace and span id of the request running on this thread, if any: what
+/// every log line written while a request runs carries.
+pub fn current_trace() -> Option<(u128, u64)> {
+    CURRENT_TRACE.with(std::cell::Cell::get)
+}
+
+/// Run `f` as if inside the request with these ids (the access log line is
+/// written after the handler returned).
+pub fn with_trace<R>(ids: (u128, u64), f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT_TRACE.with(|c| c.replace(Some(ids)));
+    let out = f();
+    CURRENT_TRACE.with(|c| c.set(previous));
+    out
+}
+
+pin_project_lite::pin_project! {
+    /// A request future that makes its trace ids current while it is polled
+    /// (the same idea as OpenTelemetry's `Context` attach, for two integers).
+    pub struct InTrace<F> {
+        #[pin]
+        inner: F,
+        ids: (u128, u64),
+    }
+}
+
+impl<F> InTrace<F> {
+    pub fn new(inner: F, ids: (u128, u64)) -> Self {
+        InTrace { inner, ids }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for InTrace<F> {
+    type Output = F::Output;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let ids = *this.ids;
+        let inner = this.inner;
+        with_trace(ids, || inner.poll(cx))
+    }
+}
+
+/// What requests need to trace: the sampler and the span queue.
+#[derive(Clone)]
+pub struct Tracing {
+    pub sampler: Sampler,
+    pub queue: otlp::SpanQueue,
+}
+
+/// Owns the export task, so it can be flushed at exit.
 pub struct Telemetry {
-    provider: Option<SdkTracerProvider>,
+    export: Option<(otlp::ExportTask, Sampler)>,
 }
 
 impl Telemetry {
     pub fn enabled(&self) -> bool {
-        self.provider.is_some()
+        self.export.is_some()
     }
 
-    /// The tracer requests use, when export is on.
-    pub fn tracer(&self) -> Option<opentelemetry_sdk::trace::SdkTracer> {
-        self.provider.as_ref().map(|p| p.tracer("sample-service"))
+    /// What requests use, when export is on.
+    pub fn tracer(&self) -> Option<Tracing> {
+        self.export.as_ref().map(|(task, sampler)| Tracing { sampler: *sampler, queue: task.queue() })
     }
 
-    /// Flush pending spans, waiting at most `limit`.
+    /// Send pending spans, waiting at most `limit`.
     pub async fn shutdown(self, limit: Duration) {
-        if let Some(provider) = self.provider {
-            let flush = tokio::task::spawn_blocking(move || provider.shutdown());
-            match tokio::time::timeout(limit, flush).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "trace export at shutdown failed"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "trace flush task failed"),
-                Err(_) => tracing::warn!(limit_ms = limit.as_millis() as u64, "trace flush timed out"),
+        if let Some((task, _)) = self.export {
+            let queue = task.queue();
+            if tokio::time::timeout(limit, task.shutdown()).await.is_err() {
+                tracing::warn!(limit_ms = limit.as_millis() as u64, "trace flush timed out");
+            }
+            if queue.dropped() > 0 {
+                tracing::warn!(dropped = queue.dropped(), exported = queue.exported(), "some spans were not exported (queue full or export failed)");
             }
         }
     }
 }
 
-/// Install the global subscriber (JSON logs, plus OpenTelemetry when enabled).
-/// Must run inside the Tokio runtime: the exporter sends through it.
+/// Install the global subscriber (JSON logs) and start the OTLP export task
+/// when enabled. Must run inside the Tokio runtime: the exporter sends through it.
 pub fn init(cfg: &Config, otel: &OtelSettings) -> anyhow::Result<Telemetry> {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)?;
     let logs = JsonLogLayer.with_filter(filter);
-    let provider = match otel {
+    tracing_subscriber::registry().with(logs).try_init()?;
+    let export = match otel {
         OtelSettings::Disabled { .. } => None,
-        OtelSettings::Enabled { .. } => {
-            let client = TokioReqwest {
-                client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
-                handle: tokio::runtime::Handle::current(),
+        OtelSettings::Enabled { export, .. } => {
+            // Defaults, then OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME (the spec's precedence).
+            let mut resource: Vec<(String, String)> = vec![
+                ("service.name".into(), cfg.service_name.clone()),
+                ("service.version".into(), env!("CARGO_PKG_VERSION").into()),
+                ("deployment.environment.name".into(), cfg.environment.clone()),
+                ("telemetry.sdk.language".into(), "rust".into()),
+            ];
+            let mut set = |k: &str, v: &str| match resource.iter_mut().find(|(key, _)| key == k) {
+                Some(slot) => slot.1 = v.to_owned(),
+                None => resource.push((k.to_owned(), v.to_owned())),
             };
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().with_http_client(client).build()?;
-            let mut resource = opentelemetry_sdk::Resource::builder();
-            if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
-                resource = resource.with_service_name(cfg.service_name.clone());
+            for (k, v) in &export.resource_attributes {
+                set(k, v);
             }
-            let resource = resource
-                .with_attribute(opentelemetry::KeyValue::new("deployment.environment.name", cfg.environment.clone()))
-                .with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-                .build();
-            Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+            if let Some(name) = &export.service_name {
+                set("service.name", name);
+            }
+            let task = otlp::start(otlp::Exporter {
+                url: export.url.clone(),
+                headers: export.headers.clone(),
+                timeout: export.timeout,
+                batching: export.batching,
+                resource,
+            })?;
+            Some((task, export.sampler))
         }
     };
-    // W3C trace context is read from requests whether or not spans are exported.
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
-    tracing_subscriber::registry().with(logs).try_init()?;
-    Ok(Telemetry { provider })
-}
-
-/// Sends OTLP requests with the workspace's reqwest (rustls + aws-lc-rs) on
-/// the service's runtime; the SDK's batch thread only awaits the result.
-#[derive(Debug)]
-struct TokioReqwest {
-    client: reqwest::Client,
-    handle: tokio::runtime::Handle,
-}
-
-#[async_trait::async_trait]
-impl HttpClient for TokioReqwest {
-    async fn send_bytes(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, HttpError> {
-        let client = self.client.clone();
-        let task = self.handle.spawn(async move {
-            let (parts, body) = request.into_parts();
-            let resp = client
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = resp.bytes().await?;
-            let mut out = http::Response::new(body);
-            *out.status_mut() = status;
-            *out.headers_mut() = headers;
-            Ok::<_, HttpError>(out)
-        });
-        task.await?
-    }
+    Ok(Telemetry { export })
 }
 
 /// The trace id recorded on a span (field `trace_id`), kept in its extensions.
@@ -355,13 +468,8 @@ where
                     }
                 }
             }
-            if !traced {
-                let cx = opentelemetry::Context::current();
-                let span = cx.span();
-                let sc = span.span_context();
-                if sc.is_valid() {
-                    let _ = write!(line, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", sc.trace_id(), sc.span_id());
-                }
+            if !traced && let Some((trace_id, span_id)) = current_trace() {
+                let _ = write!(line, ",\"trace_id\":\"{trace_id:032x}\",\"span_id\":\"{span_id:016x}\"");
             }
             line.push_str("}\n");
             let _ = std::io::stdout().lock().write_all(line.as_bytes());
@@ -390,10 +498,19 @@ mod tests {
     #[test]
     fn otel_is_off_without_endpoint_and_on_with_one() {
         assert!(matches!(otel(&[]), Ok(OtelSettings::Disabled { .. })));
-        assert_eq!(
-            otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]),
-            Ok(OtelSettings::Enabled { endpoint: "http://127.0.0.1:4318".into() })
-        );
+        match otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/"), ("OTEL_RESOURCE_ATTRIBUTES", "team=platform,note=a%2Cb")]) {
+            Ok(OtelSettings::Enabled { endpoint, export }) => {
+                assert_eq!(endpoint, "http://127.0.0.1:4318/");
+                assert_eq!(export.url, "http://127.0.0.1:4318/v1/traces", "the signal path is appended");
+                assert_eq!(export.resource_attributes, vec![("team".to_owned(), "platform".to_owned()), ("note".to_owned(), "a,b".to_owned())]);
+                assert_eq!(export.timeout, Duration::from_secs(10));
+            }
+            other => panic!("{other:?}"),
+        }
+        match otel(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/custom"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318")]) {
+            Ok(OtelSettings::Enabled { export, .. }) => assert_eq!(export.url, "http://c:4318/custom", "the traces endpoint is used as is"),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
             otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"), ("OTEL_SDK_DISABLED", "true")]),
             Ok(OtelSettings::Disabled { .. })
@@ -409,5 +526,9 @@ mod tests {
         assert_eq!(e.var, "OTEL_EXPORTER_OTLP_PROTOCOL");
         let e = otel(&[("OTEL_TRACES_EXPORTER", "zipkin")]).expect_err("zipkin");
         assert_eq!(e.var, "OTEL_TRACES_EXPORTER");
+        let e = otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"), ("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).expect_err("headers");
+        assert_eq!(e.var, "OTEL_EXPORTER_OTLP_HEADERS");
+        let e = otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")]).expect_err("timeout");
+        assert_eq!(e.var, "OTEL_EXPORTER_OTLP_TIMEOUT");
     }
 }

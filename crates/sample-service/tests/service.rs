@@ -228,7 +228,16 @@ async fn traces_are_exported_over_otlp_http_when_an_endpoint_is_set() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_SERVICE_NAME", "sample-under-test"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "service.name=overridden,team=platform"),
     ]);
+    // A caller that did not sample its trace is followed: no span for it.
+    let unsampled = "11111111111111111111111111111111";
+    client()
+        .get(svc.url("/"))
+        .header("traceparent", format!("00-{unsampled}-2222222222222222-00"))
+        .send()
+        .await
+        .expect("GET");
     let trace = "0af7651916cd43dd8448eb211c80319c";
     client()
         .get(svc.url("/delay/1"))
@@ -236,7 +245,7 @@ async fn traces_are_exported_over_otlp_http_when_an_endpoint_is_set() {
         .send()
         .await
         .expect("GET");
-    let line = svc.wait_log(|v| v["message"] == "request", "for the request");
+    let line = svc.wait_log(|v| v["message"] == "request" && v["route"] == "/delay/{ms}", "for the request");
     assert_eq!(line["trace_id"], trace, "log and trace share the id: {line}");
     let want: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&trace[2 * i..2 * i + 2], 16).expect("hex")).collect();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -245,12 +254,39 @@ async fn traces_are_exported_over_otlp_http_when_an_endpoint_is_set() {
         let hit = got.iter().find(|(_, body)| body.windows(16).any(|w| w == want.as_slice()));
         if let Some((ct, body)) = hit {
             assert_eq!(ct, "application/x-protobuf");
-            let text = String::from_utf8_lossy(body);
-            assert!(text.contains("sample-under-test"), "service.name from OTEL_SERVICE_NAME");
-            assert!(text.contains("GET /delay/{ms}"), "span named after the route template");
+            // Decode with the official OTLP types: the wire format is checked field by field.
+            use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+            use opentelemetry_proto::tonic::common::v1::any_value::Value;
+            use prost::Message as _;
+            let req = ExportTraceServiceRequest::decode(body.as_ref()).expect("a valid ExportTraceServiceRequest");
+            let rs = &req.resource_spans[0];
+            let attr = |attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str| {
+                attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()).and_then(|v| v.value)
+            };
+            let resource = &rs.resource.as_ref().expect("resource").attributes;
+            assert_eq!(attr(resource, "service.name"), Some(Value::StringValue("sample-under-test".into())), "OTEL_SERVICE_NAME wins");
+            assert_eq!(attr(resource, "team"), Some(Value::StringValue("platform".into())), "OTEL_RESOURCE_ATTRIBUTES");
+            assert_eq!(attr(resource, "deployment.environment.name"), Some(Value::StringValue("local".into())), "APP_ENV (default local)");
+            let scope = &rs.scope_spans[0];
+            assert_eq!(scope.scope.as_ref().expect("scope").name, "sample-service");
+            let span = scope.spans.iter().find(|sp| sp.trace_id == want).expect("the request's span");
+            assert_eq!(span.name, "GET /delay/{ms}", "span named after the route template");
+            assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
+            assert_eq!(span.parent_span_id, 0xb7ad_6b71_6920_3331u64.to_be_bytes().to_vec(), "the caller's span is the parent");
+            assert_eq!(span.span_id.len(), 8);
+            assert_eq!(hex_of(&span.span_id), line["span_id"].as_str().expect("span_id in the log"), "log and span share the span id");
+            assert!(span.end_time_unix_nano >= span.start_time_unix_nano + 1_000_000, "the 1 ms delay is inside the span");
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+            assert!(now - span.start_time_unix_nano < 60_000_000_000, "start time is Unix nanoseconds");
+            assert_eq!(attr(&span.attributes, "http.route"), Some(Value::StringValue("/delay/{ms}".into())));
+            assert_eq!(attr(&span.attributes, "http.request.method"), Some(Value::StringValue("GET".into())));
+            assert_eq!(attr(&span.attributes, "http.response.status_code"), Some(Value::IntValue(200)));
+            assert_eq!(span.flags & 0x301, 0x301, "sampled, with a remote parent");
             break;
         }
         assert!(Instant::now() < deadline, "no OTLP export carrying trace {trace} within 10s ({} posts)", got.len());
+        let unsampled_bytes = [0x11u8; 16];
+        assert!(!got.iter().any(|(_, body)| body.windows(16).any(|w| w == unsampled_bytes)), "an unsampled caller's trace is not exported");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -329,4 +365,8 @@ fn a_busy_port_fails_with_the_address() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("cannot listen on LISTEN_ADDR={addr}")), "{stderr}");
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
