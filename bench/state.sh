@@ -117,6 +117,10 @@ for k, name in (("apply_ms", "apply 300 terraform_data"), ("plan_ms", "no-op pla
     am, bm = med["platctl"][k + "_mean"], med["native-s3"][k + "_mean"]
     print(f"| {name} | {a:.0f} | {b:.0f} | {a/b:.3f} | {am/bm:.3f} |")
 print()
+for k, name in (("apply_ms", "apply"), ("plan_ms", "plan")):
+    r = med["platctl"][k] / med["native-s3"][k]
+    print(f"Goal {name} within 5% of native (ratio of medians): {'met' if r <= 1.05 else 'MISSED'} ({r:.3f})")
+print()
 for mode in ("platctl", "native-s3"):
     r = sorted(rows, key=lambda x: int(x["apply_ms"]))
     print(f"{mode} apply (ms, sorted):", " ".join(x["apply_ms"] for x in r if x["mode"] == mode))

@@ -127,7 +127,8 @@ async fn not_found() -> Response {
 /// trace id, parent span id and the sampled flag. Invalid headers are ignored,
 /// as the W3C spec says (the request then starts a new trace).
 fn traceparent(headers: &axum::http::HeaderMap) -> Option<(u128, u64, bool)> {
-    let v = headers.get("traceparent")?.to_str().ok()?;
+    static TRACEPARENT: axum::http::HeaderName = axum::http::HeaderName::from_static("traceparent");
+    let v = headers.get(&TRACEPARENT)?.to_str().ok()?;
     let mut parts = v.trim().split('-');
     let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
@@ -138,8 +139,18 @@ fn traceparent(headers: &axum::http::HeaderMap) -> Option<(u128, u64, bool)> {
     (trace != 0 && parent != 0).then_some((trace, parent, flags & 1 == 1))
 }
 
+thread_local! {
+    /// Trace and span ids need to be unique, not secret: a per-thread
+    /// SmallRng seeded from the OS, as the OpenTelemetry SDK's id generator does.
+    static IDS: std::cell::RefCell<rand::rngs::SmallRng> = std::cell::RefCell::new(rand::SeedableRng::from_os_rng());
+}
+
 fn nonzero_u64() -> u64 {
-    rand::random::<u64>() | 1
+    IDS.with_borrow_mut(|rng| rand::Rng::random::<u64>(rng)) | 1
+}
+
+fn nonzero_u128() -> u128 {
+    IDS.with_borrow_mut(|rng| rand::Rng::random::<u128>(rng)) | 1
 }
 
 /// Measures every request under its route template and runs it with its
@@ -194,9 +205,9 @@ where
         let st = self.st.clone();
         let trace = (st.tracer.is_some() || st.cfg.access_log).then(|| {
             let caller = traceparent(req.headers());
-            let trace_id = caller.map_or_else(|| rand::random::<u128>() | 1, |(t, _, _)| t);
+            let trace_id = caller.map_or_else(nonzero_u128, |(t, _, _)| t);
             let sampled = st.tracer.as_ref().is_some_and(|t| t.sampler.sample(trace_id, caller.map(|(_, _, s)| s)));
-            (trace_id, nonzero_u64(), caller.map_or(0, |(_, p, _)| p), sampled.then(unix_nanos))
+            (trace_id, nonzero_u64(), caller.map_or(0, |(_, p, _)| p), sampled.then(|| unix_nanos(start)))
         });
         st.metrics.in_flight.inc();
         let ids = trace.map_or((0, 0), |(t, s, _, _)| (t, s));
@@ -268,8 +279,16 @@ fn finish(started: &Started, status: u16) {
     }
 }
 
-fn unix_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+/// Unix time of `at`, from one wall-clock reading taken at the first call
+/// plus the monotonic clock since: one clock read per span instead of two,
+/// and span durations that never go negative when NTP steps the wall clock.
+fn unix_nanos(at: Instant) -> u64 {
+    static BASE: std::sync::OnceLock<(Instant, u64)> = std::sync::OnceLock::new();
+    let (base_instant, base_unix) = *BASE.get_or_init(|| {
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        (Instant::now(), unix)
+    });
+    let since = at.checked_duration_since(base_instant).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let before = base_instant.checked_duration_since(at).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    base_unix.saturating_add(since).saturating_sub(before)
 }

@@ -227,7 +227,6 @@ pub fn start(exporter: Exporter) -> anyhow::Result<ExportTask> {
     let task = tokio::spawn(async move {
         let encoder = Encoder::new(&exporter.resource);
         let mut batch = Vec::with_capacity(exporter.batching.max_queue.min(8192));
-        let mut body = Vec::new();
         let mut last_warning: Option<std::time::Instant> = None;
         loop {
             let stopping = tokio::select! {
@@ -240,9 +239,9 @@ pub fn start(exporter: Exporter) -> anyhow::Result<ExportTask> {
                 std::mem::swap(&mut *pending, &mut batch);
             }
             for chunk in batch.chunks(exporter.batching.max_batch) {
-                body.clear();
+                let mut body = Vec::with_capacity(chunk.len() * 160 + 256);
                 encoder.encode(chunk, &mut body);
-                let sent = client.post(&exporter.url).headers(headers.clone()).body(body.clone()).send().await;
+                let sent = client.post(&exporter.url).headers(headers.clone()).body(body).send().await;
                 let failure = match sent {
                     Ok(resp) if resp.status().is_success() => {
                         q.0.exported.fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -342,10 +341,32 @@ fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// Writes `ExportTraceServiceRequest` bodies; the resource and scope are encoded once.
+/// Writes `ExportTraceServiceRequest` bodies; the resource and scope are
+/// encoded once, and so are the method and route attributes of each route
+/// (they are the same `&'static str`s on every span).
 struct Encoder {
     resource: Vec<u8>,
     scope: Vec<u8>,
+    constant_attributes: std::cell::RefCell<Vec<((usize, usize, usize), Vec<u8>)>>,
+}
+
+impl Encoder {
+    /// The encoded `http.request.method` or `http.route` KeyValue for a static string.
+    fn constant_kv(&self, key: &'static str, value: &'static str, out: &mut Vec<u8>) {
+        // Keyed by the strings' addresses: they are 'static and interned.
+        let id = (key.as_ptr() as usize, value.as_ptr() as usize, value.len());
+        let mut cache = self.constant_attributes.borrow_mut();
+        if let Some((_, bytes)) = cache.iter().find(|(k, _)| *k == id) {
+            out.extend_from_slice(bytes);
+            return;
+        }
+        let mut bytes = Vec::new();
+        kv_str(&mut bytes, 9, key, value);
+        out.extend_from_slice(&bytes);
+        if cache.len() < 64 {
+            cache.push((id, bytes));
+        }
+    }
 }
 
 impl Encoder {
@@ -361,7 +382,7 @@ impl Encoder {
         bytes_field(&mut scope_fields, 2, env!("CARGO_PKG_VERSION").as_bytes());
         let mut scope = Vec::new();
         bytes_field(&mut scope, 1, &scope_fields);
-        Encoder { resource: res, scope }
+        Encoder { resource: res, scope, constant_attributes: std::cell::RefCell::default() }
     }
 
     fn encode(&self, spans: &[SpanRecord], out: &mut Vec<u8>) {
@@ -369,7 +390,7 @@ impl Encoder {
         let mut span = Vec::with_capacity(256);
         for s in spans {
             span.clear();
-            encode_span(s, &mut span);
+            self.encode_span(s, &mut span);
             bytes_field(&mut scope_spans, 2, &span);
         }
         let mut resource_spans = self.resource.clone();
@@ -378,7 +399,8 @@ impl Encoder {
     }
 }
 
-fn encode_span(s: &SpanRecord, out: &mut Vec<u8>) {
+impl Encoder {
+fn encode_span(&self, s: &SpanRecord, out: &mut Vec<u8>) {
     bytes_field(out, 1, &s.trace_id.to_be_bytes());
     bytes_field(out, 2, &s.span_id.to_be_bytes());
     if s.parent_span_id != 0 {
@@ -396,8 +418,8 @@ fn encode_span(s: &SpanRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(&s.start_unix_nanos.to_le_bytes());
     tag(out, 8, FIXED64);
     out.extend_from_slice(&s.end_unix_nanos.to_le_bytes());
-    kv_str(out, 9, "http.request.method", s.method);
-    kv_str(out, 9, "http.route", s.route);
+    self.constant_kv("http.request.method", s.method, out);
+    self.constant_kv("http.route", s.route, out);
     kv_int(out, 9, "http.response.status_code", i64::from(s.status));
     if s.status >= 500 {
         let mut status = Vec::with_capacity(16);
@@ -410,6 +432,7 @@ fn encode_span(s: &SpanRecord, out: &mut Vec<u8>) {
     let remote = if s.parent_span_id != 0 { FLAGS_IS_REMOTE } else { 0 };
     tag(out, 16, FIXED32);
     out.extend_from_slice(&(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | remote).to_le_bytes());
+}
 }
 
 /// Encode one request body (tests decode it with the official types).
