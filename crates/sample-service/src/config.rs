@@ -40,6 +40,10 @@ pub struct Config {
     pub log_level: String,
     /// `ACCESS_LOG`, default true: one JSON line per request.
     pub access_log: bool,
+    /// `ACCESS_LOG_FLUSH_MS`, default 100: access lines are written to stdout
+    /// in batches at most this old (0: each line at once). Other log lines are
+    /// always written at once.
+    pub access_log_flush: Duration,
     /// `DELAY_ROUTE_ENABLED`, default false: enables `GET /delay/{ms}`, which answers
     /// after `ms` milliseconds (for drain drills and latency tests).
     pub delay_route: bool,
@@ -90,6 +94,7 @@ impl Config {
             });
         }
         let access_log = boolean(&get, "ACCESS_LOG", true)?;
+        let access_log_flush = Duration::from_millis(seconds(&get, "ACCESS_LOG_FLUSH_MS", 100, 0, 10_000)?);
         let delay_route = boolean(&get, "DELAY_ROUTE_ENABLED", false)?;
         let delay_max_ms = seconds(&get, "DELAY_MAX_MS", 10_000, 0, 600_000)?;
 
@@ -101,6 +106,7 @@ impl Config {
             shutdown_grace,
             log_level,
             access_log,
+            access_log_flush,
             delay_route,
             delay_max_ms,
         })

@@ -241,8 +241,9 @@ impl Telemetry {
         self.export.as_ref().map(|(task, sampler)| Tracing { sampler: *sampler, queue: task.queue() })
     }
 
-    /// Send pending spans, waiting at most `limit`.
+    /// Send pending spans, waiting at most `limit`, and write buffered log lines.
     pub async fn shutdown(self, limit: Duration) {
+        flush_logs();
         if let Some((task, _)) = self.export {
             let queue = task.queue();
             if tokio::time::timeout(limit, task.shutdown()).await.is_err() {
@@ -261,6 +262,7 @@ pub fn init(cfg: &Config, otel: &OtelSettings) -> anyhow::Result<Telemetry> {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)?;
     let logs = JsonLogLayer.with_filter(filter);
     tracing_subscriber::registry().with(logs).try_init()?;
+    start_log_flusher(cfg.access_log_flush);
     let export = match otel {
         OtelSettings::Disabled { .. } => None,
         OtelSettings::Enabled { export, .. } => {
@@ -391,6 +393,63 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Stdout, with access lines batched: one `write` per request is most of an
+/// access log's cost, so access lines collect in a buffer that is written
+/// when it holds 32 KiB, when any other line is logged (order is kept), and
+/// by a flusher thread at most `ACCESS_LOG_FLUSH_MS` after the oldest line;
+/// and at shutdown. Like nginx's `access_log ... buffer= flush=`: a SIGKILL
+/// can lose the last interval's access lines, never another kind of line.
+struct Output {
+    buffer: std::sync::Mutex<Vec<u8>>,
+    batching: std::sync::atomic::AtomicBool,
+}
+
+static OUTPUT: Output = Output { buffer: std::sync::Mutex::new(Vec::new()), batching: std::sync::atomic::AtomicBool::new(false) };
+
+const OUTPUT_BUFFER_LIMIT: usize = 32 * 1024;
+
+impl Output {
+    fn write(&self, line: &[u8], batchable: bool) {
+        let Ok(mut buf) = self.buffer.lock() else { return };
+        buf.extend_from_slice(line);
+        if batchable && self.batching.load(std::sync::atomic::Ordering::Relaxed) && buf.len() < OUTPUT_BUFFER_LIMIT {
+            return;
+        }
+        let _ = std::io::stdout().lock().write_all(&buf);
+        buf.clear();
+    }
+
+    fn flush(&self) {
+        let Ok(mut buf) = self.buffer.lock() else { return };
+        if !buf.is_empty() {
+            let _ = std::io::stdout().lock().write_all(&buf);
+            buf.clear();
+        }
+    }
+}
+
+/// Write buffered access lines now (at shutdown).
+pub fn flush_logs() {
+    OUTPUT.flush();
+}
+
+/// Start batching access lines, flushed at least every `interval` (zero: no batching).
+fn start_log_flusher(interval: Duration) {
+    if interval.is_zero() || OUTPUT.batching.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let started = std::thread::Builder::new().name("log-flush".into()).spawn(move || {
+        loop {
+            std::thread::sleep(interval);
+            OUTPUT.flush();
+        }
+    });
+    if started.is_err() {
+        // No flusher, no batching: every line is written at once.
+        OUTPUT.batching.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Writes each event as one JSON line on stdout, with the trace id of the
 /// innermost span that has one.
 pub struct JsonLogLayer;
@@ -472,7 +531,8 @@ where
                 let _ = write!(line, ",\"trace_id\":\"{trace_id:032x}\",\"span_id\":\"{span_id:016x}\"");
             }
             line.push_str("}\n");
-            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            let batchable = event.metadata().target() == "access" && *event.metadata().level() == tracing::Level::INFO;
+            OUTPUT.write(line.as_bytes(), batchable);
         });
     }
 }

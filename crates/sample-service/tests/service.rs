@@ -347,8 +347,17 @@ fn invalid_configuration_fails_at_startup_naming_the_variable() {
         ("ACCESS_LOG", "maybe", "true or false"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "is not an http(s) URL"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "use http/protobuf"),
+        ("ACCESS_LOG_FLUSH_MS", "fast", "must be a whole number"),
+        // Checked when export is on (the test sets an endpoint for every OTEL_ case).
+        ("OTEL_TRACES_SAMPLER", "sometimes", "is not supported"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "-1", "must be an integer"),
     ] {
-        let out = Command::new(BIN).env_clear().env(var, value).output().expect("run");
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear().env(var, value);
+        if var.starts_with("OTEL_") && var != "OTEL_EXPORTER_OTLP_ENDPOINT" {
+            cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
+        }
+        let out = cmd.output().expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
         assert!(stderr.contains(&format!("invalid configuration: {var}: ")), "{var}={value}: {stderr}");
@@ -369,4 +378,28 @@ fn a_busy_port_fails_with_the_address() {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn access_lines_are_batched_other_lines_are_not_and_shutdown_writes_everything() {
+    // A 10 s flush interval: the access line waits in the buffer...
+    let mut svc = Service::start(&[("ACCESS_LOG_FLUSH_MS", "10000")]);
+    let resp = client().get(svc.url("/healthz")).send().await.expect("GET");
+    assert_eq!(resp.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !svc.log_lines().iter().any(|v| v["target"] == "access"),
+        "an access line is buffered, not written per request: {:#?}",
+        svc.log_lines()
+    );
+    // ...a non-access line (the SIGTERM notice) is written at once, after it, in order...
+    svc.sigterm();
+    let (status, _) = svc.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let lines = svc.log_lines();
+    let access = lines.iter().position(|v| v["target"] == "access" && v["route"] == "/healthz");
+    let access = access.unwrap_or_else(|| panic!("shutdown wrote the buffered access line: {lines:#?}"));
+    let later = lines.iter().position(|v| v["signal"] == "SIGTERM");
+    assert!(later.is_some_and(|l| l > access), "lines keep their order: {lines:#?}");
 }
