@@ -239,7 +239,7 @@ pub fn start(exporter: Exporter) -> anyhow::Result<ExportTask> {
                 std::mem::swap(&mut *pending, &mut batch);
             }
             for chunk in batch.chunks(exporter.batching.max_batch) {
-                let mut body = Vec::with_capacity(chunk.len() * 160 + 256);
+                let mut body = Vec::new();
                 encoder.encode(chunk, &mut body);
                 let sent = client.post(&exporter.url).headers(headers.clone()).body(body).send().await;
                 let failure = match sent {
@@ -386,16 +386,25 @@ impl Encoder {
     }
 
     fn encode(&self, spans: &[SpanRecord], out: &mut Vec<u8>) {
-        let mut scope_spans = self.scope.clone();
+        // The spans (each `2: Span` of ScopeSpans) first, then the enclosing
+        // headers, whose lengths are now known: the span bytes are copied once.
+        let mut span_fields = Vec::with_capacity(spans.len() * 160);
         let mut span = Vec::with_capacity(256);
         for s in spans {
             span.clear();
             self.encode_span(s, &mut span);
-            bytes_field(&mut scope_spans, 2, &span);
+            bytes_field(&mut span_fields, 2, &span);
         }
-        let mut resource_spans = self.resource.clone();
-        bytes_field(&mut resource_spans, 2, &scope_spans);
-        bytes_field(out, 1, &resource_spans);
+        let scope_spans_len = self.scope.len() + span_fields.len();
+        let resource_spans_len = self.resource.len() + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
+        out.reserve(1 + varint_len(resource_spans_len as u64) + resource_spans_len);
+        tag(out, 1, LEN);
+        varint(out, resource_spans_len as u64);
+        out.extend_from_slice(&self.resource);
+        tag(out, 2, LEN);
+        varint(out, scope_spans_len as u64);
+        out.extend_from_slice(&self.scope);
+        out.extend_from_slice(&span_fields);
     }
 }
 
