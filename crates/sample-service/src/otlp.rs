@@ -312,27 +312,26 @@ fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// `KeyValue` with a string value.
-fn kv_str(out: &mut Vec<u8>, field: u32, key: &str, value: &str) {
-    let any_len = 1 + varint_len(value.len() as u64) + value.len();
+/// The start of `KeyValue { key, value: AnyValue { ... } }`, up to the
+/// AnyValue's own bytes (`any_len` of them), which the caller writes next.
+fn kv_header(out: &mut Vec<u8>, field: u32, key: &str, any_len: usize) {
     let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
     tag(out, field, LEN);
     varint(out, kv_len as u64);
     bytes_field(out, 1, key.as_bytes());
     tag(out, 2, LEN);
     varint(out, any_len as u64);
+}
+
+/// `KeyValue` with a string value.
+fn kv_str(out: &mut Vec<u8>, field: u32, key: &str, value: &str) {
+    kv_header(out, field, key, 1 + varint_len(value.len() as u64) + value.len());
     bytes_field(out, 1, value.as_bytes());
 }
 
 /// `KeyValue` with an int value.
 fn kv_int(out: &mut Vec<u8>, field: u32, key: &str, value: i64) {
-    let any_len = 1 + varint_len(value as u64);
-    let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
-    tag(out, field, LEN);
-    varint(out, kv_len as u64);
-    bytes_field(out, 1, key.as_bytes());
-    tag(out, 2, LEN);
-    varint(out, any_len as u64);
+    kv_header(out, field, key, 1 + varint_len(value as u64));
     tag(out, 3, VARINT);
     varint(out, value as u64);
 }
