@@ -576,6 +576,41 @@ def dockerfile(path, targets):
     return run
 
 
+# What gcr.io/distroless/cc-debian12 provides (glibc and libgcc): the only
+# shared libraries the binaries copied into the runtime stages may need.
+DISTROLESS_CC_LIBS = {"linux-vdso.so.1", "libgcc_s.so.1", "libm.so.6", "libc.so.6", "ld-linux-x86-64.so.2",
+                      "libpthread.so.0", "libdl.so.2", "librt.so.1"}
+
+
+def runtime_libraries(binaries, allowed=DISTROLESS_CC_LIBS):
+    """The Dockerfile copies these binaries into distroless/cc: each must need
+    no shared library that image lacks (no libssl: TLS is rustls + aws-lc-rs,
+    linked in). Checked with ldd on the binaries scripts/test just built."""
+    def run():
+        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+        found = []
+        for name in binaries:
+            path = next((p for p in (os.path.join(target, prof, name) for prof in ("fast-build", "release", "debug")) if os.path.exists(p)), None)
+            assert path, f"{name} is not built under {target} (run cargo build first)"
+            out = subprocess.run(["ldd", path], capture_output=True, text=True, check=True).stdout
+            libs = {os.path.basename(line.split()[0]) for line in out.splitlines() if line.strip()}
+            extra = sorted(libs - allowed)
+            assert not extra, f"{name} needs {', '.join(extra)}, which distroless/cc does not have"
+            found.append(f"{name}: {len(libs)} libraries")
+        return "; ".join(found)
+    return run
+
+
+def runtime_libraries_self_test():
+    # The same check with glibc left out of the allowed set must fail.
+    try:
+        runtime_libraries(["sample-service"], DISTROLESS_CC_LIBS - {"libc.so.6"})()
+    except AssertionError as e:
+        assert "libc.so.6" in str(e), e
+        return "a binary needing a library outside the set is reported"
+    raise AssertionError("the library check passed with libc.so.6 not allowed")
+
+
 def main():
     check("schema: values.schema.json is Draft-07 and accepts the defaults and the Applications' values", schema_valid)
     for label, patch in BAD_VALUES:
@@ -590,6 +625,8 @@ def main():
     for env in APPS:
         check(f"argocd: {env} Application", argocd(env))
     check("docker: Dockerfile", dockerfile("Dockerfile", ["sample-service", "platctl"]))
+    check("docker: the images' binaries need only distroless/cc's libraries", runtime_libraries(["sample-service", "platctl"]))
+    check("docker: the library check can fail", runtime_libraries_self_test)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
