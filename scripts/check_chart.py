@@ -16,7 +16,8 @@ mis-render. Then, on real renders:
   yamllint   Chart.yaml, values.yaml and the Applications are lint-clean
   argocd     Applications: right AppProject, sync wave, repoURL, chart path,
              automated sync in staging only
-  docker     Dockerfiles are multi-stage, pinned, and run as a non-root user
+  docker     Dockerfiles are multi-stage, pinned, and run as a non-root user; the
+             binaries they copy need only the libraries distroless/cc provides
 
 Exit 0 when every check passes, 1 otherwise. Last line: "N passed, M failed".
 """
