@@ -183,7 +183,7 @@ pub type AuditFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result
 #[derive(Debug, Clone)]
 pub struct JsonlFileSink {
     path: PathBuf,
-    writer: std::sync::Arc<std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>>,
+    writer: std::sync::Arc<std::sync::OnceLock<std::sync::mpsc::Sender<Job>>>,
 }
 
 /// One line for the writer thread, and where to report that it is durable.
@@ -237,9 +237,8 @@ impl JsonlFileSink {
             // If it cannot start, the receiver is dropped with it and every
             // record fails with "the audit writer thread is gone".
             let _ = std::thread::Builder::new().name("platctl-audit".into()).spawn(move || writer_thread(&path, &rx));
-            std::sync::Mutex::new(tx)
+            tx
         });
-        let sender = sender.lock().map_err(|_| self.io_error("audit writer lock poisoned".into()))?;
         sender
             .send(Job { line, reply })
             .map_err(|_| self.io_error("the audit writer thread is gone".into()))

@@ -444,7 +444,8 @@ fn encode_span(&self, s: &SpanRecord, out: &mut Vec<u8>) {
 }
 
 /// Encode one request body (tests decode it with the official types).
-pub fn encode_for_test(resource: &[(String, String)], spans: &[SpanRecord]) -> Vec<u8> {
+#[cfg(test)]
+fn encode_for_test(resource: &[(String, String)], spans: &[SpanRecord]) -> Vec<u8> {
     let mut out = Vec::new();
     Encoder::new(resource).encode(spans, &mut out);
     out

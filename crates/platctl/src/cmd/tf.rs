@@ -58,6 +58,5 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default(),
         audit_path.display()
     ));
-    if std::env::var_os("PLATCTL_RUSAGE").is_some() { let r = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).unwrap(); eprintln!("RUSAGE self user {:?} sys {:?}", r.user_time(), r.system_time()); }
     Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
 }
