@@ -151,10 +151,10 @@ impl BackendSession {
     /// Serve `state` on the bound port.
     pub async fn serve(&mut self, state: &StateStore) -> Result<(), TfError> {
         let Some((listener, config, permission)) = self.pending.take() else { return Ok(()) };
+        state.audit_sink().prepare();
         // Probe the store while terraform starts up. No lock can be taken
         // before it passes (`StateStore::lock` waits for the same probe);
         // a read-only session never locks, so it skips it.
-        state.audit_sink().prepare();
         if permission != Permission::Read {
             let store = state.store().clone();
             self.probe = Some(tokio::spawn(async move { store.ensure_conditional_create().await }));
@@ -300,7 +300,7 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
 fn copy_output(mut reader: std::io::PipeReader) -> std::io::Result<summary::Detector> {
     use std::io::{Read, Write};
     let mut detector = summary::Detector::default();
-    let mut out = std::io::stdout().lock();
+    let out = std::io::stdout();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match reader.read(&mut buf) {
@@ -311,7 +311,8 @@ fn copy_output(mut reader: std::io::PipeReader) -> std::io::Result<summary::Dete
         };
         // Pass bytes through at once: prompts ("Enter a value:") have no newline.
         // A closed stdout (`| head`) must not stop terraform mid-apply: keep draining the pipe.
-        let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+        let mut locked = out.lock();
+        let _ = locked.write_all(&buf[..n]).and_then(|()| locked.flush());
         detector.feed(&buf[..n]);
     }
 }
