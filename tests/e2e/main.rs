@@ -27,7 +27,9 @@ fn var(name: &str) -> Option<String> {
 }
 
 fn required(name: &str, why: &str) -> String {
-    var(name).unwrap_or_else(|| panic!("{name} is required when LINODE_TOKEN is set: {why} (see docs/e2e.md)"))
+    var(name).unwrap_or_else(|| {
+        panic!("{name} is required when LINODE_TOKEN is set: {why} (see docs/e2e.md)")
+    })
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -35,7 +37,10 @@ fn log(msg: impl std::fmt::Display) {
 }
 
 fn time_now() -> String {
-    let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format!("{:02}:{:02}:{:02}Z", (s / 3600) % 24, (s / 60) % 60, s % 60)
 }
 
@@ -49,7 +54,10 @@ struct Env {
 impl Env {
     fn tf(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(PLATCTL);
-        cmd.args(["tf", "--store", &self.store, "--env", &self.env, "--dir"]).arg(&self.dir).arg("--").args(args);
+        cmd.args(["tf", "--store", &self.store, "--env", &self.env, "--dir"])
+            .arg(&self.dir)
+            .arg("--")
+            .args(args);
         log(format!("platctl tf --env {} -- {}", self.env, args.join(" ")));
         cmd.output().expect("spawn platctl tf")
     }
@@ -102,7 +110,12 @@ impl Drop for DestroyGuard<'_> {
     }
 }
 
-fn wait<T>(what: &str, timeout: Duration, every: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+fn wait<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
     let start = Instant::now();
     loop {
         match probe() {
@@ -120,7 +133,13 @@ fn wait<T>(what: &str, timeout: Duration, every: Duration, mut probe: impl FnMut
 }
 
 fn smoke_json(args: &[&str]) -> (i32, serde_json::Value) {
-    let o = Command::new(PLATCTL).arg("smoke").args(args).args(["--output", "json"]).env("NO_COLOR", "1").output().expect("spawn smoke");
+    let o = Command::new(PLATCTL)
+        .arg("smoke")
+        .args(args)
+        .args(["--output", "json"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("spawn smoke");
     let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
     (o.status.code().unwrap_or(-1), v)
 }
@@ -129,28 +148,43 @@ fn check_status(report: &serde_json::Value, name: &str) -> (String, String) {
     report["checks"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["name"] == name))
-        .map(|c| (c["status"].as_str().unwrap_or("").to_owned(), c["message"].as_str().unwrap_or("").to_owned()))
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or("").to_owned(),
+                c["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .unwrap_or_else(|| ("missing".into(), format!("no {name} check in {report}")))
 }
 
 #[test]
 fn e2e_apply_wait_smoke_destroy() {
     if var("LINODE_TOKEN").is_none() {
-        println!("e2e: SKIPPED — LINODE_TOKEN is not set. This scenario creates real, billable Linode resources; see docs/e2e.md.");
-        eprintln!("e2e: SKIPPED — LINODE_TOKEN is not set. This scenario creates real, billable Linode resources; see docs/e2e.md.");
+        println!(
+            "e2e: SKIPPED — LINODE_TOKEN is not set. This scenario creates real, billable Linode resources; see docs/e2e.md."
+        );
+        eprintln!(
+            "e2e: SKIPPED — LINODE_TOKEN is not set. This scenario creates real, billable Linode resources; see docs/e2e.md."
+        );
         return;
     }
-    let domain = required("E2E_DOMAIN", "a DNS zone managed in Linode DNS that the e2e may add records to");
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let domain =
+        required("E2E_DOMAIN", "a DNS zone managed in Linode DNS that the e2e may add records to");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let env_name = var("E2E_ENV").unwrap_or_else(|| format!("e2e-{stamp}"));
     let host = var("E2E_HOST").unwrap_or_else(|| format!("staging.{domain}"));
     let url = var("E2E_URL").unwrap_or_else(|| format!("https://{host}/sample-service/"));
     let minutes: u64 = var("E2E_TIMEOUT_MINUTES").and_then(|v| v.parse().ok()).unwrap_or(45);
     let timeout = Duration::from_secs(minutes * 60);
     let state_dir = tempfile::tempdir().expect("tempdir");
-    let store = var("E2E_STORE").unwrap_or_else(|| format!("file://{}", state_dir.path().display()));
+    let store =
+        var("E2E_STORE").unwrap_or_else(|| format!("file://{}", state_dir.path().display()));
     let revision = var("E2E_REVISION").unwrap_or_else(|| "main".into());
-    let dir = var("E2E_TF_DIR").map_or_else(|| repo_root().join("infra/terraform/envs/staging"), PathBuf::from);
+    let dir = var("E2E_TF_DIR")
+        .map_or_else(|| repo_root().join("infra/terraform/envs/staging"), PathBuf::from);
     let kubectl = var("E2E_KUBECTL").unwrap_or_else(|| "kubectl".into());
 
     let env = Env {
@@ -175,21 +209,38 @@ fn e2e_apply_wait_smoke_destroy() {
     // 2. The Gateway's NodeBalancer address, then apply again to create the DNS record.
     let kubeconfig_b64 = env.tf_ok(&["output", "-raw", "kubeconfig"]);
     let kubeconfig = state_dir.path().join("kubeconfig");
-    let decoded = Command::new("base64").arg("-d").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut c| {
-        use std::io::Write;
-        c.stdin.take().expect("stdin").write_all(kubeconfig_b64.trim().as_bytes())?;
-        c.wait_with_output()
-    });
+    let decoded = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(kubeconfig_b64.trim().as_bytes())?;
+            c.wait_with_output()
+        });
     std::fs::write(&kubeconfig, decoded.expect("base64 -d").stdout).expect("write kubeconfig");
     let ip = wait("Gateway address", timeout, Duration::from_secs(20), || {
         let o = Command::new(&kubectl)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
-            .args(["-n", "gateway-staging", "get", "gateway", "staging", "-o", "jsonpath={.status.addresses[0].value}"])
+            .args([
+                "-n",
+                "gateway-staging",
+                "get",
+                "gateway",
+                "staging",
+                "-o",
+                "jsonpath={.status.addresses[0].value}",
+            ])
             .output()
             .map_err(|e| format!("{kubectl}: {e}"))?;
         let ip = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-        if o.status.success() && ip.parse::<std::net::IpAddr>().is_ok() { Ok(ip) } else { Err(format!("no address yet: {}", String::from_utf8_lossy(&o.stderr).trim())) }
+        if o.status.success() && ip.parse::<std::net::IpAddr>().is_ok() {
+            Ok(ip)
+        } else {
+            Err(format!("no address yet: {}", String::from_utf8_lossy(&o.stderr).trim()))
+        }
     });
     let with_ip = env.apply_args(&[format!("-var=gateway_ipv4={ip}")]);
     env.tf_ok(&with_ip.iter().map(String::as_str).collect::<Vec<_>>());
@@ -205,7 +256,16 @@ fn e2e_apply_wait_smoke_destroy() {
         }
     });
     wait("certificate", timeout, Duration::from_secs(20), || {
-        let (_, r) = smoke_json(&["--url", &url, "--resolve", &resolve, "--timeout", "10", "--min-cert-days", "1"]);
+        let (_, r) = smoke_json(&[
+            "--url",
+            &url,
+            "--resolve",
+            &resolve,
+            "--timeout",
+            "10",
+            "--min-cert-days",
+            "1",
+        ]);
         match check_status(&r, "tls") {
             (s, m) if s == "pass" => Ok(m),
             (_, m) => Err(m),
@@ -214,8 +274,20 @@ fn e2e_apply_wait_smoke_destroy() {
 
     // 4. The smoke test proper, as the chart's helm test runs it.
     let (code, report) = smoke_json(&[
-        "--url", &url, "--resolve", &resolve, "--min-cert-days", "14", "--retries", "10", "--backoff", "5",
-        "--expect-metric", "http_requests_total", "--expect-metric", "http_request_duration_seconds",
+        "--url",
+        &url,
+        "--resolve",
+        &resolve,
+        "--min-cert-days",
+        "14",
+        "--retries",
+        "10",
+        "--backoff",
+        "5",
+        "--expect-metric",
+        "http_requests_total",
+        "--expect-metric",
+        "http_request_duration_seconds",
     ]);
     log(format!("smoke report: {report:#}"));
     assert_eq!(code, 0, "platctl smoke failed against {url}: {report:#}");

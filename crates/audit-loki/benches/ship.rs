@@ -14,7 +14,8 @@ use platctl_audit_loki::receiver::Receiver;
 use platctl_audit_loki::{Control, LokiConfig, Metrics, Pusher, Target};
 
 fn event(i: u64) -> AuditEvent {
-    let actions = [Action::StateWrite, Action::Lock, Action::Unlock, Action::TfRun, Action::ForceUnlock];
+    let actions =
+        [Action::StateWrite, Action::Lock, Action::Unlock, Action::TfRun, Action::ForceUnlock];
     let envs = ["staging", "production", "dev"];
     AuditEvent::new(actions[(i % 5) as usize], Outcome::Success, format!("ci-{}", i % 17))
         .env(envs[(i % 3) as usize])
@@ -54,7 +55,13 @@ fn in_process() -> Result<(), Box<dyn std::error::Error>> {
     let pusher = Pusher::new(cfg.clone())?;
     let target = Target::for_file(&file, &cfg);
     let started = Instant::now();
-    let (ended, stats) = platctl_audit_loki::ship_target(&pusher, &target, &Control::default(), &Metrics::default(), &mut |_| {})?;
+    let (ended, stats) = platctl_audit_loki::ship_target(
+        &pusher,
+        &target,
+        &Control::default(),
+        &Metrics::default(),
+        &mut |_| {},
+    )?;
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(ended, platctl_audit_loki::Ended::Drained);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -62,7 +69,11 @@ fn in_process() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(rx.accepted_entries(), n);
-    println!("ship (in-process): {n} events in {secs:.3}s = {:.0} events/s, {} batches", n as f64 / secs, stats.batches);
+    println!(
+        "ship (in-process): {n} events in {secs:.3}s = {:.0} events/s, {} batches",
+        n as f64 / secs,
+        stats.batches
+    );
     Ok(())
 }
 

@@ -9,7 +9,10 @@ use crate::LokiError;
 pub enum Auth {
     #[default]
     None,
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     Bearer(String),
 }
 
@@ -17,7 +20,9 @@ impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Auth::None => f.write_str("None"),
-            Auth::Basic { username, .. } => write!(f, "Basic {{ username: {username:?}, password: <redacted> }}"),
+            Auth::Basic { username, .. } => {
+                write!(f, "Basic {{ username: {username:?}, password: <redacted> }}")
+            }
             Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
         }
     }
@@ -99,7 +104,11 @@ impl LokiConfig {
         let num = |k: &str| -> Result<Option<u64>, LokiError> {
             get(k)
                 .map(|v| {
-                    v.trim().parse::<u64>().map_err(|_| LokiError::Config(format!("{k}={v:?} is not a whole number; set it to e.g. 1000 or unset it")))
+                    v.trim().parse::<u64>().map_err(|_| {
+                        LokiError::Config(format!(
+                            "{k}={v:?} is not a whole number; set it to e.g. 1000 or unset it"
+                        ))
+                    })
                 })
                 .transpose()
         };
@@ -132,28 +141,43 @@ impl LokiConfig {
 }
 
 /// Basic auth needs both halves; basic and bearer exclude each other.
-pub fn auth_from(username: Option<String>, password: Option<String>, token: Option<String>) -> Result<Auth, LokiError> {
+pub fn auth_from(
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+) -> Result<Auth, LokiError> {
     match (username, password, token) {
         (None, None, None) => Ok(Auth::None),
         (None, None, Some(t)) => Ok(Auth::Bearer(t)),
         (Some(username), Some(password), None) => Ok(Auth::Basic { username, password }),
-        (Some(_), None, _) => Err(LokiError::Config(format!("{ENV_USERNAME} is set but {ENV_PASSWORD} is not: set both for basic auth"))),
-        (None, Some(_), _) => Err(LokiError::Config(format!("{ENV_PASSWORD} is set but {ENV_USERNAME} is not: set both for basic auth"))),
-        (Some(_), Some(_), Some(_)) => {
-            Err(LokiError::Config(format!("both basic auth ({ENV_USERNAME}) and a bearer token ({ENV_TOKEN}) are set: keep one")))
-        }
+        (Some(_), None, _) => Err(LokiError::Config(format!(
+            "{ENV_USERNAME} is set but {ENV_PASSWORD} is not: set both for basic auth"
+        ))),
+        (None, Some(_), _) => Err(LokiError::Config(format!(
+            "{ENV_PASSWORD} is set but {ENV_USERNAME} is not: set both for basic auth"
+        ))),
+        (Some(_), Some(_), Some(_)) => Err(LokiError::Config(format!(
+            "both basic auth ({ENV_USERNAME}) and a bearer token ({ENV_TOKEN}) are set: keep one"
+        ))),
     }
 }
 
 /// `http(s)://host[:port][/prefix]` → `.../loki/api/v1/push` (kept if already there).
 pub fn push_url(url: &str) -> Result<reqwest::Url, LokiError> {
-    let bad = |why: &str| LokiError::Config(format!("Loki URL {url:?} {why}; expected e.g. http://loki-gateway.monitoring.svc or https://logs.example.com/loki/api/v1/push"));
-    let mut parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    let bad = |why: &str| {
+        LokiError::Config(format!(
+            "Loki URL {url:?} {why}; expected e.g. http://loki-gateway.monitoring.svc or https://logs.example.com/loki/api/v1/push"
+        ))
+    };
+    let mut parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| bad(&format!("is not a URL ({e})")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(bad("must use http or https"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad(&format!("must not carry credentials: use {ENV_USERNAME}/{ENV_PASSWORD} or {ENV_TOKEN}")));
+        return Err(bad(&format!(
+            "must not carry credentials: use {ENV_USERNAME}/{ENV_PASSWORD} or {ENV_TOKEN}"
+        )));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(bad("must not have a query or fragment"));
@@ -171,9 +195,18 @@ mod tests {
 
     #[test]
     fn push_url_is_completed_and_checked() {
-        assert_eq!(push_url("http://127.0.0.1:3100").expect("ok").as_str(), "http://127.0.0.1:3100/loki/api/v1/push");
-        assert_eq!(push_url("https://x/base/").expect("ok").as_str(), "https://x/base/loki/api/v1/push");
-        assert_eq!(push_url("https://x/loki/api/v1/push").expect("ok").as_str(), "https://x/loki/api/v1/push");
+        assert_eq!(
+            push_url("http://127.0.0.1:3100").expect("ok").as_str(),
+            "http://127.0.0.1:3100/loki/api/v1/push"
+        );
+        assert_eq!(
+            push_url("https://x/base/").expect("ok").as_str(),
+            "https://x/base/loki/api/v1/push"
+        );
+        assert_eq!(
+            push_url("https://x/loki/api/v1/push").expect("ok").as_str(),
+            "https://x/loki/api/v1/push"
+        );
         assert!(push_url("ftp://x").is_err());
         let err = push_url("http://user:secretpw@x").expect_err("creds refused").to_string();
         assert!(err.contains(ENV_USERNAME), "{err}");
@@ -185,19 +218,41 @@ mod tests {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
         };
-        let cfg = LokiConfig::from_lookup(env(&[(ENV_URL, "http://l:3100"), (ENV_TENANT, "ops"), (ENV_TOKEN, "tok-SECRET")]))
-            .expect("ok")
-            .expect("on");
+        let cfg = LokiConfig::from_lookup(env(&[
+            (ENV_URL, "http://l:3100"),
+            (ENV_TENANT, "ops"),
+            (ENV_TOKEN, "tok-SECRET"),
+        ]))
+        .expect("ok")
+        .expect("on");
         assert_eq!(cfg.tenant.as_deref(), Some("ops"));
         assert!(matches!(cfg.auth, Auth::Bearer(ref t) if t == "tok-SECRET"));
         assert!(!format!("{cfg:?}").contains("SECRET"), "Debug must redact the token");
-        let cfg = LokiConfig::from_lookup(env(&[(ENV_URL, "http://l"), (ENV_USERNAME, "u"), (ENV_PASSWORD, "pw-SECRET")]))
-            .expect("ok")
-            .expect("on");
+        let cfg = LokiConfig::from_lookup(env(&[
+            (ENV_URL, "http://l"),
+            (ENV_USERNAME, "u"),
+            (ENV_PASSWORD, "pw-SECRET"),
+        ]))
+        .expect("ok")
+        .expect("on");
         assert!(!format!("{cfg:?}").contains("SECRET"), "Debug must redact the password");
-        assert!(LokiConfig::from_lookup(env(&[(ENV_URL, "http://l"), (ENV_USERNAME, "u")])).is_err());
-        assert!(LokiConfig::from_lookup(env(&[(ENV_URL, "http://l"), (ENV_USERNAME, "u"), (ENV_PASSWORD, "p"), (ENV_TOKEN, "t")])).is_err());
-        let err = LokiConfig::from_lookup(env(&[(ENV_URL, "http://l"), ("PLATCTL_LOKI_BATCH_WAIT_MS", "soon")])).expect_err("bad number");
+        assert!(
+            LokiConfig::from_lookup(env(&[(ENV_URL, "http://l"), (ENV_USERNAME, "u")])).is_err()
+        );
+        assert!(
+            LokiConfig::from_lookup(env(&[
+                (ENV_URL, "http://l"),
+                (ENV_USERNAME, "u"),
+                (ENV_PASSWORD, "p"),
+                (ENV_TOKEN, "t")
+            ]))
+            .is_err()
+        );
+        let err = LokiConfig::from_lookup(env(&[
+            (ENV_URL, "http://l"),
+            ("PLATCTL_LOKI_BATCH_WAIT_MS", "soon"),
+        ]))
+        .expect_err("bad number");
         assert!(err.to_string().contains("PLATCTL_LOKI_BATCH_WAIT_MS"), "{err}");
     }
 }

@@ -46,7 +46,9 @@ pub enum LokiError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: the line at byte offset {offset} is not an audit event ({reason}); fix or remove that line, then run again (delivered lines are not re-sent)")]
+    #[error(
+        "{path}: the line at byte offset {offset} is not an audit event ({reason}); fix or remove that line, then run again (delivered lines are not re-sent)"
+    )]
     InvalidLine { path: PathBuf, offset: u64, reason: String },
     #[error("{0} is being shipped by another platctl process; wait for it to finish")]
     Busy(PathBuf),
@@ -68,7 +70,12 @@ pub fn try_lock_target(target: &Target) -> Result<Option<std::fs::File>, LokiErr
     if let Some(dir) = target.lock.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&target.lock).map_err(io)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&target.lock)
+        .map_err(io)?;
     match f.try_lock() {
         Ok(()) => Ok(Some(f)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -121,7 +128,8 @@ impl LokiSink {
     /// (including events left by earlier runs).
     pub fn new(cfg: LokiConfig, spool_dir: impl Into<PathBuf>) -> Result<Self, LokiError> {
         let spool = Arc::new(Spool::new(spool_dir));
-        std::fs::create_dir_all(spool.dir()).map_err(|e| LokiError::Io { path: spool.dir().to_owned(), source: e })?;
+        std::fs::create_dir_all(spool.dir())
+            .map_err(|e| LokiError::Io { path: spool.dir().to_owned(), source: e })?;
         let shared = Arc::new(Shared {
             state: Mutex::new(LiveState { dirty_since: Some(Instant::now()), exiting: false }),
             wake: Condvar::new(),
@@ -146,12 +154,16 @@ impl LokiSink {
                         let _ = ready_tx.send(Err(e));
                     }
                 })
-                .map_err(|e| LokiError::Config(format!("cannot start the Loki shipper thread: {e}")))?
+                .map_err(|e| {
+                    LokiError::Config(format!("cannot start the Loki shipper thread: {e}"))
+                })?
         };
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(LokiError::Config("the Loki shipper thread exited at start".into())),
+            Err(_) => {
+                return Err(LokiError::Config("the Loki shipper thread exited at start".into()));
+            }
         }
         Ok(LokiSink { spool, shared, exit_flush, thread: Some(thread) })
     }
@@ -194,7 +206,10 @@ impl Drop for LokiSink {
 
 impl AuditSink for LokiSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        self.spool.append(event).map_err(|e| AuditError::Io { path: self.spool.file().to_owned(), source: std::io::Error::other(e.to_string()) })?;
+        self.spool.append(event).map_err(|e| AuditError::Io {
+            path: self.spool.file().to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         self.shared.metrics.pending_events.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut st) = self.shared.state.lock() {
             st.dirty_since.get_or_insert_with(Instant::now);
@@ -233,7 +248,14 @@ fn shipper_thread(pusher: &Pusher, spool: &Spool, shared: &Shared) {
             match try_lock_target(&target) {
                 Ok(Some(_lock)) => {
                     let mut stats = PassStats::default();
-                    match ship::ship_pass(pusher, &target, &shared.ctl, &shared.metrics, &mut stats, &mut |_| {}) {
+                    match ship::ship_pass(
+                        pusher,
+                        &target,
+                        &shared.ctl,
+                        &shared.metrics,
+                        &mut stats,
+                        &mut |_| {},
+                    ) {
                         Ok(Ended::Drained) => {
                             if let Err(e) = spool.compact_if_drained() {
                                 tracing::warn!(error = %e, "cannot compact the Loki spool");
@@ -241,11 +263,14 @@ fn shipper_thread(pusher: &Pusher, spool: &Spool, shared: &Shared) {
                         }
                         Ok(Ended::Stopped) => {}
                         Ok(Ended::Rejected { status, body }) => {
-                            let msg = format!("Loki refused audit events with HTTP {status}: {body}");
+                            let msg =
+                                format!("Loki refused audit events with HTTP {status}: {body}");
                             tracing::error!(spool = %spool.dir().display(), "{msg}; they stay in the spool: fix the cause, then run `platctl audit ship`");
                             halted = Some(msg);
                         }
-                        Err(e) => tracing::error!(error = %e, "shipping audit events to Loki failed; they stay in the spool"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "shipping audit events to Loki failed; they stay in the spool")
+                        }
                     }
                 }
                 Ok(None) => tracing::debug!("another process ships this spool"),

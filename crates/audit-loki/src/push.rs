@@ -28,7 +28,11 @@ pub struct Entry {
 
 impl Entry {
     pub fn from_event(ev: &AuditEvent) -> Entry {
-        let mut metadata = vec![("event_id", ev.event_id.to_string()), ("actor", ev.actor.clone()), ("outcome", outcome_str(ev))];
+        let mut metadata = vec![
+            ("event_id", ev.event_id.to_string()),
+            ("actor", ev.actor.clone()),
+            ("outcome", outcome_str(ev)),
+        ];
         if let Some(id) = &ev.lock_id {
             metadata.push(("lock_id", id.clone()));
         }
@@ -47,7 +51,10 @@ impl Entry {
 }
 
 fn outcome_str(ev: &AuditEvent) -> String {
-    serde_json::to_value(ev.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(ev.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Encode entries as a push body, one stream per (env, action) in order of
@@ -106,7 +113,10 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 
 /// gzip with the fastest level: audit JSON compresses ~10x even so.
 pub fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 6 + 64), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 6 + 64),
+        flate2::Compression::fast(),
+    );
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(body);
     enc.finish().unwrap_or_default()
@@ -119,24 +129,39 @@ mod tests {
 
     #[test]
     fn body_matches_loki_json_push_format() {
-        let a = AuditEvent::new(Action::ForceUnlock, Outcome::Success, "bob@h").env("production").lock_id("L1").serial(4);
-        let b = AuditEvent::new(Action::StateWrite, Outcome::Success, "ci").env("production").detail("note", "quote\" and \n newline");
+        let a = AuditEvent::new(Action::ForceUnlock, Outcome::Success, "bob@h")
+            .env("production")
+            .lock_id("L1")
+            .serial(4);
+        let b = AuditEvent::new(Action::StateWrite, Outcome::Success, "ci")
+            .env("production")
+            .detail("note", "quote\" and \n newline");
         let c = AuditEvent::new(Action::ForceUnlock, Outcome::Denied, "eve");
         let entries: Vec<Entry> = [&a, &b, &c, &a].iter().map(|e| Entry::from_event(e)).collect();
-        let body: serde_json::Value = serde_json::from_slice(&encode_json(&entries)).expect("valid JSON");
+        let body: serde_json::Value =
+            serde_json::from_slice(&encode_json(&entries)).expect("valid JSON");
         let streams = body["streams"].as_array().expect("streams");
         assert_eq!(streams.len(), 3, "one stream per (env, action)");
-        assert_eq!(streams[0]["stream"], serde_json::json!({"source": "platctl", "env": "production", "action": "force_unlock"}));
+        assert_eq!(
+            streams[0]["stream"],
+            serde_json::json!({"source": "platctl", "env": "production", "action": "force_unlock"})
+        );
         assert_eq!(streams[2]["stream"]["env"], "none");
         let v = &streams[0]["values"];
         assert_eq!(v.as_array().expect("values").len(), 2, "both force-unlocks, in input order");
         let ts = v[0][0].as_str().expect("timestamp is a string");
         assert_eq!(ts.parse::<i128>().expect("digits"), a.time.unix_timestamp_nanos());
-        let line: AuditEvent = serde_json::from_str(v[0][1].as_str().expect("line")).expect("line is the event");
+        let line: AuditEvent =
+            serde_json::from_str(v[0][1].as_str().expect("line")).expect("line is the event");
         assert_eq!(line, a);
-        assert_eq!(v[0][2], serde_json::json!({"event_id": a.event_id.to_string(), "actor": "bob@h", "outcome": "success", "lock_id": "L1", "serial": "4"}));
+        assert_eq!(
+            v[0][2],
+            serde_json::json!({"event_id": a.event_id.to_string(), "actor": "bob@h", "outcome": "success", "lock_id": "L1", "serial": "4"})
+        );
         assert_eq!(v[0], v[1], "a re-sent event is an exact duplicate");
-        let b_line: AuditEvent = serde_json::from_str(streams[1]["values"][0][1].as_str().expect("line")).expect("event");
+        let b_line: AuditEvent =
+            serde_json::from_str(streams[1]["values"][0][1].as_str().expect("line"))
+                .expect("event");
         assert_eq!(b_line, b, "escaping round-trips");
     }
 

@@ -68,7 +68,8 @@ impl Receiver {
             .route("/loki/api/v1/push", post(push))
             .layer(DefaultBodyLimit::max(256 << 20))
             .with_state(state.clone());
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
         let thread = std::thread::Builder::new().name("loki-receiver".into()).spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
@@ -140,27 +141,43 @@ impl Drop for Receiver {
     }
 }
 
-async fn push(State(st): State<Arc<ReceiverState>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn push(
+    State(st): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     st.requests.fetch_add(1, Ordering::SeqCst);
-    let seen: BTreeMap<String, String> = ["content-type", "content-encoding", "authorization", "x-scope-orgid"]
-        .iter()
-        .filter_map(|h| Some(((*h).to_owned(), headers.get(*h)?.to_str().ok()?.to_owned())))
-        .collect();
+    let seen: BTreeMap<String, String> =
+        ["content-type", "content-encoding", "authorization", "x-scope-orgid"]
+            .iter()
+            .filter_map(|h| Some(((*h).to_owned(), headers.get(*h)?.to_str().ok()?.to_owned())))
+            .collect();
     if st.keep
         && let Ok(mut h) = st.headers.lock()
     {
         h.push(seen.clone());
     }
-    let fault = st.script.lock().ok().and_then(|mut s| s.pop_front()).or_else(|| st.always.lock().ok().and_then(|a| *a));
+    let fault = st
+        .script
+        .lock()
+        .ok()
+        .and_then(|mut s| s.pop_front())
+        .or_else(|| st.always.lock().ok().and_then(|a| *a));
     match fault {
         Some(Fault::Status(code)) => {
-            return (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), format!("injected {code}"));
+            return (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                format!("injected {code}"),
+            );
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
     }
     if seen.get("content-type").map(String::as_str) != Some("application/json") {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "this receiver decodes Content-Type: application/json only".into());
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "this receiver decodes Content-Type: application/json only".into(),
+        );
     }
     let raw = match seen.get("content-encoding").map(String::as_str) {
         None => body.to_vec(),
@@ -171,7 +188,12 @@ async fn push(State(st): State<Arc<ReceiverState>>, headers: HeaderMap, body: By
             }
             out
         }
-        Some(other) => return (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported Content-Encoding {other}")),
+        Some(other) => {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported Content-Encoding {other}"),
+            );
+        }
     };
     match decode(&raw) {
         Ok(entries) => {
@@ -216,7 +238,12 @@ pub fn decode(raw: &[u8]) -> Result<Vec<Received>, String> {
             if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("timestamp {ts:?} is not a nanosecond string"));
             }
-            out.push(Received { labels: s.stream.clone(), ts, line, metadata: metadata.unwrap_or_default() });
+            out.push(Received {
+                labels: s.stream.clone(),
+                ts,
+                line,
+                metadata: metadata.unwrap_or_default(),
+            });
         }
     }
     Ok(out)

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::LokiError;
 use crate::config::{Auth, LokiConfig};
 use crate::push::{encode_json, gzip};
 use crate::spool::{InvalidLines, Reader, read_cursor, write_cursor};
-use crate::LokiError;
 
 /// Counters shared by a sink or a ship run; exported as Prometheus metrics.
 #[derive(Debug, Default)]
@@ -24,7 +24,10 @@ pub struct Metrics {
 impl Metrics {
     /// The two metrics in the Prometheus text format (passes `promtool check metrics`).
     pub fn prometheus_text(&self) -> String {
-        prometheus_text(self.errors_total.load(Ordering::Relaxed), self.pending_events.load(Ordering::Relaxed))
+        prometheus_text(
+            self.errors_total.load(Ordering::Relaxed),
+            self.pending_events.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -172,8 +175,13 @@ impl Target {
     pub fn for_file(file: &Path, cfg: &LokiConfig) -> Target {
         let dest = format!("{}|{}", cfg.push_url, cfg.tenant.as_deref().unwrap_or(""));
         // FNV-1a: stable across builds and platforms.
-        let h = dest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "audit".into());
+        let h = dest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "audit".into());
         Target {
             file: file.to_owned(),
             cursor: file.with_file_name(format!("{name}.loki-{h:016x}.cursor.json")),
@@ -270,10 +278,17 @@ struct Prepared {
 enum Step {
     Batch(Prepared),
     /// Nothing more to send; `end` is past any skipped lines.
-    End { end: crate::spool::Cursor, skipped: u64 },
+    End {
+        end: crate::spool::Cursor,
+        skipped: u64,
+    },
 }
 
-fn prepare(reader: &mut Reader, cfg: &LokiConfig, invalid: InvalidLines) -> Result<Step, LokiError> {
+fn prepare(
+    reader: &mut Reader,
+    cfg: &LokiConfig,
+    invalid: InvalidLines,
+) -> Result<Step, LokiError> {
     let batch = reader.next_batch(cfg.batch_max_events, cfg.batch_max_bytes, invalid)?;
     let end = reader.cursor();
     if batch.entries.is_empty() {
@@ -281,12 +296,22 @@ fn prepare(reader: &mut Reader, cfg: &LokiConfig, invalid: InvalidLines) -> Resu
     }
     let json = encode_json(&batch.entries);
     let body = bytes::Bytes::from(if cfg.gzip { gzip(&json) } else { json });
-    Ok(Step::Batch(Prepared { body, count: batch.entries.len() as u64, skipped: batch.skipped_invalid, end }))
+    Ok(Step::Batch(Prepared {
+        body,
+        count: batch.entries.len() as u64,
+        skipped: batch.skipped_invalid,
+        end,
+    }))
 }
 
 /// Push one body until it is acknowledged (`Some(Ok)`), refused with a
 /// non-retryable status (`Some(Err)`), or the control gives up (`None`).
-fn send(pusher: &Pusher, body: &bytes::Bytes, ctl: &Control, metrics: &Metrics) -> Option<Result<(), Ended>> {
+fn send(
+    pusher: &Pusher,
+    body: &bytes::Bytes,
+    ctl: &Control,
+    metrics: &Metrics,
+) -> Option<Result<(), Ended>> {
     let cfg = pusher.config();
     let mut attempt = 0u32;
     loop {
@@ -294,7 +319,10 @@ fn send(pusher: &Pusher, body: &bytes::Bytes, ctl: &Control, metrics: &Metrics) 
             return None;
         }
         let timeout = match ctl.deadline() {
-            Some(d) => cfg.request_timeout.min(d.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)),
+            Some(d) => cfg
+                .request_timeout
+                .min(d.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1)),
             None => cfg.request_timeout,
         };
         match pusher.attempt(body, timeout) {
@@ -326,7 +354,11 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             for _ in 0..50 {
                 let d = backoff(attempt, min, max);
-                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} outside [{:?}, {full:?}]", full / 2);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} outside [{:?}, {full:?}]",
+                    full / 2
+                );
                 seen.insert(d);
             }
             assert!(seen.len() > 1, "jitter: waits differ");

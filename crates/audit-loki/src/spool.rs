@@ -102,12 +102,21 @@ impl Reader {
         };
         let meta = file.metadata().map_err(|e| io(path, e))?;
         let offset = match cursor {
-            Some(c) if c.dev == meta.dev() && c.ino == meta.ino() && c.offset <= meta.len() => c.offset,
+            Some(c) if c.dev == meta.dev() && c.ino == meta.ino() && c.offset <= meta.len() => {
+                c.offset
+            }
             _ => 0,
         };
         let mut reader = BufReader::with_capacity(256 << 10, file);
         reader.seek(SeekFrom::Start(offset)).map_err(|e| io(path, e))?;
-        Ok(Some(Reader { path: path.to_owned(), reader, dev: meta.dev(), ino: meta.ino(), offset, line: Vec::new() }))
+        Ok(Some(Reader {
+            path: path.to_owned(),
+            reader,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            offset,
+            line: Vec::new(),
+        }))
     }
 
     pub fn offset(&self) -> u64 {
@@ -120,7 +129,12 @@ impl Reader {
 
     /// Read up to `max_events` events / `max_bytes` bytes of complete lines.
     /// An incomplete last line (a writer mid-append) is left for later.
-    pub fn next_batch(&mut self, max_events: usize, max_bytes: usize, invalid: InvalidLines) -> Result<Batch, LokiError> {
+    pub fn next_batch(
+        &mut self,
+        max_events: usize,
+        max_bytes: usize,
+        invalid: InvalidLines,
+    ) -> Result<Batch, LokiError> {
         let mut batch = Batch { end_offset: self.offset, ..Batch::default() };
         while batch.entries.len() < max_events && batch.bytes < max_bytes {
             self.line.clear();
@@ -153,7 +167,11 @@ impl Reader {
                     }
                     InvalidLines::Fail => {
                         self.offset = line_start;
-                        return Err(LokiError::InvalidLine { path: self.path.clone(), offset: line_start, reason: e.to_string() });
+                        return Err(LokiError::InvalidLine {
+                            path: self.path.clone(),
+                            offset: line_start,
+                            reason: e.to_string(),
+                        });
                     }
                 },
             }
@@ -216,10 +234,16 @@ impl Spool {
     pub fn append(&self, event: &AuditEvent) -> Result<(), LokiError> {
         let mut line = serde_json::to_vec(event).map_err(|e| LokiError::Config(e.to_string()))?;
         line.push(b'\n');
-        let _guard = self.append.lock().map_err(|_| LokiError::Config("spool lock poisoned".into()))?;
+        let _guard =
+            self.append.lock().map_err(|_| LokiError::Config("spool lock poisoned".into()))?;
         std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
         loop {
-            let mut f = OpenOptions::new().create(true).read(true).append(true).open(&self.file).map_err(|e| io(&self.file, e))?;
+            let mut f = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&self.file)
+                .map_err(|e| io(&self.file, e))?;
             f.lock().map_err(|e| io(&self.file, e))?;
             let fd_meta = f.metadata().map_err(|e| io(&self.file, e))?;
             match std::fs::metadata(&self.file) {
@@ -230,7 +254,9 @@ impl Spool {
             let mut torn = false;
             if len > 0 {
                 let mut last = [0u8; 1];
-                f.seek(SeekFrom::Start(len - 1)).and_then(|_| f.read_exact(&mut last)).map_err(|e| io(&self.file, e))?;
+                f.seek(SeekFrom::Start(len - 1))
+                    .and_then(|_| f.read_exact(&mut last))
+                    .map_err(|e| io(&self.file, e))?;
                 torn = last[0] != b'\n';
             }
             let result = (|| {
@@ -265,7 +291,11 @@ impl Spool {
         };
         f.lock().map_err(|e| io(&self.file, e))?;
         let meta = f.metadata().map_err(|e| io(&self.file, e))?;
-        if meta.dev() != cursor.dev || meta.ino() != cursor.ino || meta.len() != cursor.offset || meta.len() == 0 {
+        if meta.dev() != cursor.dev
+            || meta.ino() != cursor.ino
+            || meta.len() != cursor.offset
+            || meta.len() == 0
+        {
             return Ok(false);
         }
         let fresh_path = self.dir.join("spool.jsonl.new");
@@ -276,7 +306,10 @@ impl Spool {
         sync_dir(&self.file)?;
         // A crash here leaves a cursor naming the old inode: the reader then
         // starts the new (empty or freshly appended) file at 0, which is right.
-        write_cursor(&self.cursor, &Cursor { dev: fresh_meta.dev(), ino: fresh_meta.ino(), offset: 0 })?;
+        write_cursor(
+            &self.cursor,
+            &Cursor { dev: fresh_meta.dev(), ino: fresh_meta.ino(), offset: 0 },
+        )?;
         Ok(true)
     }
 }
@@ -327,7 +360,8 @@ mod tests {
         assert_eq!(spool.pending().expect("pending"), 5);
         let mut r = Reader::open(spool.file(), None).expect("open").expect("exists");
         let b = r.next_batch(3, usize::MAX, InvalidLines::Skip).expect("batch");
-        write_cursor(spool.cursor_path(), &Cursor { offset: b.end_offset, ..r.cursor() }).expect("cursor");
+        write_cursor(spool.cursor_path(), &Cursor { offset: b.end_offset, ..r.cursor() })
+            .expect("cursor");
         assert_eq!(spool.pending().expect("pending"), 2);
         assert!(!spool.compact_if_drained().expect("compact"), "not drained yet");
         let b = r.next_batch(100, usize::MAX, InvalidLines::Skip).expect("batch");
@@ -352,7 +386,10 @@ mod tests {
         let mut r = Reader::open(&path, None).expect("open").expect("exists");
         let err = r.next_batch(100, usize::MAX, InvalidLines::Fail).expect_err("invalid");
         let msg = err.to_string();
-        assert!(msg.contains("a.jsonl") && msg.contains(&format!("offset {}", good.len() + 1)), "{msg}");
+        assert!(
+            msg.contains("a.jsonl") && msg.contains(&format!("offset {}", good.len() + 1)),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use platctl_audit::{Action, AuditEvent, AuditSink, Outcome};
-use platctl_audit_loki::receiver::{Fault, Receiver, Received};
+use platctl_audit_loki::receiver::{Fault, Received, Receiver};
 use platctl_audit_loki::{Auth, LokiConfig, LokiSink, Spool};
 
 fn cfg(url: &str) -> LokiConfig {
@@ -63,7 +63,9 @@ fn assert_exactly_once_in_order(sent: &[AuditEvent], got: &[Received]) {
     for (labels, ids) in &per_stream {
         let expected: Vec<String> = sent
             .iter()
-            .filter(|e| e.action.as_str() == labels[0].1 && e.env.as_deref() == Some(labels[1].1.as_str()))
+            .filter(|e| {
+                e.action.as_str() == labels[0].1 && e.env.as_deref() == Some(labels[1].1.as_str())
+            })
             .map(|e| e.event_id.to_string())
             .collect();
         assert_eq!(ids, &expected, "order within stream {labels:?}");
@@ -83,7 +85,8 @@ fn outage_500_429_and_slow_receiver_lose_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
     let addr = free_addr();
     // Loki is down: nothing listens on addr.
-    let sink = LokiSink::new(cfg(&format!("http://{addr}")), dir.path().join("spool")).expect("sink");
+    let sink =
+        LokiSink::new(cfg(&format!("http://{addr}")), dir.path().join("spool")).expect("sink");
     let mut sent = Vec::new();
     for i in 0..40 {
         let ev = event(i);
@@ -91,8 +94,15 @@ fn outage_500_429_and_slow_receiver_lose_nothing() {
         sent.push(ev);
     }
     std::thread::sleep(Duration::from_millis(400));
-    assert!(sink.metrics().errors_total.load(std::sync::atomic::Ordering::Relaxed) > 0, "connection refused counted");
-    assert_eq!(Spool::new(dir.path().join("spool")).pending().expect("pending"), 40, "all spooled while Loki is down");
+    assert!(
+        sink.metrics().errors_total.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "connection refused counted"
+    );
+    assert_eq!(
+        Spool::new(dir.path().join("spool")).pending().expect("pending"),
+        40,
+        "all spooled while Loki is down"
+    );
     // Loki comes back, but answers 500, 429, then slowly.
     let rx = Receiver::start(addr, true).expect("receiver");
     rx.push_fault(Fault::Status(500));
@@ -106,14 +116,18 @@ fn outage_500_429_and_slow_receiver_lose_nothing() {
         sent.push(ev);
     }
     wait_for("delivery", Duration::from_secs(20), || {
-        let ids: HashSet<String> = rx.entries().iter().filter_map(|r| r.metadata.get("event_id").cloned()).collect();
+        let ids: HashSet<String> =
+            rx.entries().iter().filter_map(|r| r.metadata.get("event_id").cloned()).collect();
         ids.len() == sent.len()
     });
     drop(sink);
     assert_exactly_once_in_order(&sent, &rx.entries());
     assert_eq!(Spool::new(dir.path().join("spool")).pending().expect("pending"), 0);
     let h = rx.headers();
-    assert!(h.iter().all(|h| h.get("content-encoding").map(String::as_str) == Some("gzip")), "gzip bodies");
+    assert!(
+        h.iter().all(|h| h.get("content-encoding").map(String::as_str) == Some("gzip")),
+        "gzip bodies"
+    );
 }
 
 #[test]
@@ -129,8 +143,16 @@ fn exit_flush_leaves_undelivered_events_in_spool_for_next_run() {
     }
     let started = Instant::now();
     drop(sink);
-    assert!(started.elapsed() < Duration::from_secs(3), "exit is bounded by exit_flush: {:?}", started.elapsed());
-    assert_eq!(Spool::new(dir.path()).pending().expect("pending"), 20, "nothing lost, nothing delivered");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "exit is bounded by exit_flush: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        Spool::new(dir.path()).pending().expect("pending"),
+        20,
+        "nothing lost, nothing delivered"
+    );
     // The next run (a new sink on the same spool) delivers them.
     let rx = Receiver::start(addr, true).expect("receiver");
     let sink = LokiSink::new(c, dir.path()).expect("sink");
@@ -157,7 +179,11 @@ fn non_retryable_4xx_keeps_events_and_auth_headers_are_sent() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rx.requests(), 1, "a 400 is not retried");
     drop(sink);
-    assert_eq!(Spool::new(dir.path()).pending().expect("pending"), 10, "rejected events stay spooled");
+    assert_eq!(
+        Spool::new(dir.path()).pending().expect("pending"),
+        10,
+        "rejected events stay spooled"
+    );
     let h = &rx.headers()[0];
     assert_eq!(h.get("x-scope-orgid").map(String::as_str), Some("platform"));
     assert_eq!(h.get("authorization").map(String::as_str), Some("Basic YXVkaXQ6czNjcmV0"));
@@ -168,7 +194,10 @@ fn non_retryable_4xx_keeps_events_and_auth_headers_are_sent() {
     wait_for("delivery", Duration::from_secs(10), || rx.accepted_entries() >= 10);
     drop(sink);
     assert_exactly_once_in_order(&sent, &rx.entries());
-    assert_eq!(rx.headers().last().and_then(|h| h.get("authorization").cloned()).as_deref(), Some("Bearer tok"));
+    assert_eq!(
+        rx.headers().last().and_then(|h| h.get("authorization").cloned()).as_deref(),
+        Some("Bearer tok")
+    );
 }
 
 #[test]

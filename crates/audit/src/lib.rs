@@ -170,7 +170,8 @@ pub trait AuditSink: Send + Sync {
 }
 
 /// What [`AuditSink::record_async`] returns.
-pub type AuditFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AuditError>> + Send>>;
+pub type AuditFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AuditError>> + Send>>;
 
 /// Append-only JSON Lines file. Safe across threads and processes.
 ///
@@ -236,7 +237,9 @@ impl JsonlFileSink {
             // Ends when the last clone of the sink (and so the sender) is dropped.
             // If it cannot start, the receiver is dropped with it and every
             // record fails with "the audit writer thread is gone".
-            let _ = std::thread::Builder::new().name("platctl-audit".into()).spawn(move || writer_thread(&path, &rx));
+            let _ = std::thread::Builder::new()
+                .name("platctl-audit".into())
+                .spawn(move || writer_thread(&path, &rx));
             tx
         });
         sender
@@ -307,7 +310,10 @@ impl AuditSink for JsonlFileSink {
         self.submit(event, Reply::Blocking(tx))?;
         match rx.recv() {
             Ok(result) => result.map_err(|e| self.io_error(e)),
-            Err(_) => Err(self.io_error("the audit writer thread stopped before confirming the write".into())),
+            Err(_) => {
+                Err(self
+                    .io_error("the audit writer thread stopped before confirming the write".into()))
+            }
         }
     }
 
@@ -321,12 +327,17 @@ impl AuditSink for JsonlFileSink {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let submitted = self.submit(event, Reply::Async(tx));
         let path = self.path.clone();
-        let io = move |message: String| AuditError::Io { path: path.clone(), source: std::io::Error::other(message) };
+        let io = move |message: String| AuditError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(message),
+        };
         Some(Box::pin(async move {
             submitted?;
             match rx.await {
                 Ok(result) => result.map_err(io),
-                Err(_) => Err(io("the audit writer thread stopped before confirming the write".into())),
+                Err(_) => {
+                    Err(io("the audit writer thread stopped before confirming the write".into()))
+                }
             }
         }))
     }
@@ -439,12 +450,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("audit.jsonl");
         let sink = JsonlFileSink::new(&path);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+        let rt =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
         rt.block_on(async {
             let tasks: Vec<_> = (0..64)
                 .map(|i| {
                     let fut = sink
-                        .record_async(&AuditEvent::new(Action::Unlock, Outcome::Success, "a").serial(i))
+                        .record_async(
+                            &AuditEvent::new(Action::Unlock, Outcome::Success, "a").serial(i),
+                        )
                         .expect("the file sink records asynchronously");
                     tokio::spawn(fut)
                 })
@@ -453,22 +467,34 @@ mod tests {
                 t.await.expect("task").expect("record");
             }
         });
-        let mut serials: Vec<u64> = read_jsonl(&path).expect("read").iter().filter_map(|e| e.serial).collect();
+        let mut serials: Vec<u64> =
+            read_jsonl(&path).expect("read").iter().filter_map(|e| e.serial).collect();
         serials.sort_unstable();
-        assert_eq!(serials, (0..64).collect::<Vec<_>>(), "every acknowledged event is in the file exactly once");
+        assert_eq!(
+            serials,
+            (0..64).collect::<Vec<_>>(),
+            "every acknowledged event is in the file exactly once"
+        );
 
         // Rotated away: the next event starts a new file at the path.
         let rotated = dir.path().join("audit.jsonl.1");
         std::fs::rename(&path, &rotated).expect("rotate");
-        sink.record(&AuditEvent::new(Action::Lock, Outcome::Success, "b")).expect("record after rotation");
+        sink.record(&AuditEvent::new(Action::Lock, Outcome::Success, "b"))
+            .expect("record after rotation");
         assert_eq!(read_jsonl(&path).expect("new file").len(), 1);
-        assert_eq!(read_jsonl(&rotated).expect("old file").len(), 64, "the rotated file is left alone");
+        assert_eq!(
+            read_jsonl(&rotated).expect("old file").len(),
+            64,
+            "the rotated file is left alone"
+        );
 
         // A write that cannot happen is reported to the caller, not swallowed.
         std::fs::remove_file(&path).expect("rm");
         std::fs::remove_dir_all(dir.path()).expect("rm dir");
         std::fs::write(dir.path(), b"not a directory").expect("block the path");
-        let err = sink.record(&AuditEvent::new(Action::Lock, Outcome::Success, "c")).expect_err("cannot write under a file");
+        let err = sink
+            .record(&AuditEvent::new(Action::Lock, Outcome::Success, "c"))
+            .expect_err("cannot write under a file");
         assert!(err.to_string().contains("audit.jsonl"), "{err}");
         std::fs::remove_file(dir.path()).expect("cleanup");
     }
@@ -479,7 +505,10 @@ mod tests {
             .env("production")
             .lock_id("abc");
         let v = serde_json::to_value(&ev).expect("json");
-        for key in ["schema", "time", "event_id", "env", "action", "actor", "outcome", "serial", "lock_id", "sha256", "details"] {
+        for key in [
+            "schema", "time", "event_id", "env", "action", "actor", "outcome", "serial", "lock_id",
+            "sha256", "details",
+        ] {
             assert!(v.get(key).is_some(), "missing field {key}");
         }
         assert_eq!(v["action"], "force_unlock");

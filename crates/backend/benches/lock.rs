@@ -50,7 +50,8 @@ fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let iterations: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
     let rounds: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(4);
-    let endpoint = std::env::var("PLATCTL_TEST_S3_ENDPOINT").expect("PLATCTL_TEST_S3_ENDPOINT (run bench/state.sh)");
+    let endpoint = std::env::var("PLATCTL_TEST_S3_ENDPOINT")
+        .expect("PLATCTL_TEST_S3_ENDPOINT (run bench/state.sh)");
     let bucket = std::env::var("PLATCTL_BENCH_BUCKET").unwrap_or_else(|_| "platctl-bench".into());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {

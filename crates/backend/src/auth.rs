@@ -55,7 +55,9 @@ pub struct TokensFile {
 pub enum TokensError {
     #[error("cannot read tokens file {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("tokens file {path} is not valid: {reason}. Expected YAML: `tokens: [{{name, sha256, envs: [..], permissions: [read|write|lock|admin]}}]` (see `platctl state token`)")]
+    #[error(
+        "tokens file {path} is not valid: {reason}. Expected YAML: `tokens: [{{name, sha256, envs: [..], permissions: [read|write|lock|admin]}}]` (see `platctl state token`)"
+    )]
     Invalid { path: String, reason: String },
 }
 
@@ -70,7 +72,11 @@ pub struct Principal {
 impl Principal {
     /// Full access to every env (loopback-only mode without a tokens file).
     pub fn local_superuser(name: &str) -> Self {
-        Principal { name: name.to_owned(), envs: vec!["*".into()], permissions: vec![Permission::Admin] }
+        Principal {
+            name: name.to_owned(),
+            envs: vec!["*".into()],
+            permissions: vec![Permission::Admin],
+        }
     }
 
     pub fn may(&self, env: Option<&str>, perm: Permission) -> bool {
@@ -105,9 +111,10 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 impl Tokens {
     pub fn load(path: &Path) -> Result<Tokens, TokensError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read { path: p.clone(), source })?;
-        let file: TokensFile =
-            serde_saphyr::from_str(&text).map_err(|e| TokensError::Invalid { path: p.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| TokensError::Read { path: p.clone(), source })?;
+        let file: TokensFile = serde_saphyr::from_str(&text)
+            .map_err(|e| TokensError::Invalid { path: p.clone(), reason: e.to_string() })?;
         Tokens::from_entries(file.tokens).map_err(|reason| TokensError::Invalid { path: p, reason })
     }
 
@@ -130,8 +137,18 @@ impl Tokens {
     }
 
     /// A single in-memory token (used by `platctl tf` for its one-time password).
-    pub fn single(name: &str, token: &str, envs: Vec<String>, permissions: Vec<Permission>) -> Tokens {
-        let entry = TokenEntry { name: name.to_owned(), sha256: hex::encode(sha256(token.as_bytes())), envs, permissions };
+    pub fn single(
+        name: &str,
+        token: &str,
+        envs: Vec<String>,
+        permissions: Vec<Permission>,
+    ) -> Tokens {
+        let entry = TokenEntry {
+            name: name.to_owned(),
+            sha256: hex::encode(sha256(token.as_bytes())),
+            envs,
+            permissions,
+        };
         let digest = sha256(token.as_bytes());
         Tokens { entries: vec![(entry, digest)] }
     }
@@ -146,7 +163,11 @@ impl Tokens {
                 found = Some(entry);
             }
         }
-        found.map(|e| Principal { name: e.name.clone(), envs: e.envs.clone(), permissions: e.permissions.clone() })
+        found.map(|e| Principal {
+            name: e.name.clone(),
+            envs: e.envs.clone(),
+            permissions: e.permissions.clone(),
+        })
     }
 }
 
@@ -197,7 +218,8 @@ mod tests {
 
     #[test]
     fn reads_basic_and_bearer() {
-        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("platctl:tok:en"));
+        let basic =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("platctl:tok:en"));
         assert_eq!(presented_token(&basic).as_deref(), Some("tok:en"));
         assert_eq!(presented_token("Bearer abc").as_deref(), Some("abc"));
         assert_eq!(presented_token("Digest x"), None);

@@ -64,7 +64,9 @@ impl Default for ServerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("refusing to listen on {addr} without a tokens file: without authentication the server only binds to loopback (127.0.0.1 or ::1). Pass --tokens FILE (see `platctl state token`)")]
+    #[error(
+        "refusing to listen on {addr} without a tokens file: without authentication the server only binds to loopback (127.0.0.1 or ::1). Pass --tokens FILE (see `platctl state token`)"
+    )]
     NotLoopback { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -125,7 +127,12 @@ pub struct TlsFiles {
 }
 
 /// Bind and start serving in the background.
-pub async fn start(state: StateStore, config: ServerConfig, addr: SocketAddr, tls: Option<TlsFiles>) -> Result<Running, ServeError> {
+pub async fn start(
+    state: StateStore,
+    config: ServerConfig,
+    addr: SocketAddr,
+    tls: Option<TlsFiles>,
+) -> Result<Running, ServeError> {
     if matches!(config.auth, AuthMode::LoopbackOnly) && !addr.ip().is_loopback() {
         return Err(ServeError::NotLoopback { addr });
     }
@@ -136,8 +143,15 @@ pub async fn start(state: StateStore, config: ServerConfig, addr: SocketAddr, tl
 /// Start serving on a listener bound earlier. Connections that arrived in
 /// between wait in the listen backlog (`platctl tf` binds, starts terraform,
 /// then opens the store while terraform starts up).
-pub async fn start_on(listener: TcpListener, state: StateStore, config: ServerConfig, tls: Option<TlsFiles>) -> Result<Running, ServeError> {
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: SocketAddr::from(([0, 0, 0, 0], 0)), source })?;
+pub async fn start_on(
+    listener: TcpListener,
+    state: StateStore,
+    config: ServerConfig,
+    tls: Option<TlsFiles>,
+) -> Result<Running, ServeError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr: SocketAddr::from(([0, 0, 0, 0], 0)), source })?;
     if matches!(config.auth, AuthMode::LoopbackOnly) && !addr.ip().is_loopback() {
         return Err(ServeError::NotLoopback { addr });
     }
@@ -147,11 +161,15 @@ pub async fn start_on(listener: TcpListener, state: StateStore, config: ServerCo
     let handle = axum_server::Handle::new();
     let task = match tls {
         None => {
-            let server = axum_server::from_tcp(listener).map_err(|source| ServeError::Bind { addr, source })?.handle(handle.clone());
+            let server = axum_server::from_tcp(listener)
+                .map_err(|source| ServeError::Bind { addr, source })?
+                .handle(handle.clone());
             tokio::spawn(server.serve(app))
         }
         Some(files) => {
-            let cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key).await.map_err(ServeError::Tls)?;
+            let cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .map_err(ServeError::Tls)?;
             let server = axum_server::tls_rustls::from_tcp_rustls(listener, cfg)
                 .map_err(|source| ServeError::Bind { addr, source })?
                 .handle(handle.clone());
@@ -165,12 +183,25 @@ pub async fn start_on(listener: TcpListener, state: StateStore, config: ServerCo
 
 async fn track(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    app.metrics.requests.get_or_create(&metrics::RequestLabels { route: route.clone(), method: method.clone(), status: status.clone() }).inc();
-    app.metrics.latency.get_or_create(&metrics::RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    app.metrics
+        .requests
+        .get_or_create(&metrics::RequestLabels {
+            route: route.clone(),
+            method: method.clone(),
+            status: status.clone(),
+        })
+        .inc();
+    app.metrics
+        .latency
+        .get_or_create(&metrics::RouteLabels { route: route.clone() })
+        .observe(started.elapsed().as_secs_f64());
     tracing::info!(%method, %route, %status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
     response
 }
@@ -194,10 +225,16 @@ fn lock_info_response(status: StatusCode, holder: &LockInfo) -> Response {
 /// LOCK, 409 for writes); both carry the holder's LockInfo JSON.
 fn error_response(app: &AppState, err: StateError, lock_conflict: StatusCode) -> Response {
     match err {
-        StateError::InvalidEnv { .. } | StateError::InvalidState(_) => text(StatusCode::BAD_REQUEST, err.to_string()),
+        StateError::InvalidEnv { .. } | StateError::InvalidState(_) => {
+            text(StatusCode::BAD_REQUEST, err.to_string())
+        }
         StateError::Locked { ref holder, .. } => lock_info_response(lock_conflict, holder),
-        StateError::LockMismatch { ref holder, .. } => lock_info_response(StatusCode::CONFLICT, holder),
-        StateError::NotLocked { .. } | StateError::Conflict(_) => text(StatusCode::CONFLICT, err.to_string()),
+        StateError::LockMismatch { ref holder, .. } => {
+            lock_info_response(StatusCode::CONFLICT, holder)
+        }
+        StateError::NotLocked { .. } | StateError::Conflict(_) => {
+            text(StatusCode::CONFLICT, err.to_string())
+        }
         StateError::NotFound(_) => text(StatusCode::NOT_FOUND, err.to_string()),
         StateError::Corrupt(_) => text(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
         StateError::Store(ref e) => {
@@ -216,21 +253,38 @@ fn error_response(app: &AppState, err: StateError, lock_conflict: StatusCode) ->
 // ----- auth ---------------------------------------------------------------
 
 /// Authenticate and authorize. `Err` is the 401/403 response.
-fn authorize(app: &AppState, headers: &HeaderMap, env: Option<&str>, perm: Permission) -> Result<Principal, Response> {
+fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    env: Option<&str>,
+    perm: Permission,
+) -> Result<Principal, Response> {
     let principal = match &app.config.auth {
         AuthMode::LoopbackOnly => Principal::local_superuser("local"),
         AuthMode::Tokens(tokens) => {
-            let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(auth::presented_token);
+            let presented = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(auth::presented_token);
             let Some(token) = presented else {
-                let mut r = text(StatusCode::UNAUTHORIZED, "authentication required: send HTTP Basic (password = token) or a Bearer token");
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"platctl\""));
+                let mut r = text(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication required: send HTTP Basic (password = token) or a Bearer token",
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"platctl\""),
+                );
                 return Err(r);
             };
             match tokens.authenticate(&token) {
                 Some(p) => p,
                 None => {
                     let mut r = text(StatusCode::UNAUTHORIZED, "unknown token");
-                    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"platctl\""));
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"platctl\""),
+                    );
                     return Err(r);
                 }
             }
@@ -243,7 +297,11 @@ fn authorize(app: &AppState, headers: &HeaderMap, env: Option<&str>, perm: Permi
             Some(env) => format!("env {env}"),
             None => "this route".to_owned(),
         };
-        Err(text(StatusCode::FORBIDDEN, format!("token {:?} lacks the {perm:?} permission for {what}", principal.name).to_lowercase()))
+        Err(text(
+            StatusCode::FORBIDDEN,
+            format!("token {:?} lacks the {perm:?} permission for {what}", principal.name)
+                .to_lowercase(),
+        ))
     }
 }
 
@@ -268,9 +326,15 @@ async fn metrics_handler(State(app): State<Shared>, headers: HeaderMap) -> Respo
             for e in envs {
                 let labels = metrics::EnvLabels { env: e.env.clone() };
                 app.metrics.locks_held.get_or_create(&labels).set(i64::from(e.lock.is_some()));
-                app.metrics.lock_age.get_or_create(&labels).set(e.lock.as_ref().map_or(0, |l| l.age_seconds));
+                app.metrics
+                    .lock_age
+                    .get_or_create(&labels)
+                    .set(e.lock.as_ref().map_or(0, |l| l.age_seconds));
                 if let Some(size) = e.size {
-                    app.metrics.state_bytes.get_or_create(&labels).set(i64::try_from(size).unwrap_or(i64::MAX));
+                    app.metrics
+                        .state_bytes
+                        .get_or_create(&labels)
+                        .set(i64::try_from(size).unwrap_or(i64::MAX));
                 }
             }
         }
@@ -282,9 +346,19 @@ async fn metrics_handler(State(app): State<Shared>, headers: HeaderMap) -> Respo
     // Prometheus asks for OpenMetrics in its Accept header; everyone else
     // (curl, promtool) gets the classic text format.
     if openmetrics {
-        (StatusCode::OK, [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode_openmetrics()).into_response()
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            app.metrics.encode_openmetrics(),
+        )
+            .into_response()
     } else {
-        (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.encode_prometheus()).into_response()
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            app.metrics.encode_prometheus(),
+        )
+            .into_response()
     }
 }
 
@@ -292,7 +366,9 @@ async fn fallback(uri: axum::http::Uri) -> Response {
     match uri.path().strip_prefix("/v1/state/") {
         Some(rest) if !rest.is_empty() => text(
             StatusCode::BAD_REQUEST,
-            format!("invalid state path {rest:?}: the env must be one path segment of lowercase letters, digits, '-' or '_' (e.g. /v1/state/staging)"),
+            format!(
+                "invalid state path {rest:?}: the env must be one path segment of lowercase letters, digits, '-' or '_' (e.g. /v1/state/staging)"
+            ),
         ),
         _ => text(StatusCode::NOT_FOUND, "no such route; the state API is at /v1/state/<env>"),
     }
@@ -322,7 +398,12 @@ async fn state_handler(
         "DELETE" => delete_state(&app, &env, q, &headers).await,
         "LOCK" => lock_state(&app, &env, &headers, body).await,
         "UNLOCK" => unlock_state(&app, &env, &headers, body).await,
-        other => text(StatusCode::METHOD_NOT_ALLOWED, format!("method {other} is not supported on /v1/state/<env>: use GET, POST, DELETE, LOCK or UNLOCK")),
+        other => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "method {other} is not supported on /v1/state/<env>: use GET, POST, DELETE, LOCK or UNLOCK"
+            ),
+        ),
     }
 }
 
@@ -341,11 +422,17 @@ async fn get_state(app: &AppState, env: &str, headers: &HeaderMap) -> Response {
     }
     match app.state.current_raw(env).await {
         Ok(Some(bytes)) => {
-            app.metrics.state_bytes.get_or_create(&metrics::EnvLabels { env: env.to_owned() }).set(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
+            app.metrics
+                .state_bytes
+                .get_or_create(&metrics::EnvLabels { env: env.to_owned() })
+                .set(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
             let md5 = base64::engine::general_purpose::STANDARD.encode(md5_digest(&bytes));
             (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json".to_owned()), (header::HeaderName::from_static("content-md5"), md5)],
+                [
+                    (header::CONTENT_TYPE, "application/json".to_owned()),
+                    (header::HeaderName::from_static("content-md5"), md5),
+                ],
                 bytes,
             )
                 .into_response()
@@ -360,43 +447,83 @@ fn md5_digest(bytes: &[u8]) -> [u8; 16] {
     md5::Md5::digest(bytes).into()
 }
 
-async fn post_state(app: &AppState, env: &str, q: WriteQuery, headers: &HeaderMap, body: Body) -> Response {
+async fn post_state(
+    app: &AppState,
+    env: &str,
+    q: WriteQuery,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let principal = match authorize(app, headers, Some(env), Permission::Write) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let force = q.force.unwrap_or(false);
     if force && !principal.is_admin() {
-        return text(StatusCode::FORBIDDEN, "force=true (accepting a lineage change or serial regression) needs an admin token");
+        return text(
+            StatusCode::FORBIDDEN,
+            "force=true (accepting a lineage change or serial regression) needs an admin token",
+        );
     }
     let body = match read_body(app, body).await {
         Ok(b) => b,
         Err(r) => {
-            app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name).env(env).detail("error", "body too large")).await;
+            app.state
+                .audit(
+                    AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name)
+                        .env(env)
+                        .detail("error", "body too large"),
+                )
+                .await;
             return r;
         }
     };
     if let Some(given) = headers.get("content-md5") {
         let expected = base64::engine::general_purpose::STANDARD.encode(md5_digest(&body));
         if given.as_bytes() != expected.as_bytes() {
-            app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name).env(env).detail("error", "content-md5 mismatch")).await;
-            return text(StatusCode::BAD_REQUEST, "Content-MD5 does not match the body: the upload was corrupted in transit; nothing was written, retry");
+            app.state
+                .audit(
+                    AuditEvent::new(Action::StateWrite, Outcome::Invalid, &principal.name)
+                        .env(env)
+                        .detail("error", "content-md5 mismatch"),
+                )
+                .await;
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Content-MD5 does not match the body: the upload was corrupted in transit; nothing was written, retry",
+            );
         }
     }
     let Some(lock_id) = q.id.filter(|id| !id.is_empty()) else {
-        app.state.audit(AuditEvent::new(Action::StateWrite, Outcome::Conflict, &principal.name).env(env).detail("error", "no lock id")).await;
+        app.state
+            .audit(
+                AuditEvent::new(Action::StateWrite, Outcome::Conflict, &principal.name)
+                    .env(env)
+                    .detail("error", "no lock id"),
+            )
+            .await;
         return text(
             StatusCode::CONFLICT,
-            format!("state writes require the lock: POST /v1/state/{env}?ID=<lock id>. Run terraform with locking enabled (no -lock=false)"),
+            format!(
+                "state writes require the lock: POST /v1/state/{env}?ID=<lock id>. Run terraform with locking enabled (no -lock=false)"
+            ),
         );
     };
     let size = body.len();
     let opts = WriteOptions { force, ..WriteOptions::default() };
     match app.state.write(env, body, &lock_id, &actor_of(&principal), opts).await {
         Ok(outcome) => {
-            app.metrics.state_bytes.get_or_create(&metrics::EnvLabels { env: env.to_owned() }).set(i64::try_from(size).unwrap_or(i64::MAX));
+            app.metrics
+                .state_bytes
+                .get_or_create(&metrics::EnvLabels { env: env.to_owned() })
+                .set(i64::try_from(size).unwrap_or(i64::MAX));
             match outcome.version {
-                Some(v) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(&v).unwrap_or_default()).into_response(),
+                Some(v) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::to_vec(&v).unwrap_or_default(),
+                )
+                    .into_response(),
                 None => text(StatusCode::OK, "unchanged"),
             }
         }
@@ -410,7 +537,9 @@ async fn delete_state(app: &AppState, env: &str, q: WriteQuery, headers: &Header
         Err(r) => return r,
     };
     match app.state.delete(env, q.id.as_deref(), &actor_of(&principal)).await {
-        Ok(()) => text(StatusCode::OK, format!("state of env {env} deleted; its versions are kept")),
+        Ok(()) => {
+            text(StatusCode::OK, format!("state of env {env} deleted; its versions are kept"))
+        }
         Err(e) => error_response(app, e, StatusCode::CONFLICT),
     }
 }
@@ -426,7 +555,12 @@ async fn lock_state(app: &AppState, env: &str, headers: &HeaderMap, body: Body) 
     };
     let info = match LockInfo::parse(&body) {
         Ok(i) => i,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("LOCK body is not Terraform LockInfo JSON with an ID: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("LOCK body is not Terraform LockInfo JSON with an ID: {e}"),
+            );
+        }
     };
     match app.state.lock(env, info, &actor_of(&principal)).await {
         Ok(_) => text(StatusCode::OK, "locked"),
@@ -444,11 +578,25 @@ async fn unlock_state(app: &AppState, env: &str, headers: &HeaderMap, body: Body
         let principal = match authorize(app, headers, Some(env), Permission::Admin) {
             Ok(p) => p,
             Err(r) => {
-                app.state.audit(AuditEvent::new(Action::ForceUnlock, Outcome::Denied, "unknown").env(env).detail("status", r.status().as_u16())).await;
+                app.state
+                    .audit(
+                        AuditEvent::new(Action::ForceUnlock, Outcome::Denied, "unknown")
+                            .env(env)
+                            .detail("status", r.status().as_u16()),
+                    )
+                    .await;
                 return r;
             }
         };
-        return match app.state.force_unlock(env, &actor_of(&principal), "terraform force-unlock through the http backend").await {
+        return match app
+            .state
+            .force_unlock(
+                env,
+                &actor_of(&principal),
+                "terraform force-unlock through the http backend",
+            )
+            .await
+        {
             Ok(_) => text(StatusCode::OK, "force-unlocked"),
             Err(e) => error_response(app, e, StatusCode::CONFLICT),
         };
@@ -459,7 +607,12 @@ async fn unlock_state(app: &AppState, env: &str, headers: &HeaderMap, body: Body
     };
     let info = match LockInfo::parse(&body) {
         Ok(i) => i,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("UNLOCK body is not Terraform LockInfo JSON with an ID: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("UNLOCK body is not Terraform LockInfo JSON with an ID: {e}"),
+            );
+        }
     };
     match app.state.unlock(env, &info.id, &actor_of(&principal)).await {
         Ok(_) => text(StatusCode::OK, "unlocked"),
@@ -467,7 +620,11 @@ async fn unlock_state(app: &AppState, env: &str, headers: &HeaderMap, body: Body
     }
 }
 
-async fn versions_handler(State(app): State<Shared>, Path(env): Path<String>, headers: HeaderMap) -> Response {
+async fn versions_handler(
+    State(app): State<Shared>,
+    Path(env): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(e) = validate_env(&env) {
         return text(StatusCode::BAD_REQUEST, e.to_string());
     }
@@ -475,12 +632,21 @@ async fn versions_handler(State(app): State<Shared>, Path(env): Path<String>, he
         return r;
     }
     match app.state.versions(&env).await {
-        Ok(v) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec_pretty(&v).unwrap_or_default()).into_response(),
+        Ok(v) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_vec_pretty(&v).unwrap_or_default(),
+        )
+            .into_response(),
         Err(e) => error_response(&app, e, StatusCode::CONFLICT),
     }
 }
 
-async fn version_handler(State(app): State<Shared>, Path((env, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn version_handler(
+    State(app): State<Shared>,
+    Path((env, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(e) = validate_env(&env) {
         return text(StatusCode::BAD_REQUEST, e.to_string());
     }
@@ -489,7 +655,8 @@ async fn version_handler(State(app): State<Shared>, Path((env, id)): Path<(Strin
     }
     match app.state.version(&env, &id).await {
         Ok((meta, bytes)) => {
-            let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+            let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes)
+                .into_response();
             let h = resp.headers_mut();
             for (name, value) in [
                 ("x-platctl-version", meta.id.clone()),
@@ -513,22 +680,43 @@ struct RollbackRequest {
     reason: String,
 }
 
-async fn rollback_handler(State(app): State<Shared>, Path(env): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn rollback_handler(
+    State(app): State<Shared>,
+    Path(env): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(e) = validate_env(&env) {
         return text(StatusCode::BAD_REQUEST, e.to_string());
     }
     let principal = match authorize(&app, &headers, Some(&env), Permission::Write).and_then(|p| {
-        if p.may(Some(&env), Permission::Lock) { Ok(p) } else { Err(text(StatusCode::FORBIDDEN, "rollback needs the write and lock permissions")) }
+        if p.may(Some(&env), Permission::Lock) {
+            Ok(p)
+        } else {
+            Err(text(StatusCode::FORBIDDEN, "rollback needs the write and lock permissions"))
+        }
     }) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let req: RollbackRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("rollback body must be JSON {{\"to\": \"<version id>\", \"reason\": \"...\"}}: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "rollback body must be JSON {{\"to\": \"<version id>\", \"reason\": \"...\"}}: {e}"
+                ),
+            );
+        }
     };
     match app.state.rollback(&env, &req.to, &req.reason, &actor_of(&principal)).await {
-        Ok(meta) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec_pretty(&meta).unwrap_or_default()).into_response(),
+        Ok(meta) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_vec_pretty(&meta).unwrap_or_default(),
+        )
+            .into_response(),
         Err(e) => error_response(&app, e, StatusCode::LOCKED),
     }
 }

@@ -50,17 +50,39 @@ impl Metrics {
         let mut registry = Registry::with_prefix("platctl");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         });
         let locks_held = Family::<EnvLabels, Gauge>::default();
         let lock_age = Family::<EnvLabels, Gauge>::default();
         let state_bytes = Family::<EnvLabels, Gauge>::default();
         let store_errors = Family::<OpLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route template, method and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route template", latency.clone());
-        registry.register("state_locks_held", "1 when the env's state is locked", locks_held.clone());
-        registry.register("state_lock_age_seconds", "Age of the env's lock in seconds (0 when unlocked)", lock_age.clone());
-        registry.register("state_bytes", "Size of the env's current state in bytes", state_bytes.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route template, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route template",
+            latency.clone(),
+        );
+        registry.register(
+            "state_locks_held",
+            "1 when the env's state is locked",
+            locks_held.clone(),
+        );
+        registry.register(
+            "state_lock_age_seconds",
+            "Age of the env's lock in seconds (0 when unlocked)",
+            lock_age.clone(),
+        );
+        registry.register(
+            "state_bytes",
+            "Size of the env's current state in bytes",
+            state_bytes.clone(),
+        );
         registry.register("store_errors", "Object store errors by operation", store_errors.clone());
         Metrics { registry, requests, latency, locks_held, lock_age, state_bytes, store_errors }
     }
@@ -111,6 +133,9 @@ mod tests {
     fn counters_get_their_total_suffix_in_help_and_type() {
         let om = "# HELP x_requests Requests.\n# TYPE x_requests counter\nx_requests_total{a=\"b\"} 1\n# HELP g A gauge.\n# TYPE g gauge\ng 2\n# EOF\n";
         let prom = super::openmetrics_to_prometheus(om);
-        assert_eq!(prom, "# HELP x_requests_total Requests.\n# TYPE x_requests_total counter\nx_requests_total{a=\"b\"} 1\n# HELP g A gauge.\n# TYPE g gauge\ng 2\n");
+        assert_eq!(
+            prom,
+            "# HELP x_requests_total Requests.\n# TYPE x_requests_total counter\nx_requests_total{a=\"b\"} 1\n# HELP g A gauge.\n# TYPE g gauge\ng 2\n"
+        );
     }
 }

@@ -6,9 +6,7 @@ use crate::{Finding, finding};
 
 /// A workflow's `on:` (YAML 1.1 readers turn the key into `true`).
 fn on(doc: &Node) -> &Node {
-    doc.get("on")
-        .or_else(|| doc.get("true"))
-        .unwrap_or_else(|| doc.g("on"))
+    doc.get("on").or_else(|| doc.get("true")).unwrap_or_else(|| doc.g("on"))
 }
 
 fn has_word(text: &str, word: &str) -> bool {
@@ -35,11 +33,8 @@ fn hourly(cron: &str) -> bool {
 
 pub fn check(repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
-    let workflows: Vec<&SourceFile> = repo
-        .files
-        .iter()
-        .filter(|f| f.kind == Kind::Workflow)
-        .collect();
+    let workflows: Vec<&SourceFile> =
+        repo.files.iter().filter(|f| f.kind == Kind::Workflow).collect();
     let mut drift_hourly = false;
     let mut drift_seen: Option<(String, usize)> = None;
     for file in &workflows {
@@ -50,10 +45,8 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         let jobs = doc.g("jobs").entries();
         // GHA001
         if doc.get("permissions").is_none() {
-            let bare: Vec<_> = jobs
-                .iter()
-                .filter(|j| j.value.get("permissions").is_none())
-                .collect();
+            let bare: Vec<_> =
+                jobs.iter().filter(|j| j.value.get("permissions").is_none()).collect();
             if jobs.is_empty() || !bare.is_empty() {
                 let names: Vec<&str> = bare.iter().map(|j| j.key.as_str()).collect();
                 out.push(finding("GHA001", f, 1, format!("workflow has no top-level permissions: and jobs [{}] have none either (defaults can be write-all)", names.join(", "))));
@@ -149,16 +142,10 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
     }
     if !drift_hourly && let Some(first) = workflows.first() {
         let (f, l, msg) = match drift_seen {
-            Some((f, l)) => (
-                f,
-                l,
-                "the drift workflow does not run hourly (cron \"0 * * * *\")".to_owned(),
-            ),
-            None => (
-                first.rel.clone(),
-                0,
-                "no workflow runs drift detection hourly".to_owned(),
-            ),
+            Some((f, l)) => {
+                (f, l, "the drift workflow does not run hourly (cron \"0 * * * *\")".to_owned())
+            }
+            None => (first.rel.clone(), 0, "no workflow runs drift detection hourly".to_owned()),
         };
         out.push(finding("GHA004", &f, l, msg));
     }

@@ -49,17 +49,10 @@ impl<'a> Obj<'a> {
         self.api.rsplit_once('/').map_or("", |(g, _)| g)
     }
     pub fn name(&self) -> &'a str {
-        self.node
-            .at(&["metadata", "name"])
-            .and_then(Node::as_str)
-            .unwrap_or("")
+        self.node.at(&["metadata", "name"]).and_then(Node::as_str).unwrap_or("")
     }
     pub fn ns(&self, kustomize: &BTreeMap<String, String>) -> Option<String> {
-        if let Some(ns) = self
-            .node
-            .at(&["metadata", "namespace"])
-            .and_then(Node::as_str)
-        {
+        if let Some(ns) = self.node.at(&["metadata", "namespace"]).and_then(Node::as_str) {
             return Some(ns.to_owned());
         }
         let mut dir = self.file.rel.as_str();
@@ -92,12 +85,7 @@ pub fn objects(repo: &Repo) -> Vec<Obj<'_>> {
         for doc in &file.docs {
             if let (Some(api), Some(kind)) = (doc.g("apiVersion").as_str(), doc.g("kind").as_str())
             {
-                out.push(Obj {
-                    file,
-                    node: doc,
-                    api,
-                    kind,
-                });
+                out.push(Obj { file, node: doc, api, kind });
             }
         }
     }
@@ -136,11 +124,7 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         }
     }
     service_monitors(&objs, &kustomize, &mut out);
-    for file in repo
-        .files
-        .iter()
-        .filter(|f| matches!(f.kind, Kind::HelmValues | Kind::Manifest))
-    {
+    for file in repo.files.iter().filter(|f| matches!(f.kind, Kind::HelmValues | Kind::Manifest)) {
         for doc in file.docs.iter().filter(|d| d.get("kind").is_none()) {
             values_images(file, doc, &mut out);
         }
@@ -200,32 +184,19 @@ fn policy_effect(o: &Obj<'_>) -> (bool, bool, BTreeSet<String>) {
     if calico && matches!(o.kind, "NetworkPolicy" | "GlobalNetworkPolicy") {
         let sel = spec.g("selector").as_str().unwrap_or("all()").trim();
         let all_pods = sel == "all()" || sel.is_empty();
-        let denies = |key: &str| {
-            spec.g(key)
-                .seq()
-                .iter()
-                .all(|r| r.g("action").as_str() == Some("Deny"))
-        };
+        let denies =
+            |key: &str| spec.g(key).seq().iter().all(|r| r.g("action").as_str() == Some("Deny"));
         let deny_in = all_pods && has_type(spec, "types", "Ingress") && denies("ingress");
         let deny_out = all_pods && has_type(spec, "types", "Egress") && denies("egress");
-        for rule in spec
-            .g("egress")
-            .seq()
-            .iter()
-            .filter(|r| r.g("action").as_str() == Some("Allow"))
+        for rule in
+            spec.g("egress").seq().iter().filter(|r| r.g("action").as_str() == Some("Allow"))
         {
-            let ports = rule
-                .at(&["destination", "ports"])
-                .map(Node::seq)
-                .unwrap_or(&[]);
+            let ports = rule.at(&["destination", "ports"]).map(Node::seq).unwrap_or(&[]);
             let proto = rule.g("protocol").as_str().map(str::to_uppercase);
             if ports.is_empty() && proto.is_none() {
                 dns.extend(["UDP".to_owned(), "TCP".to_owned()]);
             }
-            if ports
-                .iter()
-                .any(|p| p.scalar_text().as_deref() == Some("53"))
-            {
+            if ports.iter().any(|p| p.scalar_text().as_deref() == Some("53")) {
                 match proto {
                     Some(p) => {
                         dns.insert(p);
@@ -241,12 +212,7 @@ fn policy_effect(o: &Obj<'_>) -> (bool, bool, BTreeSet<String>) {
 
 /// Whether a Calico GlobalNetworkPolicy's namespaceSelector covers `ns`.
 fn global_applies(o: &Obj<'_>, ns: &str) -> bool {
-    let sel = o
-        .node
-        .at(&["spec", "namespaceSelector"])
-        .and_then(Node::as_str)
-        .unwrap_or("")
-        .trim();
+    let sel = o.node.at(&["spec", "namespaceSelector"]).and_then(Node::as_str).unwrap_or("").trim();
     if sel.is_empty() || sel == "all()" {
         return true;
     }
@@ -281,10 +247,7 @@ fn namespaces(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut 
             deny_out |= e;
             dns.extend(d);
         }
-        let l = ns_obj
-            .node
-            .at(&["metadata"])
-            .map_or(ns_obj.line(), |m| m.key_line("name"));
+        let l = ns_obj.node.at(&["metadata"]).map_or(ns_obj.line(), |m| m.key_line("name"));
         let f = &ns_obj.file.rel;
         if !deny_in {
             out.push(finding(
@@ -302,19 +265,13 @@ fn namespaces(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut 
                 format!("namespace {ns} has no default-deny egress NetworkPolicy"),
             ));
         }
-        let missing: Vec<&str> = ["UDP", "TCP"]
-            .into_iter()
-            .filter(|p| !dns.contains(*p))
-            .collect();
+        let missing: Vec<&str> = ["UDP", "TCP"].into_iter().filter(|p| !dns.contains(*p)).collect();
         if !missing.is_empty() {
             out.push(finding(
                 "K8S003",
                 f,
                 l,
-                format!(
-                    "namespace {ns} does not allow DNS egress on {}/53",
-                    missing.join(" and ")
-                ),
+                format!("namespace {ns} does not allow DNS egress on {}/53", missing.join(" and ")),
             ));
         }
     }
@@ -360,25 +317,17 @@ fn host_covered(listener: Option<&str>, host: &str) -> bool {
     match listener {
         None => true,
         Some(l) if l == host => true,
-        Some(l) => l
-            .strip_prefix("*.")
-            .is_some_and(|suffix| host.ends_with(&format!(".{suffix}"))),
+        Some(l) => l.strip_prefix("*.").is_some_and(|suffix| host.ends_with(&format!(".{suffix}"))),
     }
 }
 
 fn gateways(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut Vec<Finding>) {
     let certs = cert_manager_secrets(objs);
-    let gws: Vec<&Obj<'_>> = objs
-        .iter()
-        .filter(|o| o.is("gateway.networking.k8s.io", "Gateway"))
-        .collect();
+    let gws: Vec<&Obj<'_>> =
+        objs.iter().filter(|o| o.is("gateway.networking.k8s.io", "Gateway")).collect();
     for gw in &gws {
         let f = &gw.file.rel;
-        let ls = gw
-            .node
-            .at(&["spec", "listeners"])
-            .map(Node::seq)
-            .unwrap_or(&[]);
+        let ls = gw.node.at(&["spec", "listeners"]).map(Node::seq).unwrap_or(&[]);
         let mut https = 0;
         for l in ls {
             let proto = l.g("protocol").as_str().unwrap_or("").to_uppercase();
@@ -387,10 +336,7 @@ fn gateways(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut Ve
             }
             https += 1;
             let lname = l.g("name").scalar_text().unwrap_or_default();
-            let refs = l
-                .at(&["tls", "certificateRefs"])
-                .map(Node::seq)
-                .unwrap_or(&[]);
+            let refs = l.at(&["tls", "certificateRefs"]).map(Node::seq).unwrap_or(&[]);
             if l.at(&["tls", "mode"]).and_then(Node::as_str) == Some("Passthrough") {
                 continue;
             }
@@ -399,10 +345,7 @@ fn gateways(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut Ve
                     "K8S004",
                     f,
                     l.line,
-                    format!(
-                        "Gateway {} listener {lname} has no tls.certificateRefs",
-                        gw.name()
-                    ),
+                    format!("Gateway {} listener {lname} has no tls.certificateRefs", gw.name()),
                 ));
                 continue;
             }
@@ -427,10 +370,7 @@ fn gateways(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut Ve
             ));
         }
     }
-    for route in objs
-        .iter()
-        .filter(|o| o.is("gateway.networking.k8s.io", "HTTPRoute"))
-    {
+    for route in objs.iter().filter(|o| o.is("gateway.networking.k8s.io", "HTTPRoute")) {
         let f = &route.file.rel;
         let route_ns = route.ns(kustomize);
         let spec = route.node.g("spec");
@@ -439,9 +379,7 @@ fn gateways(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut Ve
                 rule.g("backendRefs").seq().is_empty()
                     && rule.g("filters").seq().iter().any(|flt| {
                         flt.g("type").as_str() == Some("RequestRedirect")
-                            && flt
-                                .at(&["requestRedirect", "scheme"])
-                                .and_then(Node::as_str)
+                            && flt.at(&["requestRedirect", "scheme"]).and_then(Node::as_str)
                                 == Some("https")
                     })
             });
@@ -450,11 +388,7 @@ fn gateways(objs: &[Obj<'_>], kustomize: &BTreeMap<String, String>, out: &mut Ve
                 continue;
             }
             let gname = pref.g("name").as_str().unwrap_or("");
-            let gns = pref
-                .g("namespace")
-                .as_str()
-                .map(str::to_owned)
-                .or_else(|| route_ns.clone());
+            let gns = pref.g("namespace").as_str().map(str::to_owned).or_else(|| route_ns.clone());
             let Some(gw) = gws.iter().find(|g| {
                 g.name() == gname
                     && (gns.is_none() || g.ns(kustomize) == gns || g.ns(kustomize).is_none())
@@ -512,18 +446,11 @@ fn ingress(o: &Obj<'_>, objs: &[Obj<'_>], out: &mut Vec<Finding>) {
     let spec = o.node.g("spec");
     let tls = spec.g("tls").seq();
     if tls.is_empty() {
-        out.push(finding(
-            "K8S006",
-            f,
-            o.line(),
-            format!("Ingress {} has no spec.tls", o.name()),
-        ));
+        out.push(finding("K8S006", f, o.line(), format!("Ingress {} has no spec.tls", o.name())));
         return;
     }
-    let tls_hosts: BTreeSet<String> = tls
-        .iter()
-        .flat_map(|t| t.g("hosts").seq().iter().filter_map(Node::scalar_text))
-        .collect();
+    let tls_hosts: BTreeSet<String> =
+        tls.iter().flat_map(|t| t.g("hosts").seq().iter().filter_map(Node::scalar_text)).collect();
     for rule in spec.g("rules").seq() {
         if let Some(h) = rule.g("host").as_str()
             && !tls_hosts.contains(h)
@@ -537,11 +464,7 @@ fn ingress(o: &Obj<'_>, objs: &[Obj<'_>], out: &mut Vec<Finding>) {
         }
     }
     let certs = cert_manager_secrets(objs);
-    let all_cm = tls.iter().all(|t| {
-        t.g("secretName")
-            .as_str()
-            .is_some_and(|s| certs.contains(s))
-    });
+    let all_cm = tls.iter().all(|t| t.g("secretName").as_str().is_some_and(|s| certs.contains(s)));
     if !has_issuer_annotation(o) && !all_cm {
         out.push(finding("K8S006", f, o.line(), format!("Ingress {} TLS is not from cert-manager (add a cert-manager.io/cluster-issuer annotation)", o.name())));
     }
@@ -576,20 +499,17 @@ fn pod_spec<'a>(o: &Obj<'a>) -> Option<(&'a Node, bool)> {
             Some((n.at(&["spec", "template", "spec"])?, true))
         }
         ("batch", "Job") => Some((n.at(&["spec", "template", "spec"])?, false)),
-        ("batch", "CronJob") => Some((
-            n.at(&["spec", "jobTemplate", "spec", "template", "spec"])?,
-            false,
-        )),
+        ("batch", "CronJob") => {
+            Some((n.at(&["spec", "jobTemplate", "spec", "template", "spec"])?, false))
+        }
         _ => None,
     }
 }
 
 fn workload(o: &Obj<'_>, pod: &Node, long_running: bool, out: &mut Vec<Finding>) {
     let f = &o.file.rel;
-    let pod_non_root = pod
-        .at(&["securityContext", "runAsNonRoot"])
-        .and_then(Node::as_bool)
-        == Some(true);
+    let pod_non_root =
+        pod.at(&["securityContext", "runAsNonRoot"]).and_then(Node::as_bool) == Some(true);
     let groups = [("containers", true), ("initContainers", false)];
     for (key, main) in groups {
         for c in pod.g(key).seq() {
@@ -597,25 +517,18 @@ fn workload(o: &Obj<'_>, pod: &Node, long_running: bool, out: &mut Vec<Finding>)
             let l = c.line;
             let what = format!("{} container {cname}", o.label());
             let res = c.g("resources");
-            let missing: Vec<&str> = [
-                ("requests", "cpu"),
-                ("requests", "memory"),
-                ("limits", "memory"),
-            ]
-            .into_iter()
-            .filter(|(a, b)| res.at(&[a, b]).is_none_or(Node::is_null))
-            .map(|(a, b)| {
-                if a == "requests" {
-                    if b == "cpu" {
-                        "requests.cpu"
-                    } else {
-                        "requests.memory"
-                    }
-                } else {
-                    "limits.memory"
-                }
-            })
-            .collect();
+            let missing: Vec<&str> =
+                [("requests", "cpu"), ("requests", "memory"), ("limits", "memory")]
+                    .into_iter()
+                    .filter(|(a, b)| res.at(&[a, b]).is_none_or(Node::is_null))
+                    .map(|(a, b)| {
+                        if a == "requests" {
+                            if b == "cpu" { "requests.cpu" } else { "requests.memory" }
+                        } else {
+                            "limits.memory"
+                        }
+                    })
+                    .collect();
             if !missing.is_empty() {
                 out.push(finding(
                     "K8S008",
@@ -638,9 +551,7 @@ fn workload(o: &Obj<'_>, pod: &Node, long_running: bool, out: &mut Vec<Finding>)
                     ));
                 }
             }
-            let c_non_root = c
-                .at(&["securityContext", "runAsNonRoot"])
-                .and_then(Node::as_bool);
+            let c_non_root = c.at(&["securityContext", "runAsNonRoot"]).and_then(Node::as_bool);
             if c_non_root == Some(false) || (!pod_non_root && c_non_root != Some(true)) {
                 out.push(finding(
                     "K8S010",
@@ -649,26 +560,15 @@ fn workload(o: &Obj<'_>, pod: &Node, long_running: bool, out: &mut Vec<Finding>)
                     format!("{what} may run as root (runAsNonRoot is not true)"),
                 ));
             }
-            if c.at(&["securityContext", "readOnlyRootFilesystem"])
-                .and_then(Node::as_bool)
+            if c.at(&["securityContext", "readOnlyRootFilesystem"]).and_then(Node::as_bool)
                 != Some(true)
             {
-                out.push(finding(
-                    "K8S011",
-                    f,
-                    l,
-                    format!("{what} has a writable root filesystem"),
-                ));
+                out.push(finding("K8S011", f, l, format!("{what} has a writable root filesystem")));
             }
             if let Some(img) = c.get("image")
                 && let Some(problem) = image_problem(img.as_str().unwrap_or(""))
             {
-                out.push(finding(
-                    "K8S012",
-                    f,
-                    c.key_line("image"),
-                    format!("{what}: {problem}"),
-                ));
+                out.push(finding("K8S012", f, c.key_line("image"), format!("{what}: {problem}")));
             }
         }
     }
@@ -724,23 +624,13 @@ fn service_monitors(
     kustomize: &BTreeMap<String, String>,
     out: &mut Vec<Finding>,
 ) {
-    let monitors: Vec<&Obj<'_>> = objs
-        .iter()
-        .filter(|o| o.is("monitoring.coreos.com", "ServiceMonitor"))
-        .collect();
+    let monitors: Vec<&Obj<'_>> =
+        objs.iter().filter(|o| o.is("monitoring.coreos.com", "ServiceMonitor")).collect();
     for svc in objs.iter().filter(|o| o.is("", "Service")) {
-        let ports = svc
-            .node
-            .at(&["spec", "ports"])
-            .map(Node::seq)
-            .unwrap_or(&[]);
-        let metrics_port = ports
-            .iter()
-            .any(|p| p.g("name").as_str().is_some_and(|n| n.contains("metrics")));
-        let scrape = svc
-            .annotation("prometheus.io/scrape")
-            .and_then(Node::scalar_text)
-            .as_deref()
+        let ports = svc.node.at(&["spec", "ports"]).map(Node::seq).unwrap_or(&[]);
+        let metrics_port =
+            ports.iter().any(|p| p.g("name").as_str().is_some_and(|n| n.contains("metrics")));
+        let scrape = svc.annotation("prometheus.io/scrape").and_then(Node::scalar_text).as_deref()
             == Some("true");
         if !(metrics_port || scrape) {
             continue;
@@ -751,18 +641,12 @@ fn service_monitors(
             let spec = m.node.g("spec");
             let nsel = spec.g("namespaceSelector");
             let ns_ok = nsel.g("any").as_bool() == Some(true)
-                || nsel
-                    .g("matchNames")
-                    .seq()
-                    .iter()
-                    .any(|n| n.as_str() == svc_ns.as_deref())
+                || nsel.g("matchNames").seq().iter().any(|n| n.as_str() == svc_ns.as_deref())
                 || (nsel.g("matchNames").seq().is_empty() && m.ns(kustomize) == svc_ns);
             let sel = spec.at(&["selector", "matchLabels"]);
             let labels_ok = sel.is_none_or(|sel| {
                 sel.entries().iter().all(|e| {
-                    labels
-                        .and_then(|l| l.get(&e.key))
-                        .and_then(Node::scalar_text)
+                    labels.and_then(|l| l.get(&e.key)).and_then(Node::scalar_text)
                         == e.value.scalar_text()
                 })
             });
@@ -773,10 +657,7 @@ fn service_monitors(
                 "K8S013",
                 &svc.file.rel,
                 svc.line(),
-                format!(
-                    "Service {} exposes metrics but no ServiceMonitor selects it",
-                    svc.name()
-                ),
+                format!("Service {} exposes metrics but no ServiceMonitor selects it", svc.name()),
             ));
         }
     }
@@ -791,17 +672,10 @@ const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 /// `app` is the Application (or an ApplicationSet's template).
 fn application(o: &Obj<'_>, app: &Node, objs: &[Obj<'_>], out: &mut Vec<Finding>) {
     let f = &o.file.rel;
-    let name = app
-        .at(&["metadata", "name"])
-        .and_then(Node::as_str)
-        .unwrap_or(o.name());
+    let name = app.at(&["metadata", "name"]).and_then(Node::as_str).unwrap_or(o.name());
     let meta_line = app.get("metadata").map_or(o.line(), |m| m.line);
     if app.at(&["metadata", "annotations", SYNC_WAVE]).is_none() {
-        let l = if std::ptr::eq(app, o.node) {
-            o.node.key_line("metadata")
-        } else {
-            meta_line
-        };
+        let l = if std::ptr::eq(app, o.node) { o.node.key_line("metadata") } else { meta_line };
         out.push(finding(
             "ARGO001",
             f,
@@ -827,10 +701,7 @@ fn application(o: &Obj<'_>, app: &Node, objs: &[Obj<'_>], out: &mut Vec<Finding>
         }
         Some(_) => {}
     }
-    let dest_ns = spec
-        .at(&["destination", "namespace"])
-        .and_then(Node::as_str)
-        .unwrap_or("");
+    let dest_ns = spec.at(&["destination", "namespace"]).and_then(Node::as_str).unwrap_or("");
     // An app-of-apps (destination: the Argo CD namespace) only creates Applications;
     // it is judged through them, and each of them is checked here itself.
     let app_of_apps = dest_ns == ARGOCD_NAMESPACE;
@@ -841,12 +712,7 @@ fn application(o: &Obj<'_>, app: &Node, objs: &[Obj<'_>], out: &mut Vec<Finding>
         let windows = objs.iter().any(|p| {
             p.is("argoproj.io", "AppProject")
                 && Some(p.name()) == project
-                && !p
-                    .node
-                    .at(&["spec", "syncWindows"])
-                    .map(Node::seq)
-                    .unwrap_or(&[])
-                    .is_empty()
+                && !p.node.at(&["spec", "syncWindows"]).map(Node::seq).unwrap_or(&[]).is_empty()
         });
         if !windows {
             out.push(finding(
@@ -927,10 +793,7 @@ fn chart_names(app: &Node) -> Vec<&str> {
 
 /// Loki configuration trees: (file, node, line offset for nodes parsed from strings).
 /// Loki config trees (file, tree, line offset) and where Loki is deployed.
-type LokiSources<'a> = (
-    Vec<(&'a SourceFile, Node, usize)>,
-    Option<(&'a SourceFile, usize)>,
-);
+type LokiSources<'a> = (Vec<(&'a SourceFile, Node, usize)>, Option<(&'a SourceFile, usize)>);
 
 fn loki_sources<'a>(repo: &'a Repo, objs: &[Obj<'a>]) -> LokiSources<'a> {
     let mut trees = Vec::new();
@@ -1048,56 +911,30 @@ fn observability_stack(repo: &Repo, objs: &[Obj<'_>], out: &mut Vec<Finding>) {
         }
     };
     for o in &apps {
-        let app = if o.kind == "Application" {
-            o.node
-        } else {
-            o.node.g("spec").g("template")
-        };
-        let dest = app
-            .at(&["spec", "destination", "namespace"])
-            .and_then(Node::as_str)
-            .unwrap_or("");
-        let name = app
-            .at(&["metadata", "name"])
-            .and_then(Node::as_str)
-            .unwrap_or("");
-        add(
-            &chart_names(app),
-            format!("{} {name} {dest}", o.file.rel).replace(' ', "/"),
-        );
+        let app = if o.kind == "Application" { o.node } else { o.node.g("spec").g("template") };
+        let dest =
+            app.at(&["spec", "destination", "namespace"]).and_then(Node::as_str).unwrap_or("");
+        let name = app.at(&["metadata", "name"]).and_then(Node::as_str).unwrap_or("");
+        add(&chart_names(app), format!("{} {name} {dest}", o.file.rel).replace(' ', "/"));
     }
     for f in repo.files.iter().filter(|f| f.kind == Kind::ChartMeta) {
         for d in &f.docs {
-            let deps: Vec<&str> = d
-                .g("dependencies")
-                .seq()
-                .iter()
-                .filter_map(|x| x.g("name").as_str())
-                .collect();
+            let deps: Vec<&str> =
+                d.g("dependencies").seq().iter().filter_map(|x| x.g("name").as_str()).collect();
             add(&deps, f.rel.clone());
         }
     }
-    let cluster_envs: Vec<String> = repo
-        .envs
-        .iter()
-        .filter(|e| !NON_CLUSTER_ENVS.contains(&e.as_str()))
-        .cloned()
-        .collect();
-    let envs: Vec<String> = if cluster_envs.is_empty() {
-        vec![String::new()]
-    } else {
-        cluster_envs
-    };
+    let cluster_envs: Vec<String> =
+        repo.envs.iter().filter(|e| !NON_CLUSTER_ENVS.contains(&e.as_str())).cloned().collect();
+    let envs: Vec<String> =
+        if cluster_envs.is_empty() { vec![String::new()] } else { cluster_envs };
     for (comp, _) in STACK {
         for env in &envs {
             let ok = present.contains(&(*comp, String::new()))
                 || present.contains(&(*comp, env.clone()));
             if !ok {
-                let which = if env.is_empty() {
-                    String::new()
-                } else {
-                    format!(" for environment {env}")
-                };
+                let which =
+                    if env.is_empty() { String::new() } else { format!(" for environment {env}") };
                 out.push(finding(
                     "OBS002",
                     &first.file.rel,

@@ -81,16 +81,10 @@ pub struct Report {
 
 impl Report {
     pub fn errors(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count()
+        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
     }
     pub fn warnings(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Warning)
-            .count()
+        self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
     }
 }
 
@@ -124,11 +118,7 @@ pub fn resolve_schemas(
             candidates.push(p.to_path_buf());
         }
         let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        let repo = abs
-            .ancestors()
-            .find(|a| a.join(".git").exists())
-            .unwrap_or(&abs)
-            .to_path_buf();
+        let repo = abs.ancestors().find(|a| a.join(".git").exists()).unwrap_or(&abs).to_path_buf();
         candidates.push(repo.join("../shared/schemas"));
     }
     for c in candidates {
@@ -137,9 +127,7 @@ pub fn resolve_schemas(
         }
         looked.push(c.display().to_string());
     }
-    Err(CheckError::NoSchemas {
-        looked: looked.join(", "),
-    })
+    Err(CheckError::NoSchemas { looked: looked.join(", ") })
 }
 
 /// Run every enabled rule over `opts.root`.
@@ -163,10 +151,7 @@ pub fn check(opts: &Options) -> Result<Report, CheckError> {
             && !opts.skip.iter().any(|s| s == id)
     };
     let mut objects_validated = 0;
-    if ["SCHEMA001", "SCHEMA002", "SCHEMA003"]
-        .iter()
-        .any(|id| enabled(id))
-    {
+    if ["SCHEMA001", "SCHEMA002", "SCHEMA003"].iter().any(|id| enabled(id)) {
         let (schema_findings, n) = schema::check(&repo, &schemas);
         findings.extend(schema_findings);
         objects_validated = n;
@@ -180,12 +165,7 @@ pub fn check(opts: &Options) -> Result<Report, CheckError> {
     findings.dedup();
     suppressed
         .sort_by(|a, b| (&a.finding.file, a.finding.line).cmp(&(&b.finding.file, b.finding.line)));
-    Ok(Report {
-        findings,
-        suppressed,
-        files_checked: repo.files.len(),
-        objects_validated,
-    })
+    Ok(Report { findings, suppressed, files_checked: repo.files.len(), objects_validated })
 }
 
 /// Build a finding from the rule table (severity and fix hint come from it).
@@ -225,16 +205,10 @@ mod tests {
         }
         let canon = |p: PathBuf| std::fs::canonicalize(p).expect("canonical");
         // ../shared/schemas next to the repository root, found from a sub-folder
-        assert_eq!(
-            canon(resolve_schemas(None, None, &sub).expect("found")),
-            canon(shared.clone())
-        );
+        assert_eq!(canon(resolve_schemas(None, None, &sub).expect("found")), canon(shared.clone()));
         // $PLATCTL_SCHEMAS first, then an explicit --schemas over both
         assert_eq!(resolve_schemas(None, Some(&env), &sub).expect("env"), env);
-        assert_eq!(
-            resolve_schemas(Some(&explicit), Some(&env), &sub).expect("explicit"),
-            explicit
-        );
+        assert_eq!(resolve_schemas(Some(&explicit), Some(&env), &sub).expect("explicit"), explicit);
         // an explicit folder that does not exist is an error naming it and the flag
         let err = resolve_schemas(Some(Path::new("/nonexistent/s")), Some(&env), &sub)
             .expect_err("missing");
@@ -244,9 +218,6 @@ mod tests {
         );
         // nothing anywhere
         std::fs::remove_dir_all(base.path().join("shared")).expect("rm");
-        assert!(matches!(
-            resolve_schemas(None, None, &sub),
-            Err(CheckError::NoSchemas { .. })
-        ));
+        assert!(matches!(resolve_schemas(None, None, &sub), Err(CheckError::NoSchemas { .. })));
     }
 }

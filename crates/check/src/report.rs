@@ -11,11 +11,7 @@ use crate::{Finding, RULES, Report, Severity};
 /// Human output. `color` adds ANSI colour (the caller decides: TTY and NO_COLOR).
 pub fn human(report: &Report, root: &Path, color: bool) -> String {
     let paint = |code: &str, s: &str| {
-        if color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_owned()
-        }
+        if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
     };
     let mut texts: HashMap<&str, Option<String>> = HashMap::new();
     let mut out = String::new();
@@ -24,11 +20,7 @@ pub fn human(report: &Report, root: &Path, color: bool) -> String {
             Severity::Error => paint("1;31", "error"),
             Severity::Warning => paint("1;33", "warning"),
         };
-        let loc = if f.line > 0 {
-            format!("{}:{}", f.file, f.line)
-        } else {
-            f.file.clone()
-        };
+        let loc = if f.line > 0 { format!("{}:{}", f.file, f.line) } else { f.file.clone() };
         let _ = writeln!(out, "{sev}[{}] {}: {}", f.rule, paint("1", &loc), f.message);
         if f.line > 0 {
             let text = texts
@@ -145,17 +137,8 @@ pub fn sarif(report: &Report, version: &str) -> Value {
             })
         })
         .collect();
-    let mut results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| sarif_result(f, None))
-        .collect();
-    results.extend(
-        report
-            .suppressed
-            .iter()
-            .map(|s| sarif_result(&s.finding, Some(&s.reason))),
-    );
+    let mut results: Vec<Value> = report.findings.iter().map(|f| sarif_result(f, None)).collect();
+    results.extend(report.suppressed.iter().map(|s| sarif_result(&s.finding, Some(&s.reason))));
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

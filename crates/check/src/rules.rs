@@ -36,12 +36,7 @@ const fn r(
     title: &'static str,
     fix: &'static str,
 ) -> RuleInfo {
-    RuleInfo {
-        id,
-        severity,
-        title,
-        fix,
-    }
+    RuleInfo { id, severity, title, fix }
 }
 
 use Severity::{Error as E, Warning as W};
@@ -127,12 +122,7 @@ pub const RULES: &[RuleInfo] = &[
         "production clusters have the control-plane ACL enabled",
         "set `control_plane { acl { enabled = true  addresses { ipv4 = [...] } } }` for production",
     ),
-    r(
-        "TF007",
-        E,
-        "the state bucket is versioned",
-        "set `versioning = true` on the state bucket",
-    ),
+    r("TF007", E, "the state bucket is versioned", "set `versioning = true` on the state bucket"),
     r(
         "TF008",
         E,

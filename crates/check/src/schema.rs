@@ -51,9 +51,7 @@ impl SchemaSet {
             .filter(|p| p.join("_definitions.json").is_file())
             .collect();
         strict.sort();
-        let core = strict
-            .pop()
-            .ok_or_else(|| CheckError::BadSchemas(dir.to_path_buf()))?;
+        let core = strict.pop().ok_or_else(|| CheckError::BadSchemas(dir.to_path_buf()))?;
         Ok(Self {
             root: dir.to_path_buf(),
             core,
@@ -78,11 +76,7 @@ impl SchemaSet {
             out.push(self.crds.join(group).join(format!("{k}_{version}.json")));
             if group == CALICO_CRD_GROUP && version == "v1" {
                 // Same structural schema: Calico generates its CRDs from the v3 API types.
-                out.push(
-                    self.crds
-                        .join("projectcalico.org")
-                        .join(format!("{k}_v3.json")),
-                );
+                out.push(self.crds.join("projectcalico.org").join(format!("{k}_v3.json")));
             }
         }
         out
@@ -119,18 +113,13 @@ impl SchemaSet {
 
     /// A schema path as `<schemas>/...`, independent of where the folder lives.
     pub fn display(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root).map_or_else(
-            |_| p.display().to_string(),
-            |r| format!("<schemas>/{}", r.display()),
-        )
+        p.strip_prefix(&self.root)
+            .map_or_else(|_| p.display().to_string(), |r| format!("<schemas>/{}", r.display()))
     }
 
     /// The cached validator for a schema file.
     fn validator(&self, path: &Path) -> Compiled {
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.entry(path.to_path_buf()).or_default().clone()
     }
 }
@@ -138,10 +127,8 @@ impl SchemaSet {
 /// Close object schemas that list properties but say nothing about others.
 pub fn close(schema: &mut Value) {
     let Value::Object(map) = schema else { return };
-    let preserve = map
-        .get("x-kubernetes-preserve-unknown-fields")
-        .and_then(Value::as_bool)
-        == Some(true);
+    let preserve =
+        map.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
     if map.contains_key("properties") && !map.contains_key("additionalProperties") && !preserve {
         map.insert("additionalProperties".into(), Value::Bool(false));
     }
@@ -150,15 +137,7 @@ pub fn close(schema: &mut Value) {
             props.values_mut().for_each(close);
         }
     }
-    for key in [
-        "additionalProperties",
-        "items",
-        "not",
-        "additionalItems",
-        "if",
-        "then",
-        "else",
-    ] {
+    for key in ["additionalProperties", "items", "not", "additionalItems", "if", "then", "else"] {
         match map.get_mut(key) {
             Some(Value::Array(items)) => items.iter_mut().for_each(close),
             Some(v @ Value::Object(_)) => close(v),
@@ -213,10 +192,7 @@ pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
         .map(|o| {
             let mut out = Vec::new();
             let f = &o.file.rel;
-            let Some(path) = schemas
-                .candidates(o.api, o.kind)
-                .into_iter()
-                .find(|p| p.is_file())
+            let Some(path) = schemas.candidates(o.api, o.kind).into_iter().find(|p| p.is_file())
             else {
                 out.push(finding(
                     "SCHEMA002",
@@ -281,10 +257,7 @@ pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
                     "SCHEMA001",
                     f,
                     o.line(),
-                    format!(
-                        "{what}: {} more schema errors not shown",
-                        n - MAX_ERRORS_PER_OBJECT
-                    ),
+                    format!("{what}: {} more schema errors not shown", n - MAX_ERRORS_PER_OBJECT),
                 ));
             }
             out

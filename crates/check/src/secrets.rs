@@ -21,10 +21,7 @@ pub struct Hit {
 pub fn scan_text(text: &str) -> Vec<Hit> {
     platctl_secrets::scan_text(text)
         .into_iter()
-        .map(|f| Hit {
-            line: f.line,
-            what: f.kind.describe(),
-        })
+        .map(|f| Hit { line: f.line, what: f.kind.describe() })
         .collect()
 }
 
@@ -50,14 +47,8 @@ mod tests {
         let tok = format!("linode_token = \"{}\"\n", "a1".repeat(32));
         assert_eq!(scan_text(&tok).len(), 1);
         assert!(scan_text("token = var.linode_token\n").is_empty());
-        assert!(is_credential_assignment(
-            "linode_token",
-            "abcdefghijklmnopqrstu"
-        ));
-        assert!(!is_credential_assignment(
-            "token_ttl",
-            "abcdefghijklmnopqrstu"
-        ));
+        assert!(is_credential_assignment("linode_token", "abcdefghijklmnopqrstu"));
+        assert!(!is_credential_assignment("token_ttl", "abcdefghijklmnopqrstu"));
         assert!(!is_credential_assignment("linode_token", ""));
     }
 }

@@ -41,9 +41,8 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
             }
             let n = i + 1;
             let rest = line[pos + MARK.len()..].trim();
-            let (rule, reason) = rest
-                .split_once(char::is_whitespace)
-                .map_or((rest, ""), |(a, b)| (a, b.trim()));
+            let (rule, reason) =
+                rest.split_once(char::is_whitespace).map_or((rest, ""), |(a, b)| (a, b.trim()));
             if rules::info(rule).is_none() {
                 out.push(finding(
                     "SUPP001",
@@ -63,9 +62,7 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
                 continue;
             }
             let target = if is_comment_only(before) {
-                (i + 1..lines.len())
-                    .find(|j| !is_comment_only(lines[*j]))
-                    .map_or(n, |j| j + 1)
+                (i + 1..lines.len()).find(|j| !is_comment_only(lines[*j])).map_or(n, |j| j + 1)
             } else {
                 n
             };

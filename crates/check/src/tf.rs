@@ -14,8 +14,7 @@ use crate::{Finding, finding, secrets};
 
 /// Whether a path belongs to production (a path part named production/prod).
 pub fn is_production_path(rel: &str) -> bool {
-    rel.split(['/', '-', '_', '.'])
-        .any(|p| p == "production" || p == "prod")
+    rel.split(['/', '-', '_', '.']).any(|p| p == "production" || p == "prod")
 }
 
 fn line(file: &SourceFile, span: Option<std::ops::Range<usize>>) -> usize {
@@ -23,9 +22,7 @@ fn line(file: &SourceFile, span: Option<std::ops::Range<usize>>) -> usize {
 }
 
 fn blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block> + 'a {
-    body.iter()
-        .filter_map(|s| s.as_block())
-        .filter(move |b| b.ident.as_str() == ident)
+    body.iter().filter_map(|s| s.as_block()).filter(move |b| b.ident.as_str() == ident)
 }
 
 fn label(b: &Block, i: usize) -> Option<&str> {
@@ -33,9 +30,7 @@ fn label(b: &Block, i: usize) -> Option<&str> {
 }
 
 fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Attribute> {
-    body.iter()
-        .filter_map(Structure::as_attribute)
-        .find(|a| a.key.as_str() == key)
+    body.iter().filter_map(Structure::as_attribute).find(|a| a.key.as_str() == key)
 }
 
 fn lit_bool(e: &Expression) -> Option<bool> {
@@ -227,9 +222,7 @@ fn provider_version(file: &SourceFile, a: &Attribute, out: &mut Vec<Finding>) {
 fn lke_cluster(file: &SourceFile, name: &str, b: &Block, out: &mut Vec<Finding>) {
     let l = line(file, b.span());
     let pools = blocks(&b.body, "pool").count()
-        + blocks(&b.body, "dynamic")
-            .filter(|d| label(d, 0) == Some("pool"))
-            .count();
+        + blocks(&b.body, "dynamic").filter(|d| label(d, 0) == Some("pool")).count();
     if pools < 2 {
         out.push(finding(
             "TF004",
@@ -243,9 +236,8 @@ fn lke_cluster(file: &SourceFile, name: &str, b: &Block, out: &mut Vec<Finding>)
     let tagged_prod = attr(&b.body, "tags")
         .and_then(|t| t.value.as_array())
         .is_some_and(|arr| arr.iter().any(|e| lit_str(e) == Some("production")));
-    let label_prod = attr(&b.body, "label")
-        .and_then(|a| lit_str(&a.value))
-        .is_some_and(is_production_path);
+    let label_prod =
+        attr(&b.body, "label").and_then(|a| lit_str(&a.value)).is_some_and(is_production_path);
     if !(is_production_path(&file.rel) || tagged_prod || label_prod) {
         // Non-production: only literal `false` is judged (it is allowed), nothing to check.
         return;
@@ -337,11 +329,7 @@ fn json_vars(
     map: &serde_json::Map<String, serde_json::Value>,
     out: &mut Vec<Finding>,
 ) {
-    let key_line = |key: &str| {
-        file.text
-            .find(&format!("\"{key}\""))
-            .map_or(1, |i| file.line_of(i))
-    };
+    let key_line = |key: &str| file.text.find(&format!("\"{key}\"")).map_or(1, |i| file.line_of(i));
     for (key, value) in map {
         if let Some(v) = value.as_str()
             && secrets::is_credential_assignment(key, v)
@@ -383,9 +371,7 @@ fn switch_rule(key: &str) -> Option<&'static str> {
 }
 
 fn state_bucket(file: &SourceFile, name: &str, b: &Block, out: &mut Vec<Finding>) {
-    let label_text = attr(&b.body, "label")
-        .map(|a| a.value.to_string())
-        .unwrap_or_default();
+    let label_text = attr(&b.body, "label").map(|a| a.value.to_string()).unwrap_or_default();
     if !(name.contains("state") || label_text.contains("state")) {
         return;
     }

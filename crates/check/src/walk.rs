@@ -60,10 +60,7 @@ impl SourceFile {
     }
 
     pub fn is_yaml(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Manifest | Kind::HelmValues | Kind::ChartMeta | Kind::Workflow
-        )
+        matches!(self.kind, Kind::Manifest | Kind::HelmValues | Kind::ChartMeta | Kind::Workflow)
     }
 }
 
@@ -168,14 +165,9 @@ impl Walker {
         let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
         for path in entries {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if matches!(
-                name.as_str(),
-                ".git" | "target" | ".terraform" | "node_modules"
-            ) {
+            let name =
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if matches!(name.as_str(), ".git" | "target" | ".terraform" | "node_modules") {
                 continue;
             }
             if skip_hidden && name.starts_with('.') && name != ".github" {
@@ -185,8 +177,7 @@ impl Walker {
             let lmeta = match fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.findings
-                        .push(finding("PARSE005", &rel, 0, format!("cannot stat: {e}")));
+                    self.findings.push(finding("PARSE005", &rel, 0, format!("cannot stat: {e}")));
                     continue;
                 }
             };
@@ -200,8 +191,7 @@ impl Walker {
                         } else {
                             "dangling or unreadable symlink"
                         };
-                        self.findings
-                            .push(finding("PARSE005", &rel, 0, format!("{what}: {e}")));
+                        self.findings.push(finding("PARSE005", &rel, 0, format!("{what}: {e}")));
                         continue;
                     }
                 }
@@ -218,10 +208,7 @@ impl Walker {
                         "PARSE005",
                         &rel,
                         0,
-                        format!(
-                            "symlink loop: points at its own ancestor {}",
-                            target.display()
-                        ),
+                        format!("symlink loop: points at its own ancestor {}", target.display()),
                     ));
                     continue;
                 }
@@ -260,11 +247,7 @@ pub fn load(root: &Path) -> Repo {
         findings: Vec::new(),
         workflows_root: fs::canonicalize(root).is_ok_and(|c| c.ends_with(".github/workflows")),
     };
-    let present: Vec<&str> = ROOTS
-        .iter()
-        .copied()
-        .filter(|r| root.join(r).exists())
-        .collect();
+    let present: Vec<&str> = ROOTS.iter().copied().filter(|r| root.join(r).exists()).collect();
     if present.is_empty() {
         w.dir(root, true);
     } else {
@@ -273,10 +256,8 @@ pub fn load(root: &Path) -> Repo {
         }
     }
     let found = std::mem::take(&mut w.found);
-    let loaded: Vec<Result<SourceFile, Finding>> = found
-        .into_par_iter()
-        .map(|(rel, path, kind)| read(rel, &path, kind))
-        .collect();
+    let loaded: Vec<Result<SourceFile, Finding>> =
+        found.into_par_iter().map(|(rel, path, kind)| read(rel, &path, kind)).collect();
     let mut files = Vec::new();
     for l in loaded {
         match l {
@@ -294,12 +275,7 @@ pub fn load(root: &Path) -> Repo {
         })
         .unwrap_or_default();
     envs.sort();
-    Repo {
-        root: root.to_path_buf(),
-        files,
-        findings: w.findings,
-        envs,
-    }
+    Repo { root: root.to_path_buf(), files, findings: w.findings, envs }
 }
 
 fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
@@ -326,15 +302,8 @@ fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
     })?;
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-    let mut file = SourceFile {
-        rel,
-        kind,
-        text,
-        line_starts,
-        docs: Vec::new(),
-        hcl: None,
-        json: None,
-    };
+    let mut file =
+        SourceFile { rel, kind, text, line_starts, docs: Vec::new(), hcl: None, json: None };
     match kind {
         Kind::Terraform | Kind::TfVars => match hcl::edit::parser::parse_body(&file.text) {
             Ok(body) => file.hcl = Some(body),
@@ -364,12 +333,7 @@ fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
                 ));
             }
             Err(e) => {
-                return Err(finding(
-                    "PARSE002",
-                    &file.rel,
-                    e.line(),
-                    format!("invalid JSON: {e}"),
-                ));
+                return Err(finding("PARSE002", &file.rel, e.line(), format!("invalid JSON: {e}")));
             }
         },
         _ => match yaml::parse_documents(&file.text) {
@@ -393,10 +357,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(
-            classify("infra/terraform/envs/production/main.tf"),
-            Some(Kind::Terraform)
-        );
+        assert_eq!(classify("infra/terraform/envs/production/main.tf"), Some(Kind::Terraform));
         assert_eq!(
             classify("infra/terraform/envs/production/terraform.tfvars"),
             Some(Kind::TfVars)
@@ -405,10 +366,7 @@ mod tests {
         assert_eq!(classify(".github/workflows/pr.yml"), Some(Kind::Workflow));
         assert_eq!(classify(".github/dependabot.yml"), None);
         assert_eq!(classify("charts/app/values.yaml"), Some(Kind::HelmValues));
-        assert_eq!(
-            classify("charts/app/values-production.yaml"),
-            Some(Kind::HelmValues)
-        );
+        assert_eq!(classify("charts/app/values-production.yaml"), Some(Kind::HelmValues));
         assert_eq!(classify("charts/app/Chart.yaml"), Some(Kind::ChartMeta));
         assert_eq!(classify("charts/app/templates/deployment.yaml"), None);
         assert_eq!(classify("README.md"), None);

@@ -34,10 +34,7 @@ pub enum Value {
     Map(Vec<Entry>),
 }
 
-static NULL: Node = Node {
-    line: 0,
-    value: Value::Null,
-};
+static NULL: Node = Node { line: 0, value: Value::Null };
 
 impl Node {
     /// The value at `key` when this is a mapping.
@@ -137,13 +134,11 @@ impl Node {
                     line = e.key_line;
                     &e.value
                 }),
-                Value::Seq(items) => token
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| items.get(i))
-                    .inspect(|n| {
+                Value::Seq(items) => {
+                    token.parse::<usize>().ok().and_then(|i| items.get(i)).inspect(|n| {
                         line = n.line;
-                    }),
+                    })
+                }
                 _ => None,
             };
             match next {
@@ -169,12 +164,9 @@ impl Node {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::Str(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|e| (e.key.clone(), e.value.to_json()))
-                    .collect(),
-            ),
+            Value::Map(entries) => {
+                J::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect())
+            }
         }
     }
 }
@@ -182,10 +174,7 @@ impl Node {
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Spanned::<Value>::deserialize(d)?;
-        Ok(Node {
-            line: s.referenced.line() as usize,
-            value: s.value,
-        })
+        Ok(Node { line: s.referenced.line() as usize, value: s.value })
     }
 }
 
@@ -252,19 +241,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
             let text = match &key.value {
                 Value::Str(s) => s.clone(),
                 Value::Null => "null".to_owned(),
-                other => Node {
-                    line: key.line,
-                    value: other.clone(),
+                other => {
+                    Node { line: key.line, value: other.clone() }.scalar_text().unwrap_or_default()
                 }
-                .scalar_text()
-                .unwrap_or_default(),
             };
             let value = map.next_value::<Node>()?;
-            entries.push(Entry {
-                key: text,
-                key_line: key.line,
-                value,
-            });
+            entries.push(Entry { key: text, key_line: key.line, value });
         }
         Ok(Value::Map(entries))
     }
@@ -280,19 +262,10 @@ pub struct YamlError {
 /// Parse every document of a YAML stream. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     match serde_saphyr::from_multiple::<Option<Node>>(text) {
-        Ok(docs) => Ok(docs
-            .into_iter()
-            .flatten()
-            .filter(|n| !n.is_null())
-            .collect()),
+        Ok(docs) => Ok(docs.into_iter().flatten().filter(|n| !n.is_null()).collect()),
         Err(e) => {
             let line = e.location().map_or(1, |l| l.line() as usize);
-            let message = e
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or("malformed YAML")
-                .to_owned();
+            let message = e.to_string().lines().next().unwrap_or("malformed YAML").to_owned();
             Err(YamlError { line, message })
         }
     }

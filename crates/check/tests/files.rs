@@ -53,11 +53,7 @@ fn binary_file_is_a_finding() {
     std::fs::write(dir.path().join("infra/terraform/latin1.tf"), b"# caf\xe9\n").expect("write");
     let f = run(dir.path(), "PARSE003");
     let files: Vec<&str> = f.iter().map(|f| f.file.as_str()).collect();
-    assert_eq!(
-        files,
-        ["deploy/apps/blob.yaml", "infra/terraform/latin1.tf"],
-        "{f:?}"
-    );
+    assert_eq!(files, ["deploy/apps/blob.yaml", "infra/terraform/latin1.tf"], "{f:?}");
     assert!(f[0].message.contains("binary"), "{f:?}");
 }
 
@@ -86,18 +82,12 @@ fn symlink_loops_and_dangling_links_are_findings() {
     let dir = repo();
     assert!(run(dir.path(), "PARSE005").is_empty());
     // a directory link to its own ancestor, a self-referencing link, a dangling link
-    symlink(
-        dir.path().join("deploy"),
-        dir.path().join("deploy/apps/loop"),
-    )
-    .expect("symlink");
+    symlink(dir.path().join("deploy"), dir.path().join("deploy/apps/loop")).expect("symlink");
     symlink("self.yaml", dir.path().join("deploy/apps/self.yaml")).expect("symlink");
     symlink("missing.yaml", dir.path().join("deploy/apps/dangling.yaml")).expect("symlink");
     let f = run(dir.path(), "PARSE005");
-    let got: Vec<(&str, bool)> = f
-        .iter()
-        .map(|f| (f.file.as_str(), f.message.contains("loop")))
-        .collect();
+    let got: Vec<(&str, bool)> =
+        f.iter().map(|f| (f.file.as_str(), f.message.contains("loop"))).collect();
     assert_eq!(
         got,
         [
@@ -119,32 +109,20 @@ fn symlink_loops_and_dangling_links_are_findings() {
 #[test]
 fn malformed_yaml_and_invalid_hcl_are_findings_at_their_line() {
     let dir = repo();
-    std::fs::write(
-        dir.path().join("deploy/apps/bad.yaml"),
-        "a: 1\nb:\n  - x\n  y: z\n",
-    )
-    .expect("write");
-    std::fs::write(
-        dir.path().join("infra/terraform/bad.tf"),
-        "locals {\n  a = 1\n  b = \n}\n",
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("deploy/apps/bad.yaml"), "a: 1\nb:\n  - x\n  y: z\n")
+        .expect("write");
+    std::fs::write(dir.path().join("infra/terraform/bad.tf"), "locals {\n  a = 1\n  b = \n}\n")
+        .expect("write");
     std::fs::write(dir.path().join("deploy/apps/empty.yaml"), "").expect("write");
-    std::fs::write(
-        dir.path().join("deploy/apps/only-comments.yaml"),
-        "# nothing\n---\n",
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("deploy/apps/only-comments.yaml"), "# nothing\n---\n")
+        .expect("write");
     let y = run(dir.path(), "PARSE001");
     assert_eq!(y.len(), 1, "{y:?}");
     assert_eq!(y[0].file, "deploy/apps/bad.yaml");
     assert!((3..=4).contains(&y[0].line), "{y:?}");
     let h = run(dir.path(), "PARSE002");
     assert_eq!(h.len(), 1, "{h:?}");
-    assert_eq!(
-        (h[0].file.as_str(), h[0].line),
-        ("infra/terraform/bad.tf", 3)
-    );
+    assert_eq!((h[0].file.as_str(), h[0].line), ("infra/terraform/bad.tf", 3));
 }
 
 #[test]

@@ -19,19 +19,12 @@ fn schemas() -> PathBuf {
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
 }
 
 fn run(root: &Path) -> Report {
-    check(&Options {
-        root: root.to_path_buf(),
-        schemas: schemas(),
-        only: vec![],
-        skip: vec![],
-    })
-    .expect("check runs")
+    check(&Options { root: root.to_path_buf(), schemas: schemas(), only: vec![], skip: vec![] })
+        .expect("check runs")
 }
 
 fn sarif_validator() -> jsonschema::Validator {
@@ -50,36 +43,20 @@ fn sarif_validator() -> jsonschema::Validator {
 fn sarif_validates_against_the_sarif_2_1_0_schema() {
     let validator = sarif_validator();
     // findings of many kinds, a suppression, and file-level (line 0) findings
-    for rel in [
-        "K8S005/bad",
-        "SUPP001/good",
-        "OBS002/bad",
-        "TF004/bad",
-        "GHA002/bad",
-    ] {
+    for rel in ["K8S005/bad", "SUPP001/good", "OBS002/bad", "TF004/bad", "GHA002/bad"] {
         let rep = run(&fixture(rel));
-        assert!(
-            !rep.findings.is_empty() || !rep.suppressed.is_empty(),
-            "{rel}: nothing to report"
-        );
+        assert!(!rep.findings.is_empty() || !rep.suppressed.is_empty(), "{rel}: nothing to report");
         let sarif = report::sarif(&rep, "0.1.0");
         let errors: Vec<String> = validator
             .iter_errors(&sarif)
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
-        assert!(
-            errors.is_empty(),
-            "{rel}: SARIF invalid:\n{}",
-            errors.join("\n")
-        );
+        assert!(errors.is_empty(), "{rel}: SARIF invalid:\n{}", errors.join("\n"));
         let results = sarif["runs"][0]["results"].as_array().expect("results");
         assert_eq!(results.len(), rep.findings.len() + rep.suppressed.len());
         for r in results {
             let idx = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
-            assert_eq!(
-                sarif["runs"][0]["tool"]["driver"]["rules"][idx]["id"],
-                r["ruleId"]
-            );
+            assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][idx]["id"], r["ruleId"]);
         }
     }
     // the validator does reject a broken log (so the test above can fail)
@@ -117,20 +94,14 @@ fn suppressions_are_listed_with_their_reason_in_every_format() {
     assert_eq!(sup["suppressions"][0]["justification"], s.reason.as_str());
 
     let human = report::human(&rep, &root, false);
-    assert!(
-        human.contains("suppressed (1):") && human.contains("reason: demo value"),
-        "{human}"
-    );
+    assert!(human.contains("suppressed (1):") && human.contains("reason: demo value"), "{human}");
 }
 
 #[test]
 fn a_suppression_without_reason_silences_nothing() {
     let rep = run(&fixture("SUPP001/bad"));
     let rules: Vec<&str> = rep.findings.iter().map(|f| f.rule).collect();
-    assert!(
-        rules.contains(&"SUPP001") && rules.contains(&"K8S007"),
-        "{rules:?}"
-    );
+    assert!(rules.contains(&"SUPP001") && rules.contains(&"K8S007"), "{rules:?}");
     assert!(rep.suppressed.is_empty());
 }
 
@@ -139,14 +110,8 @@ fn human_output_shows_the_offending_line_in_context() {
     let root = fixture("K8S007/bad");
     let rep = run(&root);
     let human = report::human(&rep, &root, false);
-    assert!(
-        human.contains("error[K8S007] deploy/apps/shop/secret.yaml:7:"),
-        "{human}"
-    );
-    assert!(
-        human.contains(">    7 | stringData: # expect: K8S007"),
-        "{human}"
-    );
+    assert!(human.contains("error[K8S007] deploy/apps/shop/secret.yaml:7:"), "{human}");
+    assert!(human.contains(">    7 | stringData: # expect: K8S007"), "{human}");
     assert!(human.contains("    6 | type: Opaque"), "{human}");
     assert!(human.contains("fix: seal it"), "{human}");
     assert!(!human.contains('\x1b'), "no colour when asked for none");

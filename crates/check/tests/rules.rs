@@ -31,11 +31,7 @@ fn fixtures() -> PathBuf {
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("fixture dir readable") {
         let p = e.expect("entry").path();
-        if p.is_dir() {
-            files(&p, out)
-        } else {
-            out.push(p)
-        }
+        if p.is_dir() { files(&p, out) } else { out.push(p) }
     }
 }
 
@@ -44,11 +40,7 @@ fn expected(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
     files(dir, &mut all);
     let mut out = BTreeSet::new();
     for p in all {
-        let rel = p
-            .strip_prefix(dir)
-            .expect("under dir")
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = p.strip_prefix(dir).expect("under dir").to_string_lossy().replace('\\', "/");
         let text = std::fs::read_to_string(&p).expect("fixture is text");
         if rel == "expect.txt" {
             for l in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -84,10 +76,7 @@ fn run(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
             "message must be one line: {f:?}"
         );
     }
-    rep.findings
-        .iter()
-        .map(|f| (f.file.clone(), f.line))
-        .collect()
+    rep.findings.iter().map(|f| (f.file.clone(), f.line)).collect()
 }
 
 /// Rules whose fixtures are built at run time (binary, huge, symlinks): tests/files.rs.
@@ -96,31 +85,20 @@ const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005"];
 #[test]
 fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() {
     let mut failures = Vec::new();
-    for rule in RULES
-        .iter()
-        .map(|r| r.id)
-        .filter(|id| !RUNTIME.contains(id))
-    {
+    for rule in RULES.iter().map(|r| r.id).filter(|id| !RUNTIME.contains(id)) {
         let base = fixtures().join(rule);
         let (bad, good) = (base.join("bad"), base.join("good"));
         if !bad.is_dir() || !good.is_dir() {
-            failures.push(format!(
-                "{rule}: missing fixtures {}/{{bad,good}}",
-                base.display()
-            ));
+            failures.push(format!("{rule}: missing fixtures {}/{{bad,good}}", base.display()));
             continue;
         }
         let want = expected(&bad, rule);
         if want.is_empty() {
-            failures.push(format!(
-                "{rule}: bad fixture has no `# expect: {rule}` marker"
-            ));
+            failures.push(format!("{rule}: bad fixture has no `# expect: {rule}` marker"));
         }
         let got = run(&bad, rule);
         if got != want {
-            failures.push(format!(
-                "{rule}: bad fixture\n  expected {want:?}\n  got      {got:?}"
-            ));
+            failures.push(format!("{rule}: bad fixture\n  expected {want:?}\n  got      {got:?}"));
         }
         let got_good = run(&good, rule);
         if !got_good.is_empty() {
@@ -134,10 +112,7 @@ fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() 
 fn fixtures_only_name_known_rules() {
     for e in std::fs::read_dir(fixtures()).expect("fixtures") {
         let name = e.expect("entry").file_name().to_string_lossy().into_owned();
-        assert!(
-            RULES.iter().any(|r| r.id == name),
-            "fixture folder {name} names no rule"
-        );
+        assert!(RULES.iter().any(|r| r.id == name), "fixture folder {name} names no rule");
     }
 }
 

@@ -21,37 +21,22 @@ fn schemas() -> PathBuf {
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
     entries.sort();
     for p in entries {
-        if p.is_dir() {
-            files(&p, out)
-        } else {
-            out.push(p)
-        }
+        if p.is_dir() { files(&p, out) } else { out.push(p) }
     }
 }
 
 fn lang(rel: &str) -> &'static str {
-    if rel.ends_with(".tf") || rel.ends_with(".tfvars") {
-        "hcl"
-    } else {
-        "yaml"
-    }
+    if rel.ends_with(".tf") || rel.ends_with(".tfvars") { "hcl" } else { "yaml" }
 }
 
 fn example(dir: &Path, prefer: Option<&str>, rule: &str) -> (String, String) {
     let mut all = Vec::new();
     files(dir, &mut all);
-    let rel = |p: &Path| {
-        p.strip_prefix(dir)
-            .expect("under")
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
+    let rel = |p: &Path| p.strip_prefix(dir).expect("under").to_string_lossy().replace('\\', "/");
     let pick = prefer
         .and_then(|want| all.iter().find(|p| rel(p) == want))
         .or_else(|| {
@@ -69,10 +54,7 @@ fn example(dir: &Path, prefer: Option<&str>, rule: &str) -> (String, String) {
         .lines()
         .map(|l| {
             l.replace(&format!(" # expect: {rule}"), &format!("   # <- {rule}"))
-                .replace(
-                    &format!("# expect-file: {rule}"),
-                    &format!("# <- {rule} (whole file)"),
-                )
+                .replace(&format!("# expect-file: {rule}"), &format!("# <- {rule} (whole file)"))
         })
         .take(45)
         .collect::<Vec<_>>()
@@ -81,11 +63,7 @@ fn example(dir: &Path, prefer: Option<&str>, rule: &str) -> (String, String) {
 }
 
 const RUNTIME: &[(&str, &str, &str)] = &[
-    (
-        "PARSE003",
-        "a `.yaml` file holding an ELF binary, or a `.tf` file in Latin-1",
-        "UTF-8 text",
-    ),
+    ("PARSE003", "a `.yaml` file holding an ELF binary, or a `.tf` file in Latin-1", "UTF-8 text"),
     (
         "PARSE004",
         "a 5 MiB generated `deploy/apps/big.yaml`",
@@ -180,16 +158,9 @@ declared `Namespace` objects except the platform's own:\n",
         };
         let rep = check(&opts).expect("check");
         if let Some(f) = rep.findings.first() {
-            let loc = if f.line > 0 {
-                format!("{}:{}", f.file, f.line)
-            } else {
-                f.file.clone()
-            };
-            let _ = write!(
-                out,
-                "**Message (example):** `{loc}: {}`\n\n",
-                f.message.replace('`', "'")
-            );
+            let loc = if f.line > 0 { format!("{}:{}", f.file, f.line) } else { f.file.clone() };
+            let _ =
+                write!(out, "**Message (example):** `{loc}: {}`\n\n", f.message.replace('`', "'"));
         }
         let (bad_rel, bad) = example(&dir.join("bad"), None, r.id);
         let (good_rel, good) = example(&dir.join("good"), Some(&bad_rel), r.id);
@@ -218,10 +189,6 @@ fn rules_doc_is_current() {
         "docs/rules.md is stale: run PLATCTL_UPDATE_DOCS=1 cargo nextest run -p platctl-check rules_doc"
     );
     for r in RULES {
-        assert!(
-            have.contains(&format!("\n## {}\n", r.id)),
-            "{} undocumented",
-            r.id
-        );
+        assert!(have.contains(&format!("\n## {}\n", r.id)), "{} undocumented", r.id);
     }
 }

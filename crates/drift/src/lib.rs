@@ -30,7 +30,9 @@ pub use report::{EnvReport, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriftError {
-    #[error("no environments to check: pass --env ENV or --all (env roots are the subdirectories of {0})")]
+    #[error(
+        "no environments to check: pass --env ENV or --all (env roots are the subdirectories of {0})"
+    )]
     NoEnvs(PathBuf),
     #[error("cannot list env roots in {path}: {source}")]
     ListEnvs { path: PathBuf, source: std::io::Error },
@@ -136,7 +138,11 @@ pub async fn run(run: DriftRun) -> Result<DriftOutcome, DriftError> {
     let last_success = pairs.iter().map(|(r, t)| (r.env.clone(), *t)).collect();
     let reports: Vec<EnvReport> = pairs.into_iter().map(|(r, _)| r).collect();
 
-    let outcome = if reports.iter().any(|r| r.status == Status::Error) { Outcome::Error } else { Outcome::Success };
+    let outcome = if reports.iter().any(|r| r.status == Status::Error) {
+        Outcome::Error
+    } else {
+        Outcome::Success
+    };
     let summary: Vec<serde_json::Value> = reports
         .iter()
         .map(|r| {
@@ -144,7 +150,8 @@ pub async fn run(run: DriftRun) -> Result<DriftOutcome, DriftError> {
                 "errors": r.counts.errors, "new": r.counts.new, "resolved": r.counts.resolved})
         })
         .collect();
-    let mut event = AuditEvent::new(Action::DriftCheck, outcome, &run.actor).detail("envs", summary);
+    let mut event =
+        AuditEvent::new(Action::DriftCheck, outcome, &run.actor).detail("envs", summary);
     if let [only] = reports.as_slice() {
         event = event.env(&only.env);
     }
@@ -156,7 +163,11 @@ pub async fn run(run: DriftRun) -> Result<DriftOutcome, DriftError> {
     Ok(DriftOutcome { reports, last_success })
 }
 
-async fn check_env(run: &DriftRun, env: String, dir: PathBuf) -> Result<(EnvReport, Option<i64>), DriftError> {
+async fn check_env(
+    run: &DriftRun,
+    env: String,
+    dir: PathBuf,
+) -> Result<(EnvReport, Option<i64>), DriftError> {
     let started = Instant::now();
     let now = OffsetDateTime::now_utc();
     let previous = match &run.source {
@@ -166,7 +177,13 @@ async fn check_env(run: &DriftRun, env: String, dir: PathBuf) -> Result<(EnvRepo
     let previous_success = previous.as_ref().map(|p| p.checked_at.unix_timestamp());
     let elapsed = |s: Instant| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX);
     if !dir.is_dir() {
-        let r = EnvReport::failed(&env, format!("root directory {} does not exist", dir.display()), previous.as_ref(), now, elapsed(started));
+        let r = EnvReport::failed(
+            &env,
+            format!("root directory {} does not exist", dir.display()),
+            previous.as_ref(),
+            now,
+            elapsed(started),
+        );
         return Ok((r, previous_success));
     }
     let backend = match &run.source {
@@ -176,7 +193,13 @@ async fn check_env(run: &DriftRun, env: String, dir: PathBuf) -> Result<(EnvRepo
     let session = match BackendSession::start(&backend, &env, &run.actor, Permission::Read).await {
         Ok(s) => s,
         Err(e) => {
-            let r = EnvReport::failed(&env, format!("cannot serve the state read-only: {e}"), previous.as_ref(), now, elapsed(started));
+            let r = EnvReport::failed(
+                &env,
+                format!("cannot serve the state read-only: {e}"),
+                previous.as_ref(),
+                now,
+                elapsed(started),
+            );
             return Ok((r, previous_success));
         }
     };
@@ -195,7 +218,10 @@ async fn check_env(run: &DriftRun, env: String, dir: PathBuf) -> Result<(EnvRepo
     };
     if let Some(msg) = init_failure {
         let _ = session.shutdown().await;
-        return Ok((EnvReport::failed(&env, msg, previous.as_ref(), now, elapsed(started)), previous_success));
+        return Ok((
+            EnvReport::failed(&env, msg, previous.as_ref(), now, elapsed(started)),
+            previous_success,
+        ));
     }
     (run.progress)(format!("{env}: terraform plan (read-only)"));
     let mut cmd = Command::new(&run.terraform);
@@ -206,42 +232,80 @@ async fn check_env(run: &DriftRun, env: String, dir: PathBuf) -> Result<(EnvRepo
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     session.apply_std(&mut cmd);
-    let planned = tokio::task::spawn_blocking(move || -> std::io::Result<(parse::PlanFindings, Option<i32>, Vec<u8>)> {
-        let mut child = cmd.spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
-        let mut stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr"))?;
-        // Drain stderr concurrently so a chatty terraform cannot block on it.
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf);
-            buf
-        });
-        let findings = parse::read_stream(BufReader::with_capacity(256 * 1024, stdout), parse::DEFAULT_CAP)?;
-        let status = child.wait()?;
-        let err = err_reader.join().unwrap_or_default();
-        Ok((findings, status.code(), err))
-    })
+    let planned = tokio::task::spawn_blocking(
+        move || -> std::io::Result<(parse::PlanFindings, Option<i32>, Vec<u8>)> {
+            let mut child = cmd.spawn()?;
+            let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+            let mut stderr =
+                child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr"))?;
+            // Drain stderr concurrently so a chatty terraform cannot block on it.
+            let err_reader = std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = stderr.read_to_end(&mut buf);
+                buf
+            });
+            let findings = parse::read_stream(
+                BufReader::with_capacity(256 * 1024, stdout),
+                parse::DEFAULT_CAP,
+            )?;
+            let status = child.wait()?;
+            let err = err_reader.join().unwrap_or_default();
+            Ok((findings, status.code(), err))
+        },
+    )
     .await;
     let _ = session.shutdown().await;
     let report = match planned {
         Ok(Ok((findings, code, err))) => {
             let mut extra = Vec::new();
             if code == Some(1) && findings.error_count == 0 {
-                extra.push(parse::Diagnostic { severity: "error".into(), summary: format!("terraform plan failed: {}", tail(&err, b"")), detail: String::new(), address: None, location: None });
+                extra.push(parse::Diagnostic {
+                    severity: "error".into(),
+                    summary: format!("terraform plan failed: {}", tail(&err, b"")),
+                    detail: String::new(),
+                    address: None,
+                    location: None,
+                });
             }
             EnvReport::build(&env, &findings, code, extra, previous.as_ref(), now, elapsed(started))
         }
-        Ok(Err(e)) => EnvReport::failed(&env, format!("cannot run terraform plan: {e}"), previous.as_ref(), now, elapsed(started)),
-        Err(e) => EnvReport::failed(&env, format!("terraform plan task failed: {e}"), previous.as_ref(), now, elapsed(started)),
+        Ok(Err(e)) => EnvReport::failed(
+            &env,
+            format!("cannot run terraform plan: {e}"),
+            previous.as_ref(),
+            now,
+            elapsed(started),
+        ),
+        Err(e) => EnvReport::failed(
+            &env,
+            format!("terraform plan task failed: {e}"),
+            previous.as_ref(),
+            now,
+            elapsed(started),
+        ),
     };
-    (run.progress)(format!("{env}: {:?} ({} drift, {} pending, {} errors) in {:.1}s", report.status, report.counts.drift, report.counts.pending, report.counts.errors, report.duration_ms as f64 / 1000.0).to_lowercase());
+    (run.progress)(
+        format!(
+            "{env}: {:?} ({} drift, {} pending, {} errors) in {:.1}s",
+            report.status,
+            report.counts.drift,
+            report.counts.pending,
+            report.counts.errors,
+            report.duration_ms as f64 / 1000.0
+        )
+        .to_lowercase(),
+    );
     // Keep the last *successful* report: an errored check must not reset first-seen times.
     let last_success = if report.status == Status::Error {
         previous_success
     } else {
         if let Source::Store(state) = &run.source {
             let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
-            state.store().put(&report_key(&env), Bytes::from(body)).await.map_err(|source| DriftError::SaveReport { env: env.clone(), source })?;
+            state
+                .store()
+                .put(&report_key(&env), Bytes::from(body))
+                .await
+                .map_err(|source| DriftError::SaveReport { env: env.clone(), source })?;
         }
         Some(report.checked_at.unix_timestamp())
     };

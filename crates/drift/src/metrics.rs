@@ -10,28 +10,58 @@ use crate::report::{EnvReport, Status};
 pub fn render(reports: &[EnvReport], last_success: &[(String, Option<i64>)]) -> String {
     let mut out = String::new();
     let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    let _ = writeln!(out, "# HELP platctl_drift_resources Resources with drift or pending changes at the last check, by class.");
+    let _ = writeln!(
+        out,
+        "# HELP platctl_drift_resources Resources with drift or pending changes at the last check, by class."
+    );
     let _ = writeln!(out, "# TYPE platctl_drift_resources gauge");
     for r in reports {
         for (class, n) in [("drift", r.counts.drift), ("pending", r.counts.pending)] {
-            let _ = writeln!(out, "platctl_drift_resources{{env=\"{}\",class=\"{class}\"}} {n}", esc(&r.env));
+            let _ = writeln!(
+                out,
+                "platctl_drift_resources{{env=\"{}\",class=\"{class}\"}} {n}",
+                esc(&r.env)
+            );
         }
     }
-    let _ = writeln!(out, "# HELP platctl_drift_check_success 1 if the last drift check of the env ran to completion, else 0.");
+    let _ = writeln!(
+        out,
+        "# HELP platctl_drift_check_success 1 if the last drift check of the env ran to completion, else 0."
+    );
     let _ = writeln!(out, "# TYPE platctl_drift_check_success gauge");
     for r in reports {
-        let _ = writeln!(out, "platctl_drift_check_success{{env=\"{}\"}} {}", esc(&r.env), u8::from(r.status != Status::Error));
+        let _ = writeln!(
+            out,
+            "platctl_drift_check_success{{env=\"{}\"}} {}",
+            esc(&r.env),
+            u8::from(r.status != Status::Error)
+        );
     }
-    let _ = writeln!(out, "# HELP platctl_drift_check_duration_seconds Duration of the last drift check of the env.");
+    let _ = writeln!(
+        out,
+        "# HELP platctl_drift_check_duration_seconds Duration of the last drift check of the env."
+    );
     let _ = writeln!(out, "# TYPE platctl_drift_check_duration_seconds gauge");
     for r in reports {
-        let _ = writeln!(out, "platctl_drift_check_duration_seconds{{env=\"{}\"}} {:.3}", esc(&r.env), r.duration_ms as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "platctl_drift_check_duration_seconds{{env=\"{}\"}} {:.3}",
+            esc(&r.env),
+            r.duration_ms as f64 / 1000.0
+        );
     }
-    let _ = writeln!(out, "# HELP platctl_drift_last_success_timestamp_seconds Unix time of the last successful drift check of the env.");
+    let _ = writeln!(
+        out,
+        "# HELP platctl_drift_last_success_timestamp_seconds Unix time of the last successful drift check of the env."
+    );
     let _ = writeln!(out, "# TYPE platctl_drift_last_success_timestamp_seconds gauge");
     for (env, t) in last_success {
         if let Some(t) = t {
-            let _ = writeln!(out, "platctl_drift_last_success_timestamp_seconds{{env=\"{}\"}} {t}", esc(env));
+            let _ = writeln!(
+                out,
+                "platctl_drift_last_success_timestamp_seconds{{env=\"{}\"}} {t}",
+                esc(env)
+            );
         }
     }
     out
@@ -39,8 +69,13 @@ pub fn render(reports: &[EnvReport], last_success: &[(String, Option<i64>)]) -> 
 
 /// Write metrics atomically (temp file + rename), as textfile collectors expect.
 pub fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("metrics"), std::process::id()));
+    let dir =
+        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("metrics"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }
@@ -58,6 +93,10 @@ pub async fn push(gateway: &str, text: &str) -> Result<(), String> {
     if resp.status().is_success() {
         Ok(())
     } else {
-        Err(format!("the Pushgateway at {url} answered {}: {}", resp.status(), resp.text().await.unwrap_or_default().trim()))
+        Err(format!(
+            "the Pushgateway at {url} answered {}: {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default().trim()
+        ))
     }
 }

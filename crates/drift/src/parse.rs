@@ -97,8 +97,13 @@ pub fn parse_line(line: &[u8]) -> Option<Message> {
     match raw.kind.as_ref() {
         "resource_drift" | "planned_change" => {
             let c = raw.change?;
-            let change = ResourceChange { address: c.resource.addr, action: c.action, reason: c.reason };
-            Some(if raw.kind == "resource_drift" { Message::Drift(change) } else { Message::Planned(change) })
+            let change =
+                ResourceChange { address: c.resource.addr, action: c.action, reason: c.reason };
+            Some(if raw.kind == "resource_drift" {
+                Message::Drift(change)
+            } else {
+                Message::Planned(change)
+            })
         }
         "diagnostic" => {
             let d = raw.diagnostic?;
@@ -191,7 +196,11 @@ pub fn read_stream<R: BufRead>(mut reader: R, cap: usize) -> std::io::Result<Pla
 
 /// Read one line (up to and including `\n`) into `buf`, keeping at most `max`
 /// bytes; returns the number of bytes consumed from the reader.
-fn read_line_bounded<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<usize> {
+fn read_line_bounded<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<usize> {
     let mut consumed = 0;
     loop {
         let available = match reader.fill_buf() {
@@ -228,8 +237,16 @@ mod tests {
     #[test]
     fn recorded_plan_with_changes() {
         let f = read_stream(CHANGES.as_bytes(), DEFAULT_CAP).expect("read");
-        let addrs: Vec<(&str, &str)> = f.pending.iter().map(|c| (c.address.as_str(), c.action.as_str())).collect();
-        assert_eq!(addrs, [("terraform_data.app[2]", "delete"), ("terraform_data.app[0]", "update"), ("terraform_data.app[1]", "update")]);
+        let addrs: Vec<(&str, &str)> =
+            f.pending.iter().map(|c| (c.address.as_str(), c.action.as_str())).collect();
+        assert_eq!(
+            addrs,
+            [
+                ("terraform_data.app[2]", "delete"),
+                ("terraform_data.app[0]", "update"),
+                ("terraform_data.app[1]", "update")
+            ]
+        );
         assert_eq!(f.pending[0].reason.as_deref(), Some("delete_because_count_index"));
         assert_eq!((f.drift_count, f.pending_count, f.error_count), (0, 3, 0));
     }
@@ -258,14 +275,22 @@ mod tests {
             "\n"
         );
         let f = read_stream(stream.as_bytes(), DEFAULT_CAP).expect("read");
-        assert_eq!(f.drift, vec![ResourceChange { address: "module.fw.linode_firewall.nodes".into(), action: "update".into(), reason: None }]);
+        assert_eq!(
+            f.drift,
+            vec![ResourceChange {
+                address: "module.fw.linode_firewall.nodes".into(),
+                action: "update".into(),
+                reason: None
+            }]
+        );
         assert_eq!(f.pending_count, 0, "unknown types and no-ops are not pending");
         assert_eq!(f.lines, 4);
     }
 
     #[test]
     fn caps_entries_but_keeps_counting() {
-        let line = r#"{"type":"planned_change","change":{"resource":{"addr":"r"},"action":"create"}}"#;
+        let line =
+            r#"{"type":"planned_change","change":{"resource":{"addr":"r"},"action":"create"}}"#;
         let stream = format!("{line}\n").repeat(50);
         let f = read_stream(stream.as_bytes(), 10).expect("read");
         assert_eq!((f.pending.len(), f.pending_count, f.truncated), (10, 50, true));

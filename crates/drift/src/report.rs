@@ -83,12 +83,23 @@ pub struct EnvReport {
 
 impl EnvReport {
     /// Build from plan findings, carrying first-seen times over from `previous`.
-    pub fn build(env: &str, findings: &PlanFindings, exit_code: Option<i32>, extra_errors: Vec<Diagnostic>, previous: Option<&EnvReport>, now: OffsetDateTime, duration_ms: u64) -> EnvReport {
+    pub fn build(
+        env: &str,
+        findings: &PlanFindings,
+        exit_code: Option<i32>,
+        extra_errors: Vec<Diagnostic>,
+        previous: Option<&EnvReport>,
+        now: OffsetDateTime,
+        duration_ms: u64,
+    ) -> EnvReport {
         let seen: BTreeMap<(Class, &str), OffsetDateTime> = previous
-            .map(|p| p.entries.iter().map(|e| ((e.class, e.address.as_str()), e.first_seen)).collect())
+            .map(|p| {
+                p.entries.iter().map(|e| ((e.class, e.address.as_str()), e.first_seen)).collect()
+            })
             .unwrap_or_default();
         let mut entries = Vec::new();
-        for (class, list) in [(Class::Drift, &findings.drift), (Class::Pending, &findings.pending)] {
+        for (class, list) in [(Class::Drift, &findings.drift), (Class::Pending, &findings.pending)]
+        {
             for c in list {
                 let first = seen.get(&(class, c.address.as_str())).copied();
                 entries.push(Entry {
@@ -103,7 +114,8 @@ impl EnvReport {
         }
         let mut errors = findings.errors.clone();
         errors.extend(extra_errors);
-        let error_count = findings.error_count + errors.len().saturating_sub(findings.errors.len()) as u64;
+        let error_count =
+            findings.error_count + errors.len().saturating_sub(findings.errors.len()) as u64;
         let resolved: Vec<Entry> = match previous {
             // An errored check proves nothing about resolution.
             Some(p) if error_count == 0 => p
@@ -114,7 +126,10 @@ impl EnvReport {
                 .collect(),
             _ => Vec::new(),
         };
-        let status = if error_count > 0 || exit_code == Some(1) || (exit_code.is_none() && errors.is_empty() && findings.lines == 0) {
+        let status = if error_count > 0
+            || exit_code == Some(1)
+            || (exit_code.is_none() && errors.is_empty() && findings.lines == 0)
+        {
             Status::Error
         } else if findings.drift_count > 0 {
             Status::Drift
@@ -146,9 +161,29 @@ impl EnvReport {
     }
 
     /// A report for an env whose check could not run at all.
-    pub fn failed(env: &str, message: String, previous: Option<&EnvReport>, now: OffsetDateTime, duration_ms: u64) -> EnvReport {
-        let diag = Diagnostic { severity: "error".into(), summary: message, detail: String::new(), address: None, location: None };
-        EnvReport::build(env, &PlanFindings::default(), None, vec![diag], previous, now, duration_ms)
+    pub fn failed(
+        env: &str,
+        message: String,
+        previous: Option<&EnvReport>,
+        now: OffsetDateTime,
+        duration_ms: u64,
+    ) -> EnvReport {
+        let diag = Diagnostic {
+            severity: "error".into(),
+            summary: message,
+            detail: String::new(),
+            address: None,
+            location: None,
+        };
+        EnvReport::build(
+            env,
+            &PlanFindings::default(),
+            None,
+            vec![diag],
+            previous,
+            now,
+            duration_ms,
+        )
     }
 }
 
@@ -168,7 +203,11 @@ fn since(t: OffsetDateTime, now: OffsetDateTime) -> String {
 
 pub fn render_table(reports: &[EnvReport]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<14} {:<8} {:>6} {:>8} {:>7} {:>4} {:>9}", "ENV", "STATUS", "DRIFT", "PENDING", "ERRORS", "NEW", "RESOLVED");
+    let _ = writeln!(
+        out,
+        "{:<14} {:<8} {:>6} {:>8} {:>7} {:>4} {:>9}",
+        "ENV", "STATUS", "DRIFT", "PENDING", "ERRORS", "NEW", "RESOLVED"
+    );
     for r in reports {
         let _ = writeln!(
             out,
@@ -184,12 +223,30 @@ pub fn render_table(reports: &[EnvReport]) -> String {
     }
     for r in reports {
         for e in &r.entries {
-            let tag = if e.new { "NEW".to_owned() } else { format!("for {}", since(e.first_seen, r.checked_at)) };
+            let tag = if e.new {
+                "NEW".to_owned()
+            } else {
+                format!("for {}", since(e.first_seen, r.checked_at))
+            };
             let reason = e.reason.as_deref().map(|x| format!(" ({x})")).unwrap_or_default();
-            let _ = writeln!(out, "  {}: {:<7} {} {}{reason} [{tag}]", r.env, e.class.as_str(), e.action, e.address);
+            let _ = writeln!(
+                out,
+                "  {}: {:<7} {} {}{reason} [{tag}]",
+                r.env,
+                e.class.as_str(),
+                e.action,
+                e.address
+            );
         }
         for e in &r.resolved {
-            let _ = writeln!(out, "  {}: resolved {} {} (seen since {})", r.env, e.class.as_str(), e.address, ts(e.first_seen));
+            let _ = writeln!(
+                out,
+                "  {}: resolved {} {} (seen since {})",
+                r.env,
+                e.class.as_str(),
+                e.address,
+                ts(e.first_seen)
+            );
         }
         for d in &r.errors {
             let loc = d.location.as_deref().map(|l| format!(" at {l}")).unwrap_or_default();
@@ -212,14 +269,24 @@ pub fn render_markdown(reports: &[EnvReport]) -> String {
                 if !r.resolved.is_empty() {
                     let _ = writeln!(out, "\nResolved since the previous check:\n");
                     for e in &r.resolved {
-                        let _ = writeln!(out, "- `{}` ({}, seen since {})", e.address, e.class.as_str(), ts(e.first_seen));
+                        let _ = writeln!(
+                            out,
+                            "- `{}` ({}, seen since {})",
+                            e.address,
+                            e.class.as_str(),
+                            ts(e.first_seen)
+                        );
                     }
                 }
             }
             Status::Error => {
-                let _ = writeln!(out, "**The drift check failed**; nothing can be said about drift until it runs.\n");
+                let _ = writeln!(
+                    out,
+                    "**The drift check failed**; nothing can be said about drift until it runs.\n"
+                );
                 for d in &r.errors {
-                    let loc = d.location.as_deref().map(|l| format!(" (`{l}`)")).unwrap_or_default();
+                    let loc =
+                        d.location.as_deref().map(|l| format!(" (`{l}`)")).unwrap_or_default();
                     let _ = writeln!(out, "- {}{loc}", d.summary);
                 }
             }
@@ -229,7 +296,10 @@ pub fn render_markdown(reports: &[EnvReport]) -> String {
                     "**{} drifted**, **{} pending** ({} new since the previous check).\n",
                     r.counts.drift, r.counts.pending, r.counts.new
                 );
-                let _ = writeln!(out, "| class | address | action | reason | since |\n|---|---|---|---|---|");
+                let _ = writeln!(
+                    out,
+                    "| class | address | action | reason | since |\n|---|---|---|---|---|"
+                );
                 for e in &r.entries {
                     let _ = writeln!(
                         out,
@@ -246,7 +316,15 @@ pub fn render_markdown(reports: &[EnvReport]) -> String {
                     let _ = writeln!(out, "\n(The list is truncated; the counts are complete.)");
                 }
                 if !r.resolved.is_empty() {
-                    let _ = writeln!(out, "\nResolved since the previous check: {}", r.resolved.iter().map(|e| format!("`{}`", e.address)).collect::<Vec<_>>().join(", "));
+                    let _ = writeln!(
+                        out,
+                        "\nResolved since the previous check: {}",
+                        r.resolved
+                            .iter()
+                            .map(|e| format!("`{}`", e.address))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
                 }
             }
         }
@@ -264,7 +342,11 @@ mod tests {
         let mut f = read_stream(&b""[..], 10).expect("empty");
         f.lines = 5;
         for a in pending {
-            f.pending.push(ResourceChange { address: (*a).into(), action: "update".into(), reason: None });
+            f.pending.push(ResourceChange {
+                address: (*a).into(),
+                action: "update".into(),
+                reason: None,
+            });
             f.pending_count += 1;
         }
         f
@@ -274,9 +356,18 @@ mod tests {
     fn new_known_and_resolved() {
         let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("t0");
         let t1 = t0 + time::Duration::hours(1);
-        let first = EnvReport::build("staging", &findings(&["a", "b"]), Some(2), vec![], None, t0, 10);
+        let first =
+            EnvReport::build("staging", &findings(&["a", "b"]), Some(2), vec![], None, t0, 10);
         assert_eq!(first.counts.new, 2);
-        let second = EnvReport::build("staging", &findings(&["b", "c"]), Some(2), vec![], Some(&first), t1, 10);
+        let second = EnvReport::build(
+            "staging",
+            &findings(&["b", "c"]),
+            Some(2),
+            vec![],
+            Some(&first),
+            t1,
+            10,
+        );
         let b = second.entries.iter().find(|e| e.address == "b").expect("b");
         assert!(!b.new);
         assert_eq!(b.first_seen, t0, "known drift keeps its first-seen time");
@@ -285,7 +376,8 @@ mod tests {
         let md = render_markdown(std::slice::from_ref(&second));
         assert!(md.starts_with("## staging\n"));
         assert!(!md.contains("No drift"));
-        let clean = EnvReport::build("staging", &findings(&[]), Some(0), vec![], Some(&second), t1, 10);
+        let clean =
+            EnvReport::build("staging", &findings(&[]), Some(0), vec![], Some(&second), t1, 10);
         assert_eq!(clean.status, Status::Clean);
         assert_eq!(clean.counts.resolved, 2);
         assert!(render_markdown(&[clean]).contains("No drift"));
@@ -295,7 +387,15 @@ mod tests {
     fn unchanged_drift_renders_identically() {
         let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("t0");
         let first = EnvReport::build("p", &findings(&["a"]), Some(2), vec![], None, t0, 10);
-        let second = EnvReport::build("p", &findings(&["a"]), Some(2), vec![], Some(&first), t0 + time::Duration::hours(3), 99);
+        let second = EnvReport::build(
+            "p",
+            &findings(&["a"]),
+            Some(2),
+            vec![],
+            Some(&first),
+            t0 + time::Duration::hours(3),
+            99,
+        );
         let strip = |s: String| s.replace(" (new)", "").replace("(1 new", "(0 new");
         assert_eq!(strip(render_markdown(&[first])), render_markdown(&[second]));
     }

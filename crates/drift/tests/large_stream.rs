@@ -20,9 +20,13 @@ impl Read for PlanStream {
             self.line += 1;
             let l = self.line;
             let text = if l % 10 == 0 {
-                format!(r#"{{"@level":"info","@message":"linode_instance.n[{l}]: Plan to update","@module":"terraform.ui","change":{{"resource":{{"addr":"linode_instance.n[{l}]","module":"","resource":"linode_instance.n[{l}]","implied_provider":"linode","resource_type":"linode_instance","resource_name":"n","resource_key":{l}}},"action":"update"}},"type":"planned_change"}}"#)
+                format!(
+                    r#"{{"@level":"info","@message":"linode_instance.n[{l}]: Plan to update","@module":"terraform.ui","change":{{"resource":{{"addr":"linode_instance.n[{l}]","module":"","resource":"linode_instance.n[{l}]","implied_provider":"linode","resource_type":"linode_instance","resource_name":"n","resource_key":{l}}},"action":"update"}},"type":"planned_change"}}"#
+                )
             } else {
-                format!(r#"{{"@level":"info","@message":"linode_instance.n[{l}]: Refreshing state... [id={l}]","@module":"terraform.ui","@timestamp":"2026-11-25T18:57:31.112649Z","hook":{{"resource":{{"addr":"linode_instance.n[{l}]","module":"","resource":"linode_instance.n[{l}]","implied_provider":"linode","resource_type":"linode_instance","resource_name":"n","resource_key":{l}}},"id_key":"id","id_value":"{l}"}},"type":"refresh_start"}}"#)
+                format!(
+                    r#"{{"@level":"info","@message":"linode_instance.n[{l}]: Refreshing state... [id={l}]","@module":"terraform.ui","@timestamp":"2026-11-25T18:57:31.112649Z","hook":{{"resource":{{"addr":"linode_instance.n[{l}]","module":"","resource":"linode_instance.n[{l}]","implied_provider":"linode","resource_type":"linode_instance","resource_name":"n","resource_key":{l}}},"id_key":"id","id_value":"{l}"}},"type":"refresh_start"}}"#
+                )
             };
             self.pending = text.into_bytes();
             self.pending.push(b'\n');
@@ -40,7 +44,11 @@ impl Read for PlanStream {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -48,7 +56,11 @@ fn peak_rss_kib() -> u64 {
 fn three_hundred_megabytes_in_constant_memory() {
     let before = peak_rss_kib();
     let stream = PlanStream { total: 300 * 1024 * 1024, produced: 0, line: 0, pending: Vec::new() };
-    let findings = platctl_drift::parse::read_stream(std::io::BufReader::with_capacity(256 * 1024, stream), platctl_drift::parse::DEFAULT_CAP).expect("read");
+    let findings = platctl_drift::parse::read_stream(
+        std::io::BufReader::with_capacity(256 * 1024, stream),
+        platctl_drift::parse::DEFAULT_CAP,
+    )
+    .expect("read");
     let growth_mib = (peak_rss_kib().saturating_sub(before)) / 1024;
     assert!(findings.bytes >= 300 * 1024 * 1024);
     assert_eq!(findings.pending_count, findings.lines / 10, "every planned change counted");

@@ -252,9 +252,11 @@ pub enum SmokeOutput {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit codes: 0 no error-level finding (warnings allowed), 1 at least one error-level \
+#[command(
+    after_help = "Exit codes: 0 no error-level finding (warnings allowed), 1 at least one error-level \
 finding, 2 usage error (bad flag, unknown rule ID, no schema folder).\n\
-Suppress a finding inline, with a reason: `# platctl:ignore RULE-ID why`. Rules: docs/rules.md.")]
+Suppress a finding inline, with a reason: `# platctl:ignore RULE-ID why`. Rules: docs/rules.md."
+)]
 pub struct CheckArgs {
     /// The folder to check: a repository root (its infra/, deploy/, charts/ and
     /// .github/workflows/ are checked) or any folder (everything in it is checked).
@@ -298,7 +300,12 @@ pub struct DriftArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// An env to check (repeatable).
-    #[arg(long = "env", value_name = "ENV", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        long = "env",
+        value_name = "ENV",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub envs: Vec<String>,
     /// Check every env root found under --dir.
     #[arg(long)]

@@ -57,7 +57,10 @@ fn state_error_code(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return Some(UNSAFE_STORE);
     }
     match e.downcast_ref::<StateError>()? {
-        StateError::Locked { .. } | StateError::LockMismatch { .. } | StateError::Conflict(_) | StateError::NotLocked { .. } => Some(CONFLICT),
+        StateError::Locked { .. }
+        | StateError::LockMismatch { .. }
+        | StateError::Conflict(_)
+        | StateError::NotLocked { .. } => Some(CONFLICT),
         StateError::Store(StoreError::Unsafe { .. }) => Some(UNSAFE_STORE),
         StateError::NotFound(_) => Some(NOT_FOUND),
         _ => None,

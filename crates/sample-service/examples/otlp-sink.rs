@@ -32,7 +32,11 @@ async fn main() -> std::io::Result<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            eprintln!("otlp-sink: {} exports, {} bytes", posts.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed));
+            eprintln!(
+                "otlp-sink: {} exports, {} bytes",
+                posts.load(Ordering::Relaxed),
+                bytes.load(Ordering::Relaxed)
+            );
         }
     });
     axum::serve(listener, app).await

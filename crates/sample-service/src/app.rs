@@ -73,7 +73,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn root(State(st): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], st.root_body.clone()).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], st.root_body.clone())
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -84,7 +85,11 @@ async fn readyz(State(st): State<AppState>) -> Response {
     if st.ready.load(Ordering::Acquire) {
         Json(json!({ "ready": true })).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "reason": "shutting down" }))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "reason": "shutting down" })),
+        )
+            .into_response()
     }
 }
 
@@ -130,12 +135,25 @@ fn traceparent(headers: &axum::http::HeaderMap) -> Option<(u128, u64, bool)> {
     static TRACEPARENT: axum::http::HeaderName = axum::http::HeaderName::from_static("traceparent");
     let v = headers.get(&TRACEPARENT)?.to_str().ok()?;
     let mut parts = v.trim().split('-');
-    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !hex(version, 2) || version == "ff" || (version == "00" && parts.next().is_some()) || !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2) {
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !hex(version, 2)
+        || version == "ff"
+        || (version == "00" && parts.next().is_some())
+        || !hex(trace, 32)
+        || !hex(parent, 16)
+        || !hex(flags, 2)
+    {
         return None;
     }
-    let (trace, parent, flags) = (u128::from_str_radix(trace, 16).ok()?, u64::from_str_radix(parent, 16).ok()?, u8::from_str_radix(flags, 16).ok()?);
+    let (trace, parent, flags) = (
+        u128::from_str_radix(trace, 16).ok()?,
+        u64::from_str_radix(parent, 16).ok()?,
+        u8::from_str_radix(flags, 16).ok()?,
+    );
     (trace != 0 && parent != 0).then_some((trace, parent, flags & 1 == 1))
 }
 
@@ -194,24 +212,41 @@ where
     type Error = S::Error;
     type Future = ObserveFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
         let start = Instant::now();
-        let route = req.extensions().get::<MatchedPath>().map_or(metrics::UNMATCHED, |m| metrics::intern_route(m.as_str()));
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(metrics::UNMATCHED, |m| metrics::intern_route(m.as_str()));
         let method = metrics::method_label(req.method());
         let st = self.st.clone();
         let trace = (st.tracer.is_some() || st.cfg.access_log).then(|| {
             let caller = traceparent(req.headers());
             let trace_id = caller.map_or_else(nonzero_u128, |(t, _, _)| t);
-            let sampled = st.tracer.as_ref().is_some_and(|t| t.sampler.sample(trace_id, caller.map(|(_, _, s)| s)));
-            (trace_id, nonzero_u64(), caller.map_or(0, |(_, p, _)| p), sampled.then(|| unix_nanos(start)))
+            let sampled = st
+                .tracer
+                .as_ref()
+                .is_some_and(|t| t.sampler.sample(trace_id, caller.map(|(_, _, s)| s)));
+            (
+                trace_id,
+                nonzero_u64(),
+                caller.map_or(0, |(_, p, _)| p),
+                sampled.then(|| unix_nanos(start)),
+            )
         });
         st.metrics.in_flight.inc();
         let ids = trace.map_or((0, 0), |(t, s, _, _)| (t, s));
-        ObserveFuture { inner: InTrace::new(self.inner.call(req), ids), started: Some(Started { st, start, method, route, trace }) }
+        ObserveFuture {
+            inner: InTrace::new(self.inner.call(req), ids),
+            started: Some(Started { st, start, method, route, trace }),
+        }
     }
 }
 
@@ -229,7 +264,10 @@ where
 {
     type Output = Result<Response, E>;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
         if let (Some(started), Ok(resp)) = (this.started.take(), &result) {
@@ -271,7 +309,8 @@ fn finish(started: &Started, status: u16) {
             span_id,
             parent_span_id,
             start_unix_nanos,
-            end_unix_nanos: start_unix_nanos + u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            end_unix_nanos: start_unix_nanos
+                + u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             method,
             route,
             status,
@@ -285,10 +324,16 @@ fn finish(started: &Started, status: u16) {
 fn unix_nanos(at: Instant) -> u64 {
     static BASE: std::sync::OnceLock<(Instant, u64)> = std::sync::OnceLock::new();
     let (base_instant, base_unix) = *BASE.get_or_init(|| {
-        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         (Instant::now(), unix)
     });
-    let since = at.checked_duration_since(base_instant).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let before = base_instant.checked_duration_since(at).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let since = at
+        .checked_duration_since(base_instant)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let before = base_instant
+        .checked_duration_since(at)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     base_unix.saturating_add(since).saturating_sub(before)
 }

@@ -73,8 +73,10 @@ impl Config {
         let environment = get("APP_ENV").unwrap_or_else(|| "local".into());
         check_name("APP_ENV", &environment)?;
 
-        let shutdown_delay = Duration::from_secs(seconds(&get, "SHUTDOWN_DELAY_SECONDS", 0, 0, 300)?);
-        let shutdown_grace = Duration::from_secs(seconds(&get, "SHUTDOWN_GRACE_SECONDS", 25, 1, 3600)?);
+        let shutdown_delay =
+            Duration::from_secs(seconds(&get, "SHUTDOWN_DELAY_SECONDS", 0, 0, 300)?);
+        let shutdown_grace =
+            Duration::from_secs(seconds(&get, "SHUTDOWN_GRACE_SECONDS", 25, 1, 3600)?);
         if shutdown_delay >= shutdown_grace {
             return Err(ConfigError {
                 var: "SHUTDOWN_DELAY_SECONDS",
@@ -90,11 +92,14 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(ConfigError {
                 var: "LOG_LEVEL",
-                message: format!("{log_level:?} is not a log filter (examples: info, debug, sample_service=debug,warn)"),
+                message: format!(
+                    "{log_level:?} is not a log filter (examples: info, debug, sample_service=debug,warn)"
+                ),
             });
         }
         let access_log = boolean(&get, "ACCESS_LOG", true)?;
-        let access_log_flush = Duration::from_millis(seconds(&get, "ACCESS_LOG_FLUSH_MS", 100, 0, 10_000)?);
+        let access_log_flush =
+            Duration::from_millis(seconds(&get, "ACCESS_LOG_FLUSH_MS", 100, 0, 10_000)?);
         let delay_route = boolean(&get, "DELAY_ROUTE_ENABLED", false)?;
         let delay_max_ms = seconds(&get, "DELAY_MAX_MS", 10_000, 0, 600_000)?;
 
@@ -123,7 +128,9 @@ fn check_name(var: &'static str, v: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError {
             var,
-            message: format!("{v:?} must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'"),
+            message: format!(
+                "{v:?} must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'"
+            ),
         })
     }
 }
@@ -139,11 +146,18 @@ fn seconds(
     let Some(v) = get(var) else { return Ok(default) };
     match v.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError { var, message: format!("{v:?} must be a whole number from {min} to {max}") }),
+        _ => Err(ConfigError {
+            var,
+            message: format!("{v:?} must be a whole number from {min} to {max}"),
+        }),
     }
 }
 
-fn boolean(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     let Some(v) = get(var) else { return Ok(default) };
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
@@ -158,7 +172,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -187,7 +202,8 @@ mod tests {
             assert_eq!(e.var, k, "{e}");
             assert!(e.to_string().contains(v), "{e}");
         }
-        let e = cfg(&[("SHUTDOWN_DELAY_SECONDS", "30"), ("SHUTDOWN_GRACE_SECONDS", "10")]).expect_err("delay>grace");
+        let e = cfg(&[("SHUTDOWN_DELAY_SECONDS", "30"), ("SHUTDOWN_GRACE_SECONDS", "10")])
+            .expect_err("delay>grace");
         assert_eq!(e.var, "SHUTDOWN_DELAY_SECONDS");
     }
 }

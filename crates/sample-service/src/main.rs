@@ -12,13 +12,14 @@ use sample_service::telemetry::{self, OtelSettings};
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let (cfg, otel) = match Config::from_env().and_then(|c| OtelSettings::from_env().map(|o| (c, o))) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("sample-service: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (cfg, otel) =
+        match Config::from_env().and_then(|c| OtelSettings::from_env().map(|o| (c, o))) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("sample-service: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -41,7 +42,9 @@ async fn run(cfg: Config, otel: OtelSettings) -> ExitCode {
         OtelSettings::Enabled { endpoint, export } => {
             tracing::info!(endpoint = %endpoint, url = %export.url, sampler = ?export.sampler, "OTLP trace export enabled");
         }
-        OtelSettings::Disabled { reason } => tracing::info!(reason = %reason, "OTLP trace export disabled"),
+        OtelSettings::Disabled { reason } => {
+            tracing::info!(reason = %reason, "OTLP trace export disabled")
+        }
     }
 
     let listener = match tokio::net::TcpListener::bind(cfg.listen_addr).await {
@@ -71,7 +74,12 @@ async fn run(cfg: Config, otel: OtelSettings) -> ExitCode {
         let signal = wait_for_signal().await;
         let at = Instant::now();
         ready.ready.store(false, Ordering::Release);
-        tracing::info!(signal, delay_s = delay.as_secs(), grace_s = grace.as_secs(), "shutdown started: readiness is false");
+        tracing::info!(
+            signal,
+            delay_s = delay.as_secs(),
+            grace_s = grace.as_secs(),
+            "shutdown started: readiness is false"
+        );
         let _ = signalled_tx.send(at);
         tokio::time::sleep(delay).await;
         tracing::info!("no longer accepting connections; draining in-flight requests");

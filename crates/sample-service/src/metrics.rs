@@ -19,9 +19,11 @@ pub const UNMATCHED: &str = "unmatched";
 /// Content type of the Prometheus text format (the default answer of `/metrics`).
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Content type of OpenMetrics text, served when the scraper's `Accept` asks for it.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Labels without allocation: method and route are interned `&'static str`,
 /// the status is the number.
@@ -95,23 +97,41 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        let duration =
+            Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
         let in_flight = Gauge::<i64, AtomicI64>::default();
-        registry.register("http_requests", "HTTP requests answered, by method, route template and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Time to produce the response, by method, route template and status",
             duration.clone(),
         );
-        registry.register("http_requests_in_flight", "HTTP requests being served now", in_flight.clone());
-        Self { registry: Arc::new(registry), requests, duration, in_flight, cache: Arc::new(std::array::from_fn(|_| std::sync::OnceLock::new())) }
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served now",
+            in_flight.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            duration,
+            in_flight,
+            cache: Arc::new(std::array::from_fn(|_| std::sync::OnceLock::new())),
+        }
     }
 
     pub fn observe(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
         let labels = RequestLabels { method, route, status };
         if let Some(slot) = cache_slot(method, route, status) {
             let (count, duration) = self.cache[slot].get_or_init(|| {
-                (self.requests.get_or_create(&labels).clone(), self.duration.get_or_create(&labels).clone())
+                (
+                    self.requests.get_or_create(&labels).clone(),
+                    self.duration.get_or_create(&labels).clone(),
+                )
             });
             duration.observe(seconds);
             count.inc();
@@ -137,7 +157,10 @@ impl Metrics {
             if line == "# EOF" || line.starts_with("# UNIT ") {
                 continue;
             }
-            let meta = line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)).or_else(|| line.strip_prefix("# HELP ").map(|r| ("# HELP ", r)));
+            let meta = line
+                .strip_prefix("# TYPE ")
+                .map(|r| ("# TYPE ", r))
+                .or_else(|| line.strip_prefix("# HELP ").map(|r| ("# HELP ", r)));
             if let Some((kw, rest)) = meta {
                 let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
                 if counters.contains(name) && !name.ends_with("_total") {

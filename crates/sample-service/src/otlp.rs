@@ -46,7 +46,10 @@ impl Sampler {
                 None => Ok(1.0),
                 Some(v) => match v.parse::<f64>() {
                     Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-                    _ => Err(ConfigError { var: "OTEL_TRACES_SAMPLER_ARG", message: format!("{v:?} must be a ratio between 0 and 1") }),
+                    _ => Err(ConfigError {
+                        var: "OTEL_TRACES_SAMPLER_ARG",
+                        message: format!("{v:?} must be a ratio between 0 and 1"),
+                    }),
                 },
             }
         };
@@ -105,17 +108,24 @@ impl Batching {
                 None => Ok(default),
                 Some(v) => match v.parse::<u64>() {
                     Ok(n) if n >= min => Ok(n),
-                    _ => Err(ConfigError { var, message: format!("{v:?} must be an integer >= {min}") }),
+                    _ => Err(ConfigError {
+                        var,
+                        message: format!("{v:?} must be an integer >= {min}"),
+                    }),
                 },
             }
         };
         let schedule_delay = Duration::from_millis(num("OTEL_BSP_SCHEDULE_DELAY", 5000, 1)?);
-        let max_queue = usize::try_from(num("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1)?).unwrap_or(usize::MAX);
-        let max_batch = usize::try_from(num("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1)?).unwrap_or(usize::MAX);
+        let max_queue =
+            usize::try_from(num("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1)?).unwrap_or(usize::MAX);
+        let max_batch =
+            usize::try_from(num("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1)?).unwrap_or(usize::MAX);
         if max_batch > max_queue {
             return Err(ConfigError {
                 var: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                message: format!("{max_batch} must not exceed OTEL_BSP_MAX_QUEUE_SIZE ({max_queue})"),
+                message: format!(
+                    "{max_batch} must not exceed OTEL_BSP_MAX_QUEUE_SIZE ({max_queue})"
+                ),
             });
         }
         Ok(Batching { schedule_delay, max_queue, max_batch })
@@ -211,9 +221,15 @@ impl ExportTask {
 pub fn start(exporter: Exporter) -> anyhow::Result<ExportTask> {
     let client = reqwest::Client::builder().timeout(exporter.timeout).build()?;
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::CONTENT_TYPE, reqwest::header::HeaderValue::from_static("application/x-protobuf"));
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/x-protobuf"),
+    );
     for (k, v) in &exporter.headers {
-        headers.insert(reqwest::header::HeaderName::from_bytes(k.as_bytes())?, reqwest::header::HeaderValue::from_str(v)?);
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes())?,
+            reqwest::header::HeaderValue::from_str(v)?,
+        );
     }
     let queue = SpanQueue(Arc::new(Shared {
         queue: std::sync::Mutex::new(Vec::with_capacity(exporter.batching.max_queue.min(8192))),
@@ -241,7 +257,8 @@ pub fn start(exporter: Exporter) -> anyhow::Result<ExportTask> {
             for chunk in batch.chunks(exporter.batching.max_batch) {
                 let mut body = Vec::new();
                 encoder.encode(chunk, &mut body);
-                let sent = client.post(&exporter.url).headers(headers.clone()).body(body).send().await;
+                let sent =
+                    client.post(&exporter.url).headers(headers.clone()).body(body).send().await;
                 let failure = match sent {
                     Ok(resp) if resp.status().is_success() => {
                         q.0.exported.fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -315,7 +332,8 @@ fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
 /// The start of `KeyValue { key, value: AnyValue { ... } }`, up to the
 /// AnyValue's own bytes (`any_len` of them), which the caller writes next.
 fn kv_header(out: &mut Vec<u8>, field: u32, key: &str, any_len: usize) {
-    let kv_len = 1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
+    let kv_len =
+        1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
     tag(out, field, LEN);
     varint(out, kv_len as u64);
     bytes_field(out, 1, key.as_bytes());
@@ -395,7 +413,8 @@ impl Encoder {
             bytes_field(&mut span_fields, 2, &span);
         }
         let scope_spans_len = self.scope.len() + span_fields.len();
-        let resource_spans_len = self.resource.len() + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
+        let resource_spans_len =
+            self.resource.len() + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
         out.reserve(1 + varint_len(resource_spans_len as u64) + resource_spans_len);
         tag(out, 1, LEN);
         varint(out, resource_spans_len as u64);
@@ -408,39 +427,39 @@ impl Encoder {
 }
 
 impl Encoder {
-fn encode_span(&self, s: &SpanRecord, out: &mut Vec<u8>) {
-    bytes_field(out, 1, &s.trace_id.to_be_bytes());
-    bytes_field(out, 2, &s.span_id.to_be_bytes());
-    if s.parent_span_id != 0 {
-        bytes_field(out, 4, &s.parent_span_id.to_be_bytes());
+    fn encode_span(&self, s: &SpanRecord, out: &mut Vec<u8>) {
+        bytes_field(out, 1, &s.trace_id.to_be_bytes());
+        bytes_field(out, 2, &s.span_id.to_be_bytes());
+        if s.parent_span_id != 0 {
+            bytes_field(out, 4, &s.parent_span_id.to_be_bytes());
+        }
+        let name_len = s.method.len() + 1 + s.route.len();
+        tag(out, 5, LEN);
+        varint(out, name_len as u64);
+        out.extend_from_slice(s.method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(s.route.as_bytes());
+        tag(out, 6, VARINT);
+        varint(out, SPAN_KIND_SERVER);
+        tag(out, 7, FIXED64);
+        out.extend_from_slice(&s.start_unix_nanos.to_le_bytes());
+        tag(out, 8, FIXED64);
+        out.extend_from_slice(&s.end_unix_nanos.to_le_bytes());
+        self.constant_kv("http.request.method", s.method, out);
+        self.constant_kv("http.route", s.route, out);
+        kv_int(out, 9, "http.response.status_code", i64::from(s.status));
+        if s.status >= 500 {
+            let mut status = Vec::with_capacity(16);
+            let message = format!("HTTP {}", s.status);
+            bytes_field(&mut status, 2, message.as_bytes());
+            tag(&mut status, 3, VARINT);
+            varint(&mut status, STATUS_CODE_ERROR);
+            bytes_field(out, 15, &status);
+        }
+        let remote = if s.parent_span_id != 0 { FLAGS_IS_REMOTE } else { 0 };
+        tag(out, 16, FIXED32);
+        out.extend_from_slice(&(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | remote).to_le_bytes());
     }
-    let name_len = s.method.len() + 1 + s.route.len();
-    tag(out, 5, LEN);
-    varint(out, name_len as u64);
-    out.extend_from_slice(s.method.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(s.route.as_bytes());
-    tag(out, 6, VARINT);
-    varint(out, SPAN_KIND_SERVER);
-    tag(out, 7, FIXED64);
-    out.extend_from_slice(&s.start_unix_nanos.to_le_bytes());
-    tag(out, 8, FIXED64);
-    out.extend_from_slice(&s.end_unix_nanos.to_le_bytes());
-    self.constant_kv("http.request.method", s.method, out);
-    self.constant_kv("http.route", s.route, out);
-    kv_int(out, 9, "http.response.status_code", i64::from(s.status));
-    if s.status >= 500 {
-        let mut status = Vec::with_capacity(16);
-        let message = format!("HTTP {}", s.status);
-        bytes_field(&mut status, 2, message.as_bytes());
-        tag(&mut status, 3, VARINT);
-        varint(&mut status, STATUS_CODE_ERROR);
-        bytes_field(out, 15, &status);
-    }
-    let remote = if s.parent_span_id != 0 { FLAGS_IS_REMOTE } else { 0 };
-    tag(out, 16, FIXED32);
-    out.extend_from_slice(&(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | remote).to_le_bytes());
-}
 }
 
 /// Encode one request body (tests decode it with the official types).
@@ -478,7 +497,10 @@ mod tests {
             route: "/",
             status: 503,
         };
-        let body = encode_for_test(&[("service.name".into(), "s".into())], &[span, SpanRecord { status: 200, span_id: 43, ..span }]);
+        let body = encode_for_test(
+            &[("service.name".into(), "s".into())],
+            &[span, SpanRecord { status: 200, span_id: 43, ..span }],
+        );
         let req = ExportTraceServiceRequest::decode(body.as_slice()).expect("decodes");
         let spans = &req.resource_spans[0].scope_spans[0].spans;
         assert_eq!(spans.len(), 2);
@@ -488,25 +510,51 @@ mod tests {
         assert!(failed.parent_span_id.is_empty(), "a root span has no parent");
         assert_eq!(failed.end_time_unix_nano - failed.start_time_unix_nano, 1_000_000);
         let status = failed.status.as_ref().expect("status");
-        assert_eq!((status.code, status.message.as_str()), (2, "HTTP 503"), "5xx is STATUS_CODE_ERROR");
+        assert_eq!(
+            (status.code, status.message.as_str()),
+            (2, "HTTP 503"),
+            "5xx is STATUS_CODE_ERROR"
+        );
         assert_eq!(failed.flags, 0x101, "sampled, parent known not remote");
         assert!(spans[1].status.is_none(), "a 200 leaves the status unset");
     }
 
     #[test]
     fn samplers_follow_the_parent_and_the_ratio() {
-        let get = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
-        assert_eq!(Sampler::from_lookup(&get(&[])).expect("default"), Sampler::ParentBased(Root::AlwaysOn));
-        let half = Sampler::from_lookup(&get(&[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.5")])).expect("ratio");
+        let get = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        assert_eq!(
+            Sampler::from_lookup(&get(&[])).expect("default"),
+            Sampler::ParentBased(Root::AlwaysOn)
+        );
+        let half = Sampler::from_lookup(&get(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+        ]))
+        .expect("ratio");
         assert!(half.sample(u128::from(u64::MAX), Some(true)), "a sampled caller is followed");
         assert!(!half.sample(0, Some(false)), "an unsampled caller is followed");
-        let sampled = (0..10_000u128).filter(|i| half.sample(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835), None)).count();
+        let sampled = (0..10_000u128)
+            .filter(|i| {
+                half.sample(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835), None)
+            })
+            .count();
         assert!((4_500..5_500).contains(&sampled), "about half of the roots: {sampled}");
-        let e = Sampler::from_lookup(&get(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")])).expect_err("unsupported");
+        let e = Sampler::from_lookup(&get(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]))
+            .expect_err("unsupported");
         assert_eq!(e.var, "OTEL_TRACES_SAMPLER");
-        let e = Sampler::from_lookup(&get(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")])).expect_err("ratio > 1");
+        let e = Sampler::from_lookup(&get(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ]))
+        .expect_err("ratio > 1");
         assert_eq!(e.var, "OTEL_TRACES_SAMPLER_ARG");
-        let e = Batching::from_lookup(&get(&[("OTEL_BSP_MAX_QUEUE_SIZE", "10"), ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20")])).expect_err("batch > queue");
+        let e = Batching::from_lookup(&get(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "10"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20"),
+        ]))
+        .expect_err("batch > queue");
         assert_eq!(e.var, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
     }
 }

@@ -61,7 +61,12 @@ impl OtelSettings {
             match v.to_ascii_lowercase().as_str() {
                 "true" => return Ok(Self::Disabled { reason: "OTEL_SDK_DISABLED=true" }),
                 "false" => {}
-                _ => return Err(ConfigError { var: "OTEL_SDK_DISABLED", message: format!("{v:?} must be true or false") }),
+                _ => {
+                    return Err(ConfigError {
+                        var: "OTEL_SDK_DISABLED",
+                        message: format!("{v:?} must be true or false"),
+                    });
+                }
             }
         }
         if let Some(v) = get("OTEL_TRACES_EXPORTER") {
@@ -80,8 +85,14 @@ impl OtelSettings {
             if let Some(v) = get(var) {
                 if v != "http/protobuf" {
                     return Err(ConfigError {
-                        var: if var.contains("TRACES") { "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" } else { "OTEL_EXPORTER_OTLP_PROTOCOL" },
-                        message: format!("{v:?} is not supported by this build: use http/protobuf (OTLP/HTTP, usually port 4318)"),
+                        var: if var.contains("TRACES") {
+                            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+                        } else {
+                            "OTEL_EXPORTER_OTLP_PROTOCOL"
+                        },
+                        message: format!(
+                            "{v:?} is not supported by this build: use http/protobuf (OTLP/HTTP, usually port 4318)"
+                        ),
                     });
                 }
                 break;
@@ -91,39 +102,62 @@ impl OtelSettings {
             if let Some(v) = get(var)
                 && v != "none"
             {
-                return Err(ConfigError { var: if var.contains("TRACES") { "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION" } else { "OTEL_EXPORTER_OTLP_COMPRESSION" }, message: format!("{v:?} is not supported by this build: use none") });
+                return Err(ConfigError {
+                    var: if var.contains("TRACES") {
+                        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"
+                    } else {
+                        "OTEL_EXPORTER_OTLP_COMPRESSION"
+                    },
+                    message: format!("{v:?} is not supported by this build: use none"),
+                });
             }
         }
-        let (var, endpoint, url) = match (get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
-            (Some(e), _) => ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e.clone(), e),
-            (None, Some(e)) => {
-                let url = format!("{}/v1/traces", e.trim_end_matches('/'));
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", e, url)
-            }
-            (None, None) => return Ok(Self::Disabled { reason: "OTEL_EXPORTER_OTLP_ENDPOINT is not set" }),
-        };
+        let (var, endpoint, url) =
+            match (get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+                (Some(e), _) => ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e.clone(), e),
+                (None, Some(e)) => {
+                    let url = format!("{}/v1/traces", e.trim_end_matches('/'));
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", e, url)
+                }
+                (None, None) => {
+                    return Ok(Self::Disabled { reason: "OTEL_EXPORTER_OTLP_ENDPOINT is not set" });
+                }
+            };
         match url::Url::parse(&endpoint) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             _ => {
                 return Err(ConfigError {
                     var,
-                    message: format!("{endpoint:?} is not an http(s) URL (example: http://alloy.observability:4318)"),
+                    message: format!(
+                        "{endpoint:?} is not an http(s) URL (example: http://alloy.observability:4318)"
+                    ),
                 });
             }
         }
         let pairs = |var: &'static str| -> Result<Vec<(String, String)>, ConfigError> {
-            get(var).map_or(Ok(Vec::new()), |v| parse_pairs(&v).map_err(|message| ConfigError { var, message }))
+            get(var).map_or(Ok(Vec::new()), |v| {
+                parse_pairs(&v).map_err(|message| ConfigError { var, message })
+            })
         };
         let headers = match get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
             Some(_) => pairs("OTEL_EXPORTER_OTLP_TRACES_HEADERS")?,
             None => pairs("OTEL_EXPORTER_OTLP_HEADERS")?,
         };
-        let timeout_var = if get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").is_some() { "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" } else { "OTEL_EXPORTER_OTLP_TIMEOUT" };
+        let timeout_var = if get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT").is_some() {
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
+        } else {
+            "OTEL_EXPORTER_OTLP_TIMEOUT"
+        };
         let timeout = match get(timeout_var) {
             None => Duration::from_secs(10),
             Some(v) => match v.parse::<u64>() {
                 Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                _ => return Err(ConfigError { var: timeout_var, message: format!("{v:?} must be a positive number of milliseconds") }),
+                _ => {
+                    return Err(ConfigError {
+                        var: timeout_var,
+                        message: format!("{v:?} must be a positive number of milliseconds"),
+                    });
+                }
             },
         };
         let export = Export {
@@ -145,13 +179,18 @@ fn parse_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let Some((k, v)) = item.split_once('=') else {
-            return Err(format!("{item:?} is not key=value (the format is key1=value1,key2=value2)"));
+            return Err(format!(
+                "{item:?} is not key=value (the format is key1=value1,key2=value2)"
+            ));
         };
         let k = k.trim();
         if k.is_empty() {
             return Err(format!("{item:?} has an empty key"));
         }
-        out.push((k.to_owned(), percent_decode(v.trim()).ok_or_else(|| format!("{item:?} has a bad percent-escape"))?));
+        out.push((
+            k.to_owned(),
+            percent_decode(v.trim()).ok_or_else(|| format!("{item:?} has a bad percent-escape"))?,
+        ));
     }
     Ok(out)
 }
@@ -211,7 +250,10 @@ impl<F> InTrace<F> {
 
 impl<F: std::future::Future> std::future::Future for InTrace<F> {
     type Output = F::Output;
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
         let this = self.project();
         let ids = *this.ids;
         let inner = this.inner;
@@ -238,7 +280,9 @@ impl Telemetry {
 
     /// What requests use, when export is on.
     pub fn tracer(&self) -> Option<Tracing> {
-        self.export.as_ref().map(|(task, sampler)| Tracing { sampler: *sampler, queue: task.queue() })
+        self.export
+            .as_ref()
+            .map(|(task, sampler)| Tracing { sampler: *sampler, queue: task.queue() })
     }
 
     /// Send pending spans, waiting at most `limit`, and write buffered log lines.
@@ -250,7 +294,11 @@ impl Telemetry {
                 tracing::warn!(limit_ms = limit.as_millis() as u64, "trace flush timed out");
             }
             if queue.dropped() > 0 {
-                tracing::warn!(dropped = queue.dropped(), exported = queue.exported(), "some spans were not exported (queue full or export failed)");
+                tracing::warn!(
+                    dropped = queue.dropped(),
+                    exported = queue.exported(),
+                    "some spans were not exported (queue full or export failed)"
+                );
             }
         }
     }
@@ -404,7 +452,10 @@ struct Output {
     batching: std::sync::atomic::AtomicBool,
 }
 
-static OUTPUT: Output = Output { buffer: std::sync::Mutex::new(Vec::new()), batching: std::sync::atomic::AtomicBool::new(false) };
+static OUTPUT: Output = Output {
+    buffer: std::sync::Mutex::new(Vec::new()),
+    batching: std::sync::atomic::AtomicBool::new(false),
+};
 
 const OUTPUT_BUFFER_LIMIT: usize = 32 * 1024;
 
@@ -412,7 +463,10 @@ impl Output {
     fn write(&self, line: &[u8], batchable: bool) {
         let Ok(mut buf) = self.buffer.lock() else { return };
         buf.extend_from_slice(line);
-        if batchable && self.batching.load(std::sync::atomic::Ordering::Relaxed) && buf.len() < OUTPUT_BUFFER_LIMIT {
+        if batchable
+            && self.batching.load(std::sync::atomic::Ordering::Relaxed)
+            && buf.len() < OUTPUT_BUFFER_LIMIT
+        {
             return;
         }
         let _ = std::io::stdout().lock().write_all(&buf);
@@ -543,7 +597,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn otel(pairs: &[(&str, &str)]) -> Result<OtelSettings, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         OtelSettings::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -558,21 +613,41 @@ mod tests {
     #[test]
     fn otel_is_off_without_endpoint_and_on_with_one() {
         assert!(matches!(otel(&[]), Ok(OtelSettings::Disabled { .. })));
-        match otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/"), ("OTEL_RESOURCE_ATTRIBUTES", "team=platform,note=a%2Cb")]) {
+        match otel(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=platform,note=a%2Cb"),
+        ]) {
             Ok(OtelSettings::Enabled { endpoint, export }) => {
                 assert_eq!(endpoint, "http://127.0.0.1:4318/");
-                assert_eq!(export.url, "http://127.0.0.1:4318/v1/traces", "the signal path is appended");
-                assert_eq!(export.resource_attributes, vec![("team".to_owned(), "platform".to_owned()), ("note".to_owned(), "a,b".to_owned())]);
+                assert_eq!(
+                    export.url, "http://127.0.0.1:4318/v1/traces",
+                    "the signal path is appended"
+                );
+                assert_eq!(
+                    export.resource_attributes,
+                    vec![
+                        ("team".to_owned(), "platform".to_owned()),
+                        ("note".to_owned(), "a,b".to_owned())
+                    ]
+                );
                 assert_eq!(export.timeout, Duration::from_secs(10));
             }
             other => panic!("{other:?}"),
         }
-        match otel(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/custom"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318")]) {
-            Ok(OtelSettings::Enabled { export, .. }) => assert_eq!(export.url, "http://c:4318/custom", "the traces endpoint is used as is"),
+        match otel(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/custom"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"),
+        ]) {
+            Ok(OtelSettings::Enabled { export, .. }) => {
+                assert_eq!(export.url, "http://c:4318/custom", "the traces endpoint is used as is")
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"), ("OTEL_SDK_DISABLED", "true")]),
+            otel(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"),
+                ("OTEL_SDK_DISABLED", "true")
+            ]),
             Ok(OtelSettings::Disabled { .. })
         ));
     }
@@ -581,14 +656,25 @@ mod tests {
     fn bad_otel_values_name_the_variable() {
         let e = otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")]).expect_err("bad url");
         assert_eq!(e.var, "OTEL_EXPORTER_OTLP_ENDPOINT");
-        let e = otel(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4317")])
-            .expect_err("grpc");
+        let e = otel(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4317"),
+        ])
+        .expect_err("grpc");
         assert_eq!(e.var, "OTEL_EXPORTER_OTLP_PROTOCOL");
         let e = otel(&[("OTEL_TRACES_EXPORTER", "zipkin")]).expect_err("zipkin");
         assert_eq!(e.var, "OTEL_TRACES_EXPORTER");
-        let e = otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"), ("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).expect_err("headers");
+        let e = otel(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+        ])
+        .expect_err("headers");
         assert_eq!(e.var, "OTEL_EXPORTER_OTLP_HEADERS");
-        let e = otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")]).expect_err("timeout");
+        let e = otel(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ])
+        .expect_err("timeout");
         assert_eq!(e.var, "OTEL_EXPORTER_OTLP_TIMEOUT");
     }
 }

@@ -36,7 +36,11 @@ impl Service {
             cmd.env(k, v);
         }
         // Owned by `Service` at once: its Drop kills and reaps the process on every path.
-        let mut svc = Self { child: cmd.spawn().expect("spawn sample-service"), addr: String::new(), logs: Arc::default() };
+        let mut svc = Self {
+            child: cmd.spawn().expect("spawn sample-service"),
+            addr: String::new(),
+            logs: Arc::default(),
+        };
         let stdout = svc.child.stdout.take().expect("stdout");
         let sink = svc.logs.clone();
         std::thread::spawn(move || {
@@ -48,7 +52,9 @@ impl Service {
         loop {
             let found = svc.logs.lock().expect("logs").iter().find_map(|l| {
                 let v: Value = serde_json::from_str(l).ok()?;
-                (v["message"] == "listening").then(|| v["addr"].as_str().map(str::to_owned)).flatten()
+                (v["message"] == "listening")
+                    .then(|| v["addr"].as_str().map(str::to_owned))
+                    .flatten()
             });
             if let Some(addr) = found {
                 svc.addr = addr;
@@ -88,7 +94,10 @@ impl Service {
             .lock()
             .expect("logs")
             .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}")))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
+            })
             .collect()
     }
 
@@ -140,10 +149,22 @@ async fn metrics_use_route_templates_never_raw_paths() {
 
     assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
     assert!(text.contains("# TYPE http_request_duration_seconds histogram"), "{text}");
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/delay/{ms}",status="200"} 2"#), "{text}");
-    assert!(text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
-    assert!(text.contains(r#"http_requests_total{method="POST",route="/",status="405"} 1"#), "{text}");
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/delay/{ms}",status="200"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="POST",route="/",status="405"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+        "{text}"
+    );
     assert!(
         text.contains(r#"http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/delay/{ms}",status="200"} 2"#),
         "{text}"
@@ -165,7 +186,12 @@ async fn metrics_use_route_templates_never_raw_paths() {
     use std::io::Write;
     promtool.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
     let out = promtool.wait_with_output().expect("promtool");
-    assert!(out.status.success(), "promtool check metrics: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // OpenMetrics on request.
     let om = c
@@ -174,7 +200,12 @@ async fn metrics_use_route_templates_never_raw_paths() {
         .send()
         .await
         .expect("openmetrics");
-    assert!(om.headers()["content-type"].to_str().expect("ct").starts_with("application/openmetrics-text"));
+    assert!(
+        om.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("application/openmetrics-text")
+    );
     assert!(om.text().await.expect("body").trim_end().ends_with("# EOF"));
 }
 
@@ -193,9 +224,13 @@ async fn logs_are_json_lines_with_trace_ids() {
     assert_eq!(continued["trace_id"], trace, "the caller's trace id is continued: {continued}");
     assert_eq!(continued["status"], 200);
     assert_eq!(continued["level"], "INFO");
-    let fresh = svc.wait_log(|v| v["message"] == "request" && v["route"] == "/healthz", "for /healthz");
+    let fresh =
+        svc.wait_log(|v| v["message"] == "request" && v["route"] == "/healthz", "for /healthz");
     let tid = fresh["trace_id"].as_str().expect("trace_id");
-    assert!(tid.len() == 32 && tid.chars().all(|c| c.is_ascii_hexdigit()) && tid != trace, "{fresh}");
+    assert!(
+        tid.len() == 32 && tid.chars().all(|c| c.is_ascii_hexdigit()) && tid != trace,
+        "{fresh}"
+    );
     let startup = svc.wait_log(|v| v["message"] == "OTLP trace export disabled", "about OTLP");
     assert_eq!(startup["reason"], "OTEL_EXPORTER_OTLP_ENDPOINT is not set");
     for v in svc.log_lines() {
@@ -214,7 +249,11 @@ async fn traces_are_exported_over_otlp_http_when_an_endpoint_is_set() {
         post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
             let sink = sink.clone();
             async move {
-                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let ct = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 sink.lock().expect("sink").push((ct, body));
                 ""
             }
@@ -245,9 +284,11 @@ async fn traces_are_exported_over_otlp_http_when_an_endpoint_is_set() {
         .send()
         .await
         .expect("GET");
-    let line = svc.wait_log(|v| v["message"] == "request" && v["route"] == "/delay/{ms}", "for the request");
+    let line = svc
+        .wait_log(|v| v["message"] == "request" && v["route"] == "/delay/{ms}", "for the request");
     assert_eq!(line["trace_id"], trace, "log and trace share the id: {line}");
-    let want: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&trace[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    let want: Vec<u8> =
+        (0..16).map(|i| u8::from_str_radix(&trace[2 * i..2 * i + 2], 16).expect("hex")).collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let got = received.lock().expect("sink").clone();
@@ -258,42 +299,94 @@ async fn traces_are_exported_over_otlp_http_when_an_endpoint_is_set() {
             use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
             use opentelemetry_proto::tonic::common::v1::any_value::Value;
             use prost::Message as _;
-            let req = ExportTraceServiceRequest::decode(body.as_ref()).expect("a valid ExportTraceServiceRequest");
+            let req = ExportTraceServiceRequest::decode(body.as_ref())
+                .expect("a valid ExportTraceServiceRequest");
             let rs = &req.resource_spans[0];
             let attr = |attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str| {
-                attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()).and_then(|v| v.value)
+                attrs
+                    .iter()
+                    .find(|kv| kv.key == key)
+                    .and_then(|kv| kv.value.clone())
+                    .and_then(|v| v.value)
             };
             let resource = &rs.resource.as_ref().expect("resource").attributes;
-            assert_eq!(attr(resource, "service.name"), Some(Value::StringValue("sample-under-test".into())), "OTEL_SERVICE_NAME wins");
-            assert_eq!(attr(resource, "team"), Some(Value::StringValue("platform".into())), "OTEL_RESOURCE_ATTRIBUTES");
-            assert_eq!(attr(resource, "deployment.environment.name"), Some(Value::StringValue("local".into())), "APP_ENV (default local)");
+            assert_eq!(
+                attr(resource, "service.name"),
+                Some(Value::StringValue("sample-under-test".into())),
+                "OTEL_SERVICE_NAME wins"
+            );
+            assert_eq!(
+                attr(resource, "team"),
+                Some(Value::StringValue("platform".into())),
+                "OTEL_RESOURCE_ATTRIBUTES"
+            );
+            assert_eq!(
+                attr(resource, "deployment.environment.name"),
+                Some(Value::StringValue("local".into())),
+                "APP_ENV (default local)"
+            );
             let scope = &rs.scope_spans[0];
             assert_eq!(scope.scope.as_ref().expect("scope").name, "sample-service");
-            let span = scope.spans.iter().find(|sp| sp.trace_id == want).expect("the request's span");
+            let span =
+                scope.spans.iter().find(|sp| sp.trace_id == want).expect("the request's span");
             assert_eq!(span.name, "GET /delay/{ms}", "span named after the route template");
             assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
-            assert_eq!(span.parent_span_id, 0xb7ad_6b71_6920_3331u64.to_be_bytes().to_vec(), "the caller's span is the parent");
+            assert_eq!(
+                span.parent_span_id,
+                0xb7ad_6b71_6920_3331u64.to_be_bytes().to_vec(),
+                "the caller's span is the parent"
+            );
             assert_eq!(span.span_id.len(), 8);
-            assert_eq!(hex_of(&span.span_id), line["span_id"].as_str().expect("span_id in the log"), "log and span share the span id");
-            assert!(span.end_time_unix_nano >= span.start_time_unix_nano + 1_000_000, "the 1 ms delay is inside the span");
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
-            assert!(now - span.start_time_unix_nano < 60_000_000_000, "start time is Unix nanoseconds");
-            assert_eq!(attr(&span.attributes, "http.route"), Some(Value::StringValue("/delay/{ms}".into())));
-            assert_eq!(attr(&span.attributes, "http.request.method"), Some(Value::StringValue("GET".into())));
-            assert_eq!(attr(&span.attributes, "http.response.status_code"), Some(Value::IntValue(200)));
+            assert_eq!(
+                hex_of(&span.span_id),
+                line["span_id"].as_str().expect("span_id in the log"),
+                "log and span share the span id"
+            );
+            assert!(
+                span.end_time_unix_nano >= span.start_time_unix_nano + 1_000_000,
+                "the 1 ms delay is inside the span"
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos() as u64;
+            assert!(
+                now - span.start_time_unix_nano < 60_000_000_000,
+                "start time is Unix nanoseconds"
+            );
+            assert_eq!(
+                attr(&span.attributes, "http.route"),
+                Some(Value::StringValue("/delay/{ms}".into()))
+            );
+            assert_eq!(
+                attr(&span.attributes, "http.request.method"),
+                Some(Value::StringValue("GET".into()))
+            );
+            assert_eq!(
+                attr(&span.attributes, "http.response.status_code"),
+                Some(Value::IntValue(200))
+            );
             assert_eq!(span.flags & 0x301, 0x301, "sampled, with a remote parent");
             break;
         }
-        assert!(Instant::now() < deadline, "no OTLP export carrying trace {trace} within 10s ({} posts)", got.len());
+        assert!(
+            Instant::now() < deadline,
+            "no OTLP export carrying trace {trace} within 10s ({} posts)",
+            got.len()
+        );
         let unsampled_bytes = [0x11u8; 16];
-        assert!(!got.iter().any(|(_, body)| body.windows(16).any(|w| w == unsampled_bytes)), "an unsampled caller's trace is not exported");
+        assert!(
+            !got.iter().any(|(_, body)| body.windows(16).any(|w| w == unsampled_bytes)),
+            "an unsampled caller's trace is not exported"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test]
 async fn sigterm_flips_readiness_then_drains_in_flight_requests() {
-    let mut svc = Service::start(&[("SHUTDOWN_DELAY_SECONDS", "1"), ("SHUTDOWN_GRACE_SECONDS", "10")]);
+    let mut svc =
+        Service::start(&[("SHUTDOWN_DELAY_SECONDS", "1"), ("SHUTDOWN_GRACE_SECONDS", "10")]);
     let c = client();
     // A request that is still running when draining starts (t=0.2s .. 2.5s; drain at ~1.2s).
     let slow = tokio::spawn({
@@ -308,14 +401,21 @@ async fn sigterm_flips_readiness_then_drains_in_flight_requests() {
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.expect("json");
     assert_eq!(body["ready"], false);
-    assert_eq!(c.get(svc.url("/healthz")).send().await.expect("healthz").status(), 200, "still live");
+    assert_eq!(
+        c.get(svc.url("/healthz")).send().await.expect("healthz").status(),
+        200,
+        "still live"
+    );
 
     let resp = slow.await.expect("join").expect("the in-flight request completes during the drain");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.expect("json")["slept_ms"], 2500);
     let (status, _) = svc.wait_exit(Duration::from_secs(8));
     assert_eq!(status.code(), Some(0), "clean exit after draining");
-    assert!(t0.elapsed() >= Duration::from_millis(2000), "did not exit before the request finished");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(2000),
+        "did not exit before the request finished"
+    );
     svc.wait_log(|v| v["message"] == "drained; exiting", "about draining");
 }
 
@@ -331,7 +431,10 @@ async fn the_grace_period_bounds_shutdown() {
     svc.sigterm();
     let (status, took) = svc.wait_exit(Duration::from_secs(6));
     assert_eq!(status.code(), Some(1), "exit 1 when requests had to be cut");
-    assert!(took < Duration::from_millis(2500), "exited {took:?} after SIGTERM with a 1s grace period");
+    assert!(
+        took < Duration::from_millis(2500),
+        "exited {took:?} after SIGTERM with a 1s grace period"
+    );
     let line = svc.wait_log(|v| v["level"] == "ERROR", "at ERROR");
     assert_eq!(line["message"], "grace period expired with requests still in flight; exiting");
     assert_eq!(line["in_flight"], 1);
@@ -360,7 +463,10 @@ fn invalid_configuration_fails_at_startup_naming_the_variable() {
         let out = cmd.output().expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
-        assert!(stderr.contains(&format!("invalid configuration: {var}: ")), "{var}={value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid configuration: {var}: ")),
+            "{var}={value}: {stderr}"
+        );
         assert!(stderr.contains(value) && stderr.contains(needle), "{var}={value}: {stderr}");
         assert!(out.stdout.is_empty(), "nothing logged before validation");
     }
@@ -399,7 +505,8 @@ async fn access_lines_are_batched_other_lines_are_not_and_shutdown_writes_everyt
     std::thread::sleep(Duration::from_millis(100));
     let lines = svc.log_lines();
     let access = lines.iter().position(|v| v["target"] == "access" && v["route"] == "/healthz");
-    let access = access.unwrap_or_else(|| panic!("shutdown wrote the buffered access line: {lines:#?}"));
+    let access =
+        access.unwrap_or_else(|| panic!("shutdown wrote the buffered access line: {lines:#?}"));
     let later = lines.iter().position(|v| v["signal"] == "SIGTERM");
     assert!(later.is_some_and(|l| l > access), "lines keep their order: {lines:#?}");
 }

@@ -13,13 +13,21 @@ pub enum BaoError {
     Config(String),
     #[error("cannot reach OpenBao at {addr}: {detail}; check BAO_ADDR and that the server is up")]
     Unreachable { addr: String, detail: String },
-    #[error("permission denied (HTTP 403) reading {what}; the token's policy needs `read` on {policy_path}")]
+    #[error(
+        "permission denied (HTTP 403) reading {what}; the token's policy needs `read` on {policy_path}"
+    )]
     Denied { what: String, policy_path: String },
-    #[error("{what} not found in OpenBao (HTTP 404); write it with `bao kv put` or fix the mapping")]
+    #[error(
+        "{what} not found in OpenBao (HTTP 404); write it with `bao kv put` or fix the mapping"
+    )]
     NotFound { what: String },
-    #[error("{what}: version {version} is deleted or destroyed; undelete it, or pin another version in the mapping")]
+    #[error(
+        "{what}: version {version} is deleted or destroyed; undelete it, or pin another version in the mapping"
+    )]
     VersionGone { what: String, version: u64 },
-    #[error("{what}: has no field {field:?} (fields present: {present}); fix the mapping or add the field")]
+    #[error(
+        "{what}: has no field {field:?} (fields present: {present}); fix the mapping or add the field"
+    )]
     MissingField { what: String, field: String, present: String },
     #[error("OpenBao {method} login failed: {detail}")]
     Login { method: &'static str, detail: String },
@@ -44,7 +52,9 @@ impl fmt::Debug for Auth {
         match self {
             Auth::Token(_) => f.write_str("Token(..)"),
             Auth::AppRole { mount, .. } => write!(f, "AppRole {{ mount: {mount:?}, .. }}"),
-            Auth::Kubernetes { role, mount, .. } => write!(f, "Kubernetes {{ role: {role:?}, mount: {mount:?}, .. }}"),
+            Auth::Kubernetes { role, mount, .. } => {
+                write!(f, "Kubernetes {{ role: {role:?}, mount: {mount:?}, .. }}")
+            }
         }
     }
 }
@@ -91,15 +101,20 @@ impl BaoConfig {
         let auth = if let Some(token) = env_first(get, &["BAO_TOKEN", "VAULT_TOKEN"]) {
             Auth::Token(token.trim().to_owned())
         } else if let Some(role_id) = env_first(get, &["BAO_ROLE_ID", "VAULT_ROLE_ID"]) {
-            let secret_id = env_first(get, &["BAO_SECRET_ID", "VAULT_SECRET_ID"])
-                .ok_or_else(|| BaoError::Config("BAO_ROLE_ID is set but BAO_SECRET_ID is not: AppRole needs both".into()))?;
+            let secret_id =
+                env_first(get, &["BAO_SECRET_ID", "VAULT_SECRET_ID"]).ok_or_else(|| {
+                    BaoError::Config(
+                        "BAO_ROLE_ID is set but BAO_SECRET_ID is not: AppRole needs both".into(),
+                    )
+                })?;
             let mount = env_first(get, &["BAO_APPROLE_MOUNT"]).unwrap_or_else(|| "approle".into());
             Auth::AppRole { role_id, secret_id, mount }
         } else if let Some(role) = env_first(get, &["BAO_K8S_ROLE"]) {
             let path = env_first(get, &["BAO_K8S_JWT_PATH"])
                 .unwrap_or_else(|| "/var/run/secrets/kubernetes.io/serviceaccount/token".into());
-            let jwt = std::fs::read_to_string(&path)
-                .map_err(|e| BaoError::Config(format!("cannot read the service account token {path}: {e}")))?;
+            let jwt = std::fs::read_to_string(&path).map_err(|e| {
+                BaoError::Config(format!("cannot read the service account token {path}: {e}"))
+            })?;
             let mount = env_first(get, &["BAO_K8S_MOUNT"]).unwrap_or_else(|| "kubernetes".into());
             Auth::Kubernetes { role, jwt: jwt.trim().to_owned(), mount }
         } else {
@@ -109,7 +124,10 @@ impl BaoConfig {
         };
         let namespace = env_first(get, &["BAO_NAMESPACE", "VAULT_NAMESPACE"]);
         let ca_cert_pem = match env_first(get, &["BAO_CACERT", "VAULT_CACERT"]) {
-            Some(path) => Some(std::fs::read(&path).map_err(|e| BaoError::Config(format!("cannot read BAO_CACERT {path}: {e}")))?),
+            Some(path) => Some(
+                std::fs::read(&path)
+                    .map_err(|e| BaoError::Config(format!("cannot read BAO_CACERT {path}: {e}")))?,
+            ),
             None => None,
         };
         Ok(BaoConfig { addr: addr.trim_end_matches('/').to_owned(), auth, namespace, ca_cert_pem })
@@ -204,21 +222,33 @@ impl BaoClient {
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("platctl-secrets/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &config.ca_cert_pem {
-            let cert = reqwest::Certificate::from_pem(pem)
-                .map_err(|e| BaoError::Config(format!("BAO_CACERT is not a PEM certificate: {e}")))?;
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {
+                BaoError::Config(format!("BAO_CACERT is not a PEM certificate: {e}"))
+            })?;
             builder = builder.add_root_certificate(cert);
         }
         let http = builder.build().map_err(|e| BaoError::Config(format!("HTTP client: {e}")))?;
-        let mut client = BaoClient { addr: config.addr.clone(), token: String::new(), namespace: config.namespace.clone(), http };
+        let mut client = BaoClient {
+            addr: config.addr.clone(),
+            token: String::new(),
+            namespace: config.namespace.clone(),
+            http,
+        };
         client.token = match &config.auth {
             Auth::Token(t) => t.clone(),
             Auth::AppRole { role_id, secret_id, mount } => {
                 client
-                    .login("approle", mount, serde_json::json!({ "role_id": role_id, "secret_id": secret_id }))
+                    .login(
+                        "approle",
+                        mount,
+                        serde_json::json!({ "role_id": role_id, "secret_id": secret_id }),
+                    )
                     .await?
             }
             Auth::Kubernetes { role, jwt, mount } => {
-                client.login("kubernetes", mount, serde_json::json!({ "role": role, "jwt": jwt })).await?
+                client
+                    .login("kubernetes", mount, serde_json::json!({ "role": role, "jwt": jwt }))
+                    .await?
             }
         };
         Ok(client)
@@ -226,8 +256,13 @@ impl BaoClient {
 
     /// A client for an already-known token.
     pub async fn with_token(addr: &str, token: &str) -> Result<Self> {
-        Self::connect(&BaoConfig { addr: addr.to_owned(), auth: Auth::Token(token.to_owned()), namespace: None, ca_cert_pem: None })
-            .await
+        Self::connect(&BaoConfig {
+            addr: addr.to_owned(),
+            auth: Auth::Token(token.to_owned()),
+            namespace: None,
+            ca_cert_pem: None,
+        })
+        .await
     }
 
     fn request(&self, method: reqwest::Method, api_path: &str) -> reqwest::RequestBuilder {
@@ -245,7 +280,12 @@ impl BaoClient {
         BaoError::Unreachable { addr: self.addr.clone(), detail: crate::cert::error_chain(e) }
     }
 
-    async fn login(&self, method: &'static str, mount: &str, body: serde_json::Value) -> Result<String> {
+    async fn login(
+        &self,
+        method: &'static str,
+        mount: &str,
+        body: serde_json::Value,
+    ) -> Result<String> {
         let resp = self
             .request(reqwest::Method::POST, &format!("auth/{}/login", encode_path(mount)))
             .json(&body)
@@ -255,10 +295,13 @@ impl BaoClient {
         let status = resp.status();
         let text = resp.text().await.map_err(|e| self.unreachable(&e))?;
         if !status.is_success() {
-            return Err(BaoError::Login { method, detail: format!("HTTP {status}: {}", error_text(&text)) });
+            return Err(BaoError::Login {
+                method,
+                detail: format!("HTTP {status}: {}", error_text(&text)),
+            });
         }
-        let parsed: LoginResponse =
-            serde_json::from_str(&text).map_err(|e| BaoError::Login { method, detail: format!("bad response: {e}") })?;
+        let parsed: LoginResponse = serde_json::from_str(&text)
+            .map_err(|e| BaoError::Login { method, detail: format!("bad response: {e}") })?;
         parsed
             .auth
             .map(|a| a.client_token)
@@ -267,10 +310,17 @@ impl BaoClient {
 
     /// Read a KV v2 secret: `GET /v1/<mount>/data/<path>[?version=N]`.
     /// Without a version, the current one.
-    pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvVersion> {
+    pub async fn kv_read(
+        &self,
+        mount: &str,
+        path: &str,
+        version: Option<u64>,
+    ) -> Result<KvVersion> {
         let api_path = format!("{}/data/{}", encode_path(mount), encode_path(path));
         let what = match version {
-            Some(v) => format!("{}/{} (version {v})", mount.trim_matches('/'), path.trim_matches('/')),
+            Some(v) => {
+                format!("{}/{} (version {v})", mount.trim_matches('/'), path.trim_matches('/'))
+            }
             None => format!("{}/{}", mount.trim_matches('/'), path.trim_matches('/')),
         };
         let query = version.map_or_else(String::new, |v| format!("?version={v}"));
@@ -293,12 +343,18 @@ impl BaoClient {
             }
             s => return Err(BaoError::Http { what, status: s, detail: error_text(&text) }),
         }
-        let env: Envelope<KvData> = serde_json::from_str(&text)
-            .map_err(|e| BaoError::Protocol { what: what.clone(), detail: format!("not a KV v2 response ({e}); is the mount KV version 2?") })?;
-        let data = env.data.ok_or_else(|| BaoError::Protocol { what: what.clone(), detail: "no data".into() })?;
-        let meta = data
-            .metadata
-            .ok_or_else(|| BaoError::Protocol { what: what.clone(), detail: "no metadata: is the mount KV version 2?".into() })?;
+        let env: Envelope<KvData> =
+            serde_json::from_str(&text).map_err(|e| BaoError::Protocol {
+                what: what.clone(),
+                detail: format!("not a KV v2 response ({e}); is the mount KV version 2?"),
+            })?;
+        let data = env
+            .data
+            .ok_or_else(|| BaoError::Protocol { what: what.clone(), detail: "no data".into() })?;
+        let meta = data.metadata.ok_or_else(|| BaoError::Protocol {
+            what: what.clone(),
+            detail: "no metadata: is the mount KV version 2?".into(),
+        })?;
         let fields = data.data.ok_or(BaoError::VersionGone { what, version: meta.version })?;
         Ok(KvVersion { version: meta.version, fields })
     }

@@ -50,16 +50,18 @@ fn key_type_name(oid: &str) -> String {
 
 /// Parse a PEM (or DER) certificate and check it at `now`.
 pub fn parse_cert(bytes: &[u8], source: &str, now: OffsetDateTime) -> Result<ControllerCert> {
-    let not_pem = |detail: String| SecretsError::CertNotPem { source_name: source.to_owned(), detail };
+    let not_pem =
+        |detail: String| SecretsError::CertNotPem { source_name: source.to_owned(), detail };
     let cert = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
         Certificate::from_pem(bytes).map_err(|e| not_pem(e.to_string()))?
     } else if bytes.first() == Some(&0x30) {
         Certificate::from_der(bytes).map_err(|e| not_pem(format!("DER: {e}")))?
     } else {
-        let preview: String = String::from_utf8_lossy(bytes.get(..bytes.len().min(40)).unwrap_or_default())
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let preview: String =
+            String::from_utf8_lossy(bytes.get(..bytes.len().min(40)).unwrap_or_default())
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
         return Err(not_pem(if bytes.is_empty() {
             "it is empty".to_owned()
         } else {
@@ -72,18 +74,28 @@ pub fn parse_cert(bytes: &[u8], source: &str, now: OffsetDateTime) -> Result<Con
     let not_after = validity.not_after.to_unix_duration();
     let not_before = validity.not_before.to_unix_duration();
     if now_unix > not_after {
-        return Err(SecretsError::CertExpired { source_name: source.to_owned(), not_after: rfc3339(not_after) });
+        return Err(SecretsError::CertExpired {
+            source_name: source.to_owned(),
+            not_after: rfc3339(not_after),
+        });
     }
     if now_unix < not_before {
-        return Err(SecretsError::CertNotYetValid { source_name: source.to_owned(), not_before: rfc3339(not_before) });
+        return Err(SecretsError::CertNotYetValid {
+            source_name: source.to_owned(),
+            not_before: rfc3339(not_before),
+        });
     }
     let spki = tbs.subject_public_key_info();
     let oid = spki.algorithm.oid.to_string();
     if oid != RSA_ENCRYPTION {
-        return Err(SecretsError::CertKeyType { source_name: source.to_owned(), key_type: key_type_name(&oid) });
+        return Err(SecretsError::CertKeyType {
+            source_name: source.to_owned(),
+            key_type: key_type_name(&oid),
+        });
     }
     let spki_der = spki.to_der().map_err(|e| not_pem(format!("public key: {e}")))?;
-    let public_key = RsaPublicKey::from_public_key_der(&spki_der).map_err(|e| not_pem(format!("RSA public key: {e}")))?;
+    let public_key = RsaPublicKey::from_public_key_der(&spki_der)
+        .map_err(|e| not_pem(format!("RSA public key: {e}")))?;
     let der = cert.to_der().map_err(|e| not_pem(e.to_string()))?;
     Ok(ControllerCert {
         source: source.to_owned(),

@@ -21,16 +21,26 @@ pub const SESSION_KEY_BYTES: usize = 32;
 
 /// Encrypt `plaintext` for the holder of the private key matching `public_key`,
 /// bound to `label` (see [`crate::Scope::label`]).
-pub fn hybrid_encrypt(public_key: &RsaPublicKey, plaintext: &[u8], label: &[u8]) -> Result<Vec<u8>> {
+pub fn hybrid_encrypt(
+    public_key: &RsaPublicKey,
+    plaintext: &[u8],
+    label: &[u8],
+) -> Result<Vec<u8>> {
     let mut session_key = [0u8; SESSION_KEY_BYTES];
-    getrandom::fill(&mut session_key).map_err(|e| SecretsError::Crypto(format!("no system randomness: {e}")))?;
+    getrandom::fill(&mut session_key)
+        .map_err(|e| SecretsError::Crypto(format!("no system randomness: {e}")))?;
     let padding = Oaep::<Sha256>::new_with_label(label.to_vec());
     let rsa_ct = public_key
         .encrypt(&mut getrandom::SysRng, padding, &session_key)
         .map_err(|e| SecretsError::Crypto(format!("RSA-OAEP: {e}")))?;
-    let rsa_len = u16::try_from(rsa_ct.len())
-        .map_err(|_| SecretsError::Crypto(format!("RSA ciphertext of {} bytes does not fit the 2-byte length prefix", rsa_ct.len())))?;
-    let aes = Aes256Gcm::new_from_slice(&session_key).map_err(|e| SecretsError::Crypto(format!("AES key: {e}")))?;
+    let rsa_len = u16::try_from(rsa_ct.len()).map_err(|_| {
+        SecretsError::Crypto(format!(
+            "RSA ciphertext of {} bytes does not fit the 2-byte length prefix",
+            rsa_ct.len()
+        ))
+    })?;
+    let aes = Aes256Gcm::new_from_slice(&session_key)
+        .map_err(|e| SecretsError::Crypto(format!("AES key: {e}")))?;
     let aes_ct = aes
         .encrypt(&Nonce::default(), plaintext)
         .map_err(|e| SecretsError::Crypto(format!("AES-GCM: {e}")))?;
@@ -44,16 +54,22 @@ pub fn hybrid_encrypt(public_key: &RsaPublicKey, plaintext: &[u8], label: &[u8])
 
 /// The inverse of [`hybrid_encrypt`] (what the controller does). Used by tests
 /// and for round-trip checks; the CLI never holds a controller private key.
-pub fn hybrid_decrypt(private_key: &RsaPrivateKey, ciphertext: &[u8], label: &[u8]) -> Result<Vec<u8>> {
+pub fn hybrid_decrypt(
+    private_key: &RsaPrivateKey,
+    ciphertext: &[u8],
+    label: &[u8],
+) -> Result<Vec<u8>> {
     let short = || SecretsError::Crypto("sealed data is too short".into());
-    let len_bytes: [u8; 2] = ciphertext.get(..2).ok_or_else(short)?.try_into().map_err(|_| short())?;
+    let len_bytes: [u8; 2] =
+        ciphertext.get(..2).ok_or_else(short)?.try_into().map_err(|_| short())?;
     let rsa_len = usize::from(u16::from_be_bytes(len_bytes));
     let rsa_ct = ciphertext.get(2..2 + rsa_len).ok_or_else(short)?;
     let aes_ct = ciphertext.get(2 + rsa_len..).ok_or_else(short)?;
     let session_key = private_key
         .decrypt(Oaep::<Sha256>::new_with_label(label.to_vec()), rsa_ct)
         .map_err(|e| SecretsError::Crypto(format!("RSA-OAEP: {e}")))?;
-    let aes = Aes256Gcm::new_from_slice(&session_key).map_err(|e| SecretsError::Crypto(format!("AES key: {e}")))?;
+    let aes = Aes256Gcm::new_from_slice(&session_key)
+        .map_err(|e| SecretsError::Crypto(format!("AES key: {e}")))?;
     aes.decrypt(&Nonce::default(), aes_ct)
         .map_err(|e| SecretsError::Crypto(format!("AES-GCM: {e}")))
 }
@@ -77,11 +93,17 @@ mod tests {
         assert_eq!(u16::from_be_bytes([ct[0], ct[1]]), 256);
         assert_eq!(ct.len(), 2 + 256 + 7 + 16);
         assert_eq!(hybrid_decrypt(&private, &ct, b"ns/name").expect("decrypt"), b"hunter2");
-        assert!(hybrid_decrypt(&private, &ct, b"ns/other").is_err(), "another label must not decrypt");
+        assert!(
+            hybrid_decrypt(&private, &ct, b"ns/other").is_err(),
+            "another label must not decrypt"
+        );
         assert!(hybrid_decrypt(&private, &ct, b"").is_err());
         // A fresh session key per call: the same plaintext never seals the same way twice.
         let again = hybrid_encrypt(&public, b"hunter2", b"ns/name").expect("encrypt");
         assert_ne!(ct, again);
-        assert!(hybrid_decrypt(&private, &[0, 5, 1], b"").is_err(), "short input is an error, not a panic");
+        assert!(
+            hybrid_decrypt(&private, &[0, 5, 1], b"").is_err(),
+            "short input is an error, not a panic"
+        );
     }
 }

@@ -30,15 +30,25 @@ use std::path::PathBuf;
 /// the fix, never a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    #[error("{source_name} is not a PEM X.509 certificate ({detail}); pass the sealed-secrets controller's public certificate, e.g. the body of <controller>/v1/cert.pem")]
+    #[error(
+        "{source_name} is not a PEM X.509 certificate ({detail}); pass the sealed-secrets controller's public certificate, e.g. the body of <controller>/v1/cert.pem"
+    )]
     CertNotPem { source_name: String, detail: String },
-    #[error("certificate {source_name} expired at {not_after} (notAfter); fetch the controller's current certificate from <controller>/v1/cert.pem (the controller renews its key every 30 days)")]
+    #[error(
+        "certificate {source_name} expired at {not_after} (notAfter); fetch the controller's current certificate from <controller>/v1/cert.pem (the controller renews its key every 30 days)"
+    )]
     CertExpired { source_name: String, not_after: String },
-    #[error("certificate {source_name} is not valid before {not_before} (notBefore); check the clock, or the certificate")]
+    #[error(
+        "certificate {source_name} is not valid before {not_before} (notBefore); check the clock, or the certificate"
+    )]
     CertNotYetValid { source_name: String, not_before: String },
-    #[error("certificate {source_name} has a {key_type} public key; sealed-secrets needs an RSA key (the controller's own certificate, not a TLS certificate)")]
+    #[error(
+        "certificate {source_name} has a {key_type} public key; sealed-secrets needs an RSA key (the controller's own certificate, not a TLS certificate)"
+    )]
     CertKeyType { source_name: String, key_type: String },
-    #[error("cannot fetch certificate from {url}: {detail}; check the URL (it ends in /v1/cert.pem) and that the controller is reachable, e.g. through `kubectl port-forward`")]
+    #[error(
+        "cannot fetch certificate from {url}: {detail}; check the URL (it ends in /v1/cert.pem) and that the controller is reachable, e.g. through `kubectl port-forward`"
+    )]
     CertFetch { url: String, detail: String },
     #[error("cannot read {path}: {source}")]
     Io {

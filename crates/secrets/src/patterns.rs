@@ -62,10 +62,14 @@ pub struct CredentialFinding {
 // optional quote before the value. The key is captured for context checks.
 const KEY: &str = r#"(?P<key>[A-Za-z0-9_.\-]+)["']?\s*(?::=|=>|[:=])\s*["']?"#;
 
-static LINODE: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"{KEY}(?P<v>[0-9a-fA-F]{{64}})")));
-static S3_ACCESS: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"{KEY}(?P<v>[A-Z0-9]{{20}})")));
-static S3_SECRET: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"{KEY}(?P<v>[A-Za-z0-9/+]{{40}})")));
-static AWS_KEY_ID: LazyLock<Regex> = LazyLock::new(|| compiled(r"(?P<v>(?:AKIA|ASIA)[A-Z0-9]{16})"));
+static LINODE: LazyLock<Regex> =
+    LazyLock::new(|| compiled(&format!(r"{KEY}(?P<v>[0-9a-fA-F]{{64}})")));
+static S3_ACCESS: LazyLock<Regex> =
+    LazyLock::new(|| compiled(&format!(r"{KEY}(?P<v>[A-Z0-9]{{20}})")));
+static S3_SECRET: LazyLock<Regex> =
+    LazyLock::new(|| compiled(&format!(r"{KEY}(?P<v>[A-Za-z0-9/+]{{40}})")));
+static AWS_KEY_ID: LazyLock<Regex> =
+    LazyLock::new(|| compiled(r"(?P<v>(?:AKIA|ASIA)[A-Z0-9]{16})"));
 // Built from parts so this file does not itself contain a PEM header.
 static PRIVATE_KEY: LazyLock<Regex> =
     LazyLock::new(|| compiled(&format!("-----{}(?: [A-Z0-9]+)* PRIVATE KEY-----", "BEGIN")));
@@ -89,7 +93,9 @@ const DIGEST_WORDS: [&str; 5] = ["sha", "hash", "digest", "checksum", "fingerpri
 /// Documentation placeholders that are not credentials.
 fn placeholder(v: &str) -> bool {
     let u = v.to_ascii_uppercase();
-    u.contains("EXAMPLE") || u.contains("XXXXXXXX") || v.chars().all(|c| c == v.chars().next().unwrap_or('x'))
+    u.contains("EXAMPLE")
+        || u.contains("XXXXXXXX")
+        || v.chars().all(|c| c == v.chars().next().unwrap_or('x'))
 }
 
 /// Scan one text. Findings are sorted by position; values are never returned.
@@ -105,8 +111,14 @@ pub fn scan_text(text: &str) -> Vec<CredentialFinding> {
             }
         };
         let bounded = |start: usize, end: usize, extra: &dyn Fn(char) -> bool| {
-            let before_ok = line.get(..start).and_then(|p| p.chars().next_back()).is_none_or(|c| !word_char(c) && !extra(c));
-            let after_ok = line.get(end..).and_then(|p| p.chars().next()).is_none_or(|c| !word_char(c) && !extra(c));
+            let before_ok = line
+                .get(..start)
+                .and_then(|p| p.chars().next_back())
+                .is_none_or(|c| !word_char(c) && !extra(c));
+            let after_ok = line
+                .get(end..)
+                .and_then(|p| p.chars().next())
+                .is_none_or(|c| !word_char(c) && !extra(c));
             before_ok && after_ok
         };
         if let Some(m) = PRIVATE_KEY.find(line) {
@@ -114,14 +126,19 @@ pub fn scan_text(text: &str) -> Vec<CredentialFinding> {
         }
         for c in LINODE.captures_iter(line) {
             let (Some(k), Some(v)) = (c.name("key"), c.name("v")) else { continue };
-            if key_is(k.as_str(), &["token", "linode"]) && !key_is(k.as_str(), &DIGEST_WORDS) && bounded(v.start(), v.end(), &|_| false) {
+            if key_is(k.as_str(), &["token", "linode"])
+                && !key_is(k.as_str(), &DIGEST_WORDS)
+                && bounded(v.start(), v.end(), &|_| false)
+            {
                 push(CredentialKind::LinodeToken, v.start());
             }
         }
         for c in S3_ACCESS.captures_iter(line) {
             let (Some(k), Some(v)) = (c.name("key"), c.name("v")) else { continue };
-            if key_is(k.as_str(), &["access_key", "accesskey", "access-key", "access_key_id", "accesskeyid"])
-                && bounded(v.start(), v.end(), &|_| false)
+            if key_is(
+                k.as_str(),
+                &["access_key", "accesskey", "access-key", "access_key_id", "accesskeyid"],
+            ) && bounded(v.start(), v.end(), &|_| false)
                 && !placeholder(v.as_str())
                 && v.as_str().chars().any(|c| c.is_ascii_digit())
                 && v.as_str().chars().any(|c| c.is_ascii_uppercase())
@@ -135,8 +152,10 @@ pub fn scan_text(text: &str) -> Vec<CredentialFinding> {
             let mixed = value.chars().any(|c| c.is_ascii_digit())
                 && value.chars().any(|c| c.is_ascii_uppercase())
                 && value.chars().any(|c| c.is_ascii_lowercase());
-            if key_is(k.as_str(), &["secret_key", "secretkey", "secret-key", "secret_access_key", "secretaccesskey"])
-                && bounded(v.start(), v.end(), &|c| c == '/' || c == '+')
+            if key_is(
+                k.as_str(),
+                &["secret_key", "secretkey", "secret-key", "secret_access_key", "secretaccesskey"],
+            ) && bounded(v.start(), v.end(), &|c| c == '/' || c == '+')
                 && mixed
                 && !placeholder(value)
             {
@@ -193,7 +212,10 @@ mod tests {
         let t = hex64();
         let text = format!("a: 1\nb: 2\n  linode_api_token: \"{t}\"\n");
         let f = scan_text(&text);
-        assert_eq!(f, vec![CredentialFinding { kind: CredentialKind::LinodeToken, line: 3, column: 22 }]);
+        assert_eq!(
+            f,
+            vec![CredentialFinding { kind: CredentialKind::LinodeToken, line: 3, column: 22 }]
+        );
     }
 
     #[test]
@@ -207,15 +229,24 @@ mod tests {
 
         let access = "Z1X2C3V4B5N6M7A8S9D0";
         assert_eq!(kinds(&format!("access_key = \"{access}\"")), vec![CredentialKind::S3AccessKey]);
-        assert_eq!(kinds(&format!("AWS_SECRET_ACCESS_KEY={}", s3_secret())), vec![CredentialKind::S3SecretKey]);
-        assert_eq!(kinds(&format!("secret_key: \"{}\"", s3_secret())), vec![CredentialKind::S3SecretKey]);
+        assert_eq!(
+            kinds(&format!("AWS_SECRET_ACCESS_KEY={}", s3_secret())),
+            vec![CredentialKind::S3SecretKey]
+        );
+        assert_eq!(
+            kinds(&format!("secret_key: \"{}\"", s3_secret())),
+            vec![CredentialKind::S3SecretKey]
+        );
         // References and short test values are not keys.
         assert!(kinds("secret_key = linode_object_storage_key.state.secret_key").is_empty());
         assert!(kinds("access_key = \"test\"").is_empty());
         assert!(kinds(&format!("secret_key = {}", "a".repeat(40))).is_empty());
 
         assert_eq!(kinds(&format!("id = {}", akia())), vec![CredentialKind::AwsAccessKeyId]);
-        assert!(kinds(&format!("{}{}", "AKIA", "IOSFODNN7EXAMPLE")).is_empty(), "AWS documentation example");
+        assert!(
+            kinds(&format!("{}{}", "AKIA", "IOSFODNN7EXAMPLE")).is_empty(),
+            "AWS documentation example"
+        );
         assert!(kinds(&format!("X{}", akia())).is_empty(), "must stand alone");
     }
 }

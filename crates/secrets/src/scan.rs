@@ -64,13 +64,19 @@ impl Allowlist {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |detail: &str| SecretsError::Allowlist { path: path.to_owned(), line: i + 1, detail: detail.to_owned() };
+            let bad = |detail: &str| SecretsError::Allowlist {
+                path: path.to_owned(),
+                line: i + 1,
+                detail: detail.to_owned(),
+            };
             let (glob, reason) = match line.split_once(" #").or_else(|| line.split_once("\t#")) {
                 Some((g, r)) => (g.trim(), r.trim()),
                 None => (line, ""),
             };
             if reason.is_empty() {
-                return Err(bad("every entry needs a reason: `path/glob/**  # why this is not a credential`"));
+                return Err(bad(
+                    "every entry needs a reason: `path/glob/**  # why this is not a credential`",
+                ));
             }
             let compiled = GlobBuilder::new(glob)
                 .literal_separator(true)
@@ -79,7 +85,11 @@ impl Allowlist {
             builder.add(compiled);
             entries.push(AllowEntry { glob: glob.to_owned() });
         }
-        let set = builder.build().map_err(|e| SecretsError::Allowlist { path: path.to_owned(), line: 0, detail: e.to_string() })?;
+        let set = builder.build().map_err(|e| SecretsError::Allowlist {
+            path: path.to_owned(),
+            line: 0,
+            detail: e.to_string(),
+        })?;
         Ok(Allowlist { set, entries })
     }
 
@@ -101,11 +111,16 @@ impl Allowlist {
 }
 
 fn is_yaml(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
 fn doc_separator(line: &str) -> bool {
-    line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line.starts_with("---#")
+    line == "---"
+        || line.starts_with("--- ")
+        || line.starts_with("---\t")
+        || line.starts_with("---#")
 }
 
 fn non_empty_map(v: Option<&serde_json::Value>) -> bool {
@@ -132,9 +147,11 @@ pub fn find_plaintext_secrets(text: &str) -> Vec<usize> {
         let doc_lines = lines.get(s..e).unwrap_or_default();
         let kind_line = doc_lines.iter().position(|l| {
             let t = l.trim_end();
-            t.strip_prefix("kind:").is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == "Secret")
+            t.strip_prefix("kind:")
+                .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == "Secret")
         });
-        let data_line = doc_lines.iter().position(|l| l.starts_with("data:") || l.starts_with("stringData:"));
+        let data_line =
+            doc_lines.iter().position(|l| l.starts_with("data:") || l.starts_with("stringData:"));
         let report = s + data_line.or(kind_line).unwrap_or(0) + 1;
         let doc = doc_lines.join("\n");
         if doc.trim().is_empty() {
@@ -143,7 +160,9 @@ pub fn find_plaintext_secrets(text: &str) -> Vec<usize> {
         match serde_saphyr::from_str::<serde_json::Value>(&doc) {
             Ok(v) => {
                 if is_plaintext_secret(&v)
-                    || v.get("items").and_then(|i| i.as_array()).is_some_and(|items| items.iter().any(is_plaintext_secret))
+                    || v.get("items")
+                        .and_then(|i| i.as_array())
+                        .is_some_and(|items| items.iter().any(is_plaintext_secret))
                 {
                     out.push(report);
                 }
@@ -155,7 +174,8 @@ pub fn find_plaintext_secrets(text: &str) -> Vec<usize> {
                 let (Some(_), Some(d)) = (kind_line, data_line) else { continue };
                 let head = doc_lines.get(d).copied().unwrap_or_default();
                 let inline = head.split_once(':').map(|(_, r)| r.trim()).unwrap_or_default();
-                let has_inline = inline.starts_with('{') && inline.trim_start_matches('{').trim() != "}";
+                let has_inline =
+                    inline.starts_with('{') && inline.trim_start_matches('{').trim() != "}";
                 let has_block = doc_lines
                     .get(d + 1..)
                     .unwrap_or_default()
@@ -212,8 +232,13 @@ fn rel_path(root: &Path, path: &Path) -> String {
 /// `root/.platctl-scan-allow` unless `allowlist` is given.
 pub fn scan_path(root: &Path, allowlist: Option<&Path>) -> Result<ScanReport> {
     let meta = std::fs::metadata(root).map_err(crate::io_err(root))?;
-    let base = if meta.is_file() { root.parent().unwrap_or(Path::new(".")).to_path_buf() } else { root.to_path_buf() };
-    let allow = Allowlist::load(&allowlist.map_or_else(|| base.join(ALLOWLIST_FILE), Path::to_path_buf))?;
+    let base = if meta.is_file() {
+        root.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        root.to_path_buf()
+    };
+    let allow =
+        Allowlist::load(&allowlist.map_or_else(|| base.join(ALLOWLIST_FILE), Path::to_path_buf))?;
     let mut report = ScanReport::default();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -230,7 +255,10 @@ pub fn scan_path(root: &Path, allowlist: Option<&Path>) -> Result<ScanReport> {
         .build();
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in walker {
-        let entry = entry.map_err(|e| SecretsError::Io { path: root.to_owned(), source: std::io::Error::other(e.to_string()) })?;
+        let entry = entry.map_err(|e| SecretsError::Io {
+            path: root.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         if entry.file_type().is_some_and(|t| t.is_file()) {
             files.push(entry.into_path());
         }
@@ -291,15 +319,24 @@ mod tests {
 
     #[test]
     fn allowlist_needs_reasons_and_matches_globs() {
-        let a = Allowlist::parse("# comment\n\ntests/fixtures/**  # fake secrets for tests\ndocs/*.md\t# examples\n", Path::new("allow"))
-            .expect("valid");
+        let a = Allowlist::parse(
+            "# comment\n\ntests/fixtures/**  # fake secrets for tests\ndocs/*.md\t# examples\n",
+            Path::new("allow"),
+        )
+        .expect("valid");
         assert!(a.is_allowed("tests/fixtures/a/b/secret.yaml"));
         assert!(a.is_allowed("docs/x.md"));
         assert!(!a.is_allowed("docs/sub/x.md"), "`*` stays within a directory");
         assert!(!a.is_allowed("src/tests/fixtures/x"));
-        let err = Allowlist::parse("ok/**  # fine\nno-reason/**\n", Path::new("allow")).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Allowlist::parse("ok/**  # fine\nno-reason/**\n", Path::new("allow"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("line 2") && err.contains("needs a reason"), "{err}");
-        let err = Allowlist::parse("bad/[  # reason\n", Path::new("allow")).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Allowlist::parse("bad/[  # reason\n", Path::new("allow"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("bad glob"), "{err}");
     }
 }

@@ -19,8 +19,10 @@ use crate::{Result, SecretsError};
 
 pub const ANNOTATION_NAMESPACE_WIDE: &str = "sealedsecrets.bitnami.com/namespace-wide";
 pub const ANNOTATION_CLUSTER_WIDE: &str = "sealedsecrets.bitnami.com/cluster-wide";
-const STRIPPED_ANNOTATIONS: [&str; 2] =
-    ["kubectl.kubernetes.io/last-applied-configuration", "kubecfg.ksonnet.io/last-applied-configuration"];
+const STRIPPED_ANNOTATIONS: [&str; 2] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kubecfg.ksonnet.io/last-applied-configuration",
+];
 
 /// Who may unseal: the OAEP label binds the ciphertext to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -93,7 +95,9 @@ impl FromStr for Scope {
             "strict" => Ok(Scope::Strict),
             "namespace-wide" => Ok(Scope::NamespaceWide),
             "cluster-wide" => Ok(Scope::ClusterWide),
-            other => Err(format!("unknown scope {other:?}: use strict, namespace-wide or cluster-wide")),
+            other => {
+                Err(format!("unknown scope {other:?}: use strict, namespace-wide or cluster-wide"))
+            }
         }
     }
 }
@@ -144,7 +148,9 @@ fn string_map(v: Option<&serde_json::Value>, field: &str) -> Result<BTreeMap<Str
 
 /// Kubernetes' rule for Secret keys.
 pub fn valid_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 253 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    !key.is_empty()
+        && key.len() <= 253
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
 }
 
 /// DNS-1123 subdomain (names) / label (namespaces) check, loose on length.
@@ -162,16 +168,24 @@ impl SecretInput {
     /// Errors never contain a value.
     pub fn from_manifest(text: &str) -> Result<Self> {
         if text.trim().is_empty() {
-            return Err(invalid("the input is empty; pipe a Secret manifest on stdin, or use --name with --from-literal/--from-file"));
+            return Err(invalid(
+                "the input is empty; pipe a Secret manifest on stdin, or use --name with --from-literal/--from-file",
+            ));
         }
         let doc: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
             let inner = e.without_snippet();
             match inner.location() {
-                Some(loc) => invalid(format!("not valid YAML at line {}, column {}", loc.line(), loc.column())),
+                Some(loc) => invalid(format!(
+                    "not valid YAML at line {}, column {}",
+                    loc.line(),
+                    loc.column()
+                )),
                 None => invalid("not valid YAML (one Secret document expected)".to_owned()),
             }
         })?;
-        let obj = doc.as_object().ok_or_else(|| invalid("expected a Secret object (a YAML map with kind: Secret)"))?;
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| invalid("expected a Secret object (a YAML map with kind: Secret)"))?;
         match obj.get("kind").and_then(|k| k.as_str()) {
             Some("Secret") => {}
             Some(other) => return Err(invalid(format!("kind is {other:?}, expected \"Secret\""))),
@@ -182,7 +196,10 @@ impl SecretInput {
         {
             return Err(invalid(format!("apiVersion is {api:?}, expected \"v1\"")));
         }
-        let meta = obj.get("metadata").and_then(|m| m.as_object()).ok_or_else(|| invalid("missing metadata"))?;
+        let meta = obj
+            .get("metadata")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| invalid("missing metadata"))?;
         let name = meta
             .get("name")
             .and_then(|n| n.as_str())
@@ -200,9 +217,9 @@ impl SecretInput {
         let mut data = BTreeMap::new();
         for (k, v) in string_map(obj.get("data"), "data")? {
             let cleaned: String = v.chars().filter(|c| !c.is_whitespace()).collect();
-            let bytes = B64
-                .decode(cleaned.as_bytes())
-                .map_err(|_| invalid(format!("data.{k} is not valid base64 (use stringData for plain text)")))?;
+            let bytes = B64.decode(cleaned.as_bytes()).map_err(|_| {
+                invalid(format!("data.{k} is not valid base64 (use stringData for plain text)"))
+            })?;
             data.insert(k, bytes);
         }
         for (k, v) in string_map(obj.get("stringData"), "stringData")? {
@@ -216,7 +233,8 @@ impl SecretInput {
                 return Err(invalid(format!("{key} must be a map")));
             }
         }
-        let input = SecretInput { name, namespace, secret_type, labels, annotations, immutable, data };
+        let input =
+            SecretInput { name, namespace, secret_type, labels, annotations, immutable, data };
         input.validate()?;
         Ok(input)
     }
@@ -224,15 +242,22 @@ impl SecretInput {
     /// Check names and keys (scope-specific checks happen in [`seal`]).
     pub fn validate(&self) -> Result<()> {
         if !valid_dns_name(&self.name) {
-            return Err(invalid(format!("metadata.name {:?} is not a valid Kubernetes name (lowercase letters, digits, '-', '.')", self.name)));
+            return Err(invalid(format!(
+                "metadata.name {:?} is not a valid Kubernetes name (lowercase letters, digits, '-', '.')",
+                self.name
+            )));
         }
         if let Some(ns) = &self.namespace
             && !valid_dns_name(ns)
         {
-            return Err(invalid(format!("metadata.namespace {ns:?} is not a valid namespace name")));
+            return Err(invalid(format!(
+                "metadata.namespace {ns:?} is not a valid namespace name"
+            )));
         }
         if let Some(bad) = self.data.keys().find(|k| !valid_key(k)) {
-            return Err(invalid(format!("key {bad:?} is not a valid Secret key (letters, digits, '-', '_', '.')")));
+            return Err(invalid(format!(
+                "key {bad:?} is not a valid Secret key (letters, digits, '-', '_', '.')"
+            )));
         }
         Ok(())
     }
@@ -280,7 +305,8 @@ impl SealedSecret {
         // Plain one-line scalars (no folded `>-` blocks), as kubeseal writes them.
         let mut options = serde_saphyr::SerializerOptions::default();
         options.prefer_block_scalars = false;
-        serde_saphyr::to_string_with_options(self, options).map_err(|e| SecretsError::Encode(e.to_string()))
+        serde_saphyr::to_string_with_options(self, options)
+            .map_err(|e| SecretsError::Encode(e.to_string()))
     }
 
     pub fn to_json(&self) -> Result<String> {
@@ -288,7 +314,9 @@ impl SealedSecret {
     }
 
     pub fn from_yaml(text: &str) -> Result<Self> {
-        serde_saphyr::from_str(text).map_err(|e| SecretsError::InvalidManifest(format!("not a SealedSecret: {}", e.without_snippet())))
+        serde_saphyr::from_str(text).map_err(|e| {
+            SecretsError::InvalidManifest(format!("not a SealedSecret: {}", e.without_snippet()))
+        })
     }
 
     pub fn scope(&self) -> Scope {
@@ -326,11 +354,21 @@ pub fn seal(input: &SecretInput, scope: Scope, cert: &ControllerCert) -> Result<
     Ok(SealedSecret {
         api_version: "bitnami.com/v1alpha1".into(),
         kind: "SealedSecret".into(),
-        metadata: ObjectMeta { name: input.name.clone(), namespace: ns.clone(), labels: BTreeMap::new(), annotations: scope_annotations },
+        metadata: ObjectMeta {
+            name: input.name.clone(),
+            namespace: ns.clone(),
+            labels: BTreeMap::new(),
+            annotations: scope_annotations,
+        },
         spec: SealedSecretSpec {
             encrypted_data: encrypted,
             template: SecretTemplate {
-                metadata: ObjectMeta { name: input.name.clone(), namespace: ns, labels: input.labels.clone(), annotations },
+                metadata: ObjectMeta {
+                    name: input.name.clone(),
+                    namespace: ns,
+                    labels: input.labels.clone(),
+                    annotations,
+                },
                 secret_type: input.secret_type.clone(),
                 immutable: input.immutable,
             },
@@ -383,7 +421,10 @@ mod tests {
             ("kind: Secret\n", "missing metadata"),
             ("kind: Secret\nmetadata: {namespace: a}\n", "missing metadata.name"),
             ("kind: Secret\nmetadata: {name: Bad_Name}\n", "not a valid Kubernetes name"),
-            ("kind: Secret\nmetadata: {name: db}\nstringData: {'bad key': x}\n", "not a valid Secret key"),
+            (
+                "kind: Secret\nmetadata: {name: db}\nstringData: {'bad key': x}\n",
+                "not a valid Secret key",
+            ),
             ("kind: Secret\nmetadata: [\n", "not valid YAML"),
         ] {
             let err = SecretInput::from_manifest(text).expect_err(text).to_string();

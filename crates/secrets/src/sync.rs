@@ -57,7 +57,9 @@ impl<'de> Deserialize<'de> for VersionPolicy {
             Raw::S(s) if s == "latest" => Ok(VersionPolicy::Latest),
             Raw::S(s) => match s.parse::<u64>() {
                 Ok(n) if n >= 1 => Ok(VersionPolicy::Pinned(n)),
-                _ => Err(serde::de::Error::custom(format!("version {s:?} must be `latest` or a number >= 1"))),
+                _ => Err(serde::de::Error::custom(format!(
+                    "version {s:?} must be `latest` or a number >= 1"
+                ))),
             },
         }
     }
@@ -124,26 +126,49 @@ impl Mapping {
         let bad = |detail: String| SecretsError::Mapping { path: path.to_owned(), detail };
         let mapping: Mapping = serde_saphyr::from_str(&text).map_err(|e| bad(e.to_string()))?;
         for (env, em) in &mapping.environments {
-            if env.is_empty() || !env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(bad(format!("environment name {env:?} must be letters, digits, '-' or '_'")));
+            if env.is_empty()
+                || !env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(bad(format!(
+                    "environment name {env:?} must be letters, digits, '-' or '_'"
+                )));
             }
             let mut files = BTreeSet::new();
             for s in &em.secrets {
-                let probe = SecretInput { name: s.name.clone(), namespace: Some(s.namespace.clone()), ..Default::default() };
+                let probe = SecretInput {
+                    name: s.name.clone(),
+                    namespace: Some(s.namespace.clone()),
+                    ..Default::default()
+                };
                 probe.validate().map_err(|e| bad(format!("{env}: {e}")))?;
                 if s.keys.is_empty() {
-                    return Err(bad(format!("{env}: secret {}/{} has no keys", s.namespace, s.name)));
+                    return Err(bad(format!(
+                        "{env}: secret {}/{} has no keys",
+                        s.namespace, s.name
+                    )));
                 }
                 for (k, src) in &s.keys {
                     if !crate::seal::valid_key(k) {
-                        return Err(bad(format!("{env}: secret {}/{}: key {k:?} is not a valid Secret key", s.namespace, s.name)));
+                        return Err(bad(format!(
+                            "{env}: secret {}/{}: key {k:?} is not a valid Secret key",
+                            s.namespace, s.name
+                        )));
                     }
-                    if src.mount.trim_matches('/').is_empty() || src.path.trim_matches('/').is_empty() || src.field.is_empty() {
-                        return Err(bad(format!("{env}: secret {}/{} key {k}: mount, path and field must be set", s.namespace, s.name)));
+                    if src.mount.trim_matches('/').is_empty()
+                        || src.path.trim_matches('/').is_empty()
+                        || src.field.is_empty()
+                    {
+                        return Err(bad(format!(
+                            "{env}: secret {}/{} key {k}: mount, path and field must be set",
+                            s.namespace, s.name
+                        )));
                     }
                 }
                 if !files.insert(file_name(s)) {
-                    return Err(bad(format!("{env}: secret {}/{} is listed twice", s.namespace, s.name)));
+                    return Err(bad(format!(
+                        "{env}: secret {}/{} is listed twice",
+                        s.namespace, s.name
+                    )));
                 }
             }
         }
@@ -221,8 +246,12 @@ impl SyncError {
     /// True when at least one failure is a permission denial.
     pub fn is_denied(&self) -> bool {
         match self {
-            SyncError::Sources(v) => v.iter().any(|e| matches!(e, BaoError::Denied { .. } | BaoError::Login { .. })),
-            SyncError::Other(SecretsError::Bao(BaoError::Denied { .. } | BaoError::Login { .. })) => true,
+            SyncError::Sources(v) => {
+                v.iter().any(|e| matches!(e, BaoError::Denied { .. } | BaoError::Login { .. }))
+            }
+            SyncError::Other(SecretsError::Bao(
+                BaoError::Denied { .. } | BaoError::Login { .. },
+            )) => true,
             SyncError::Other(_) => false,
         }
     }
@@ -231,7 +260,12 @@ impl SyncError {
     pub fn is_not_found(&self) -> bool {
         match self {
             SyncError::Sources(v) => v.iter().all(|e| {
-                matches!(e, BaoError::NotFound { .. } | BaoError::VersionGone { .. } | BaoError::MissingField { .. })
+                matches!(
+                    e,
+                    BaoError::NotFound { .. }
+                        | BaoError::VersionGone { .. }
+                        | BaoError::MissingField { .. }
+                )
             }),
             SyncError::Other(_) => false,
         }
@@ -239,7 +273,8 @@ impl SyncError {
 }
 
 fn summarize(errors: &[BaoError]) -> String {
-    let mut s = format!("{} OpenBao source(s) could not be read; no file was written:", errors.len());
+    let mut s =
+        format!("{} OpenBao source(s) could not be read; no file was written:", errors.len());
     for e in errors {
         s.push_str("\n  - ");
         s.push_str(&e.to_string());
@@ -308,7 +343,10 @@ fn reasons(old: &Provenance, new: &Provenance) -> Vec<String> {
 
 /// Read every source of `env`, decide what changes, and (unless dry-run)
 /// write the changed SealedSecret files atomically.
-pub async fn sync(opts: &SyncOptions, bao: &BaoClient) -> std::result::Result<SyncReport, SyncError> {
+pub async fn sync(
+    opts: &SyncOptions,
+    bao: &BaoClient,
+) -> std::result::Result<SyncReport, SyncError> {
     let mapping = Mapping::load(&opts.mapping_path)?;
     let base = opts.mapping_path.parent().map(Path::to_path_buf).unwrap_or_default();
     let env_map = mapping.environments.get(&opts.env).ok_or_else(|| SecretsError::Mapping {
@@ -324,7 +362,8 @@ pub async fn sync(opts: &SyncOptions, bao: &BaoClient) -> std::result::Result<Sy
     let cert = crate::cert::load_file(&cert_path)?;
 
     // 1. Read every distinct (mount, path, version) once; collect every failure.
-    let mut reads: BTreeMap<(String, String, VersionPolicy), std::result::Result<KvVersion, ()>> = BTreeMap::new();
+    let mut reads: BTreeMap<(String, String, VersionPolicy), std::result::Result<KvVersion, ()>> =
+        BTreeMap::new();
     let mut errors = Vec::new();
     for s in &env_map.secrets {
         for src in s.keys.values() {
@@ -356,7 +395,10 @@ pub async fn sync(opts: &SyncOptions, bao: &BaoClient) -> std::result::Result<Sy
         let mut data = BTreeMap::new();
         let mut sources = BTreeMap::new();
         for (key, src) in &s.keys {
-            let Some(Ok(kv)) = reads.get(&(src.mount.clone(), src.path.clone(), src.version)) else { continue };
+            let Some(Ok(kv)) = reads.get(&(src.mount.clone(), src.path.clone(), src.version))
+            else {
+                continue;
+            };
             match kv.field_bytes(&src.field) {
                 Some(bytes) => {
                     data.insert(key.clone(), bytes);
@@ -391,7 +433,12 @@ pub async fn sync(opts: &SyncOptions, bao: &BaoClient) -> std::result::Result<Sy
     for (s, input, sources) in built {
         let file = env_dir.join(file_name(s));
         let desired_template = template_of(&input, s.scope);
-        let desired = Provenance { sources: sources.clone(), sealed_with: Some(sealed_with.clone()), scope: s.scope, template: desired_template };
+        let desired = Provenance {
+            sources: sources.clone(),
+            sealed_with: Some(sealed_with.clone()),
+            scope: s.scope,
+            template: desired_template,
+        };
         let existing = match std::fs::read_to_string(&file) {
             Ok(text) => Some(SealedSecret::from_yaml(&text).map(|old| provenance(&old))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -399,10 +446,17 @@ pub async fn sync(opts: &SyncOptions, bao: &BaoClient) -> std::result::Result<Sy
         };
         let (change, why) = match existing {
             None => (ChangeKind::Create, vec!["new file".to_owned()]),
-            Some(Err(_)) => (ChangeKind::Update, vec!["existing file is not a SealedSecret written by sync".to_owned()]),
+            Some(Err(_)) => (
+                ChangeKind::Update,
+                vec!["existing file is not a SealedSecret written by sync".to_owned()],
+            ),
             Some(Ok(old)) => {
                 let why = reasons(&old, &desired);
-                if why.is_empty() { (ChangeKind::Unchanged, why) } else { (ChangeKind::Update, why) }
+                if why.is_empty() {
+                    (ChangeKind::Unchanged, why)
+                } else {
+                    (ChangeKind::Update, why)
+                }
             }
         };
         if change != ChangeKind::Unchanged && !opts.dry_run {
@@ -454,7 +508,8 @@ fn seal_for_sync(
     sealed_with: &str,
 ) -> Result<String> {
     let mut sealed = seal(input, scope, cert)?;
-    let versions = serde_json::to_string(sources).map_err(|e| SecretsError::Encode(e.to_string()))?;
+    let versions =
+        serde_json::to_string(sources).map_err(|e| SecretsError::Encode(e.to_string()))?;
     sealed.metadata.annotations.insert(ANNOTATION_SOURCE_VERSIONS.into(), versions);
     sealed.metadata.annotations.insert(ANNOTATION_SEALED_WITH.into(), sealed_with.to_owned());
     let body = sealed.to_yaml()?;

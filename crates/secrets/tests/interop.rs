@@ -48,30 +48,49 @@ fn hybrid_encryption_is_byte_compatible_with_kubesealpy_both_ways() {
     let dir = tempfile::tempdir().expect("tempdir");
     gen_cert(dir.path(), &["--bits", "4096"]);
     let cert = platctl_secrets::cert::load_file(&dir.path().join("cert.pem")).expect("cert");
-    let private = rsa::PrivateKey::from_pkcs8_der(&std::fs::read(dir.path().join("key.der")).expect("key")).expect("pkcs8");
+    let private =
+        rsa::PrivateKey::from_pkcs8_der(&std::fs::read(dir.path().join("key.der")).expect("key"))
+            .expect("pkcs8");
     let key_pem = dir.path().join("key.pem");
     let key_pem = key_pem.to_str().expect("utf8");
     let cert_pem = dir.path().join("cert.pem");
     let cert_pem = cert_pem.to_str().expect("utf8");
 
     for label in ["payments/db-creds", "payments", ""] {
-        for value in [&b""[..], &b"correct horse\x00\xff\r\n battery staple"[..], &vec![7u8; 100_000][..]] {
+        for value in
+            [&b""[..], &b"correct horse\x00\xff\r\n battery staple"[..], &vec![7u8; 100_000][..]]
+        {
             // platctl -> kubesealpy
             let ct = hybrid_encrypt(&cert.public_key, value, label.as_bytes()).expect("encrypt");
-            assert_eq!(usize::from(u16::from_be_bytes([ct[0], ct[1]])), 512, "RSA-4096 part is 512 bytes");
+            assert_eq!(
+                usize::from(u16::from_be_bytes([ct[0], ct[1]])),
+                512,
+                "RSA-4096 part is 512 bytes"
+            );
             assert_eq!(ct.len(), 2 + 512 + value.len() + 16);
-            let (code, out, err) = py(&["raw-unseal", "--key", key_pem, "--label", label], B64.encode(&ct).as_bytes());
-            assert_eq!(code, 0, "kubesealpy cannot decrypt platctl's output (label {label:?}): {err}");
+            let (code, out, err) =
+                py(&["raw-unseal", "--key", key_pem, "--label", label], B64.encode(&ct).as_bytes());
+            assert_eq!(
+                code, 0,
+                "kubesealpy cannot decrypt platctl's output (label {label:?}): {err}"
+            );
             assert_eq!(B64.decode(out).expect("b64"), value);
             // The label binds: another label fails in kubesealpy too.
-            let (code, _, _) = py(&["raw-unseal", "--key", key_pem, "--label", "other/label"], B64.encode(&ct).as_bytes());
+            let (code, _, _) = py(
+                &["raw-unseal", "--key", key_pem, "--label", "other/label"],
+                B64.encode(&ct).as_bytes(),
+            );
             assert_eq!(code, 3, "a different label must not decrypt");
 
             // kubesealpy -> platctl
             let (code, out, err) = py(&["raw-seal", "--cert", cert_pem, "--label", label], value);
             assert_eq!(code, 0, "{err}");
             let theirs = B64.decode(out).expect("b64");
-            assert_eq!(hybrid_decrypt(&private, &theirs, label.as_bytes()).expect("decrypt kubesealpy's output"), value);
+            assert_eq!(
+                hybrid_decrypt(&private, &theirs, label.as_bytes())
+                    .expect("decrypt kubesealpy's output"),
+                value
+            );
             assert!(hybrid_decrypt(&private, &theirs, b"other/label").is_err());
         }
     }
@@ -91,12 +110,23 @@ fn certificates_are_checked_with_clear_errors() {
         other => panic!("expected CertExpired, got {other:?}"),
     }
     match platctl_secrets::cert::load_file(&dir.path().join("ec/cert.pem")) {
-        Err(SecretsError::CertKeyType { key_type, .. }) => assert!(key_type.contains("ECDSA"), "{key_type}"),
+        Err(SecretsError::CertKeyType { key_type, .. }) => {
+            assert!(key_type.contains("ECDSA"), "{key_type}")
+        }
         other => panic!("expected CertKeyType, got {other:?}"),
     }
     let now = time::OffsetDateTime::now_utc();
-    for (bytes, needle) in [(&b""[..], "empty"), (b"<html>", "no PEM header"), (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a PEM X.509 certificate")] {
-        let err = platctl_secrets::cert::parse_cert(bytes, "input", now).expect_err("not a certificate").to_string();
+    for (bytes, needle) in [
+        (&b""[..], "empty"),
+        (b"<html>", "no PEM header"),
+        (
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "not a PEM X.509 certificate",
+        ),
+    ] {
+        let err = platctl_secrets::cert::parse_cert(bytes, "input", now)
+            .expect_err("not a certificate")
+            .to_string();
         assert!(err.contains(needle), "{err}");
     }
 }
@@ -120,11 +150,29 @@ fn mapping_files_are_validated() {
     assert_eq!(keys["L"].version, VersionPolicy::Latest);
 
     let base = "environments:\n  staging:\n    secrets:\n      - name: a\n        namespace: b\n        keys:\n";
-    assert!(mapping_err(&format!("{base}          K: {{mount: secret, path: p, field: f, version: 0}}\n")).contains("version"));
-    assert!(mapping_err(&format!("{base}          K: {{mount: secret, path: p, field: f, vesion: 2}}\n")).contains("vesion"));
-    assert!(mapping_err(&format!("{base}          'bad key': {{mount: secret, path: p, field: f}}\n")).contains("not a valid Secret key"));
-    assert!(mapping_err(&format!("{base}          K: {{mount: secret, path: '', field: f}}\n")).contains("mount, path and field must be set"));
-    let twice = format!("{base}          K: {{mount: s, path: p, field: f}}\n      - name: a\n        namespace: b\n        keys:\n          K: {{mount: s, path: p, field: f}}\n");
+    assert!(
+        mapping_err(&format!(
+            "{base}          K: {{mount: secret, path: p, field: f, version: 0}}\n"
+        ))
+        .contains("version")
+    );
+    assert!(
+        mapping_err(&format!(
+            "{base}          K: {{mount: secret, path: p, field: f, vesion: 2}}\n"
+        ))
+        .contains("vesion")
+    );
+    assert!(
+        mapping_err(&format!("{base}          'bad key': {{mount: secret, path: p, field: f}}\n"))
+            .contains("not a valid Secret key")
+    );
+    assert!(
+        mapping_err(&format!("{base}          K: {{mount: secret, path: '', field: f}}\n"))
+            .contains("mount, path and field must be set")
+    );
+    let twice = format!(
+        "{base}          K: {{mount: s, path: p, field: f}}\n      - name: a\n        namespace: b\n        keys:\n          K: {{mount: s, path: p, field: f}}\n"
+    );
     assert!(mapping_err(&twice).contains("listed twice"));
     assert!(mapping_err("environments:\n  staging:\n    secrets:\n      - name: Bad\n        namespace: b\n        keys: {K: {mount: s, path: p, field: f}}\n").contains("not a valid Kubernetes name"));
 }
@@ -132,16 +180,31 @@ fn mapping_files_are_validated() {
 #[test]
 fn the_repository_mapping_and_certificates_are_usable() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/secrets");
-    let mapping = Mapping::load(&root.join("mapping.yaml")).expect("deploy/secrets/mapping.yaml is valid");
-    assert!(mapping.environments.contains_key("staging") && mapping.environments.contains_key("production"));
+    let mapping =
+        Mapping::load(&root.join("mapping.yaml")).expect("deploy/secrets/mapping.yaml is valid");
+    assert!(
+        mapping.environments.contains_key("staging")
+            && mapping.environments.contains_key("production")
+    );
     for (env, em) in &mapping.environments {
-        let cert = em.cert.as_ref().map_or_else(|| root.join(env).join("sealed-secrets-cert.pem"), |c| root.join(c));
+        let cert = em
+            .cert
+            .as_ref()
+            .map_or_else(|| root.join(env).join("sealed-secrets-cert.pem"), |c| root.join(c));
         let cert = platctl_secrets::cert::load_file(&cert).unwrap_or_else(|e| panic!("{env}: {e}"));
         // Fails a year before the placeholder (or real) certificate expires.
         let year = time::OffsetDateTime::now_utc().year() + 1;
-        assert!(cert.not_after.as_str() > format!("{year}").as_str(), "{env}: certificate expires soon ({})", cert.not_after);
+        assert!(
+            cert.not_after.as_str() > format!("{year}").as_str(),
+            "{env}: certificate expires soon ({})",
+            cert.not_after
+        );
         for s in &em.secrets {
-            assert_eq!(s.namespace, *env, "{env}: {}/{} is outside the env's namespace (the {env}-secrets Application syncs into {env})", s.namespace, s.name);
+            assert_eq!(
+                s.namespace, *env,
+                "{env}: {}/{} is outside the env's namespace (the {env}-secrets Application syncs into {env})",
+                s.namespace, s.name
+            );
         }
     }
 }

@@ -30,7 +30,17 @@ pub struct ParseError {
     pub message: String,
 }
 
-const TYPES: [&str; 9] = ["counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset", "gaugehistogram"];
+const TYPES: [&str; 9] = [
+    "counter",
+    "gauge",
+    "histogram",
+    "summary",
+    "untyped",
+    "unknown",
+    "info",
+    "stateset",
+    "gaugehistogram",
+];
 
 pub fn parse(text: &str) -> Result<Exposition, ParseError> {
     let mut out = Exposition::default();
@@ -134,7 +144,8 @@ fn parse_sample(line: &str) -> Result<String, String> {
                     break;
                 }
             }
-            let end = end.ok_or_else(|| format!("{name}: label {lname} value is not terminated"))?;
+            let end =
+                end.ok_or_else(|| format!("{name}: label {lname} value is not terminated"))?;
             s = s[end + 1..].trim_start();
             if let Some(r) = s.strip_prefix(',') {
                 s = r;
@@ -172,7 +183,12 @@ mod tests {
                   http_requests_total{method=\"GET\",route=\"/\",status=\"200\"} 3\n\
                   # TYPE d histogram\nd_bucket{le=\"+Inf\"} 1\nd_sum 0.5\nd_count 1\n# EOF\n";
         let e = parse(om).expect("valid");
-        assert!(e.has("http_requests_total") && e.has("http_requests") && e.has("d") && e.has("d_bucket"));
+        assert!(
+            e.has("http_requests_total")
+                && e.has("http_requests")
+                && e.has("d")
+                && e.has("d_bucket")
+        );
         assert!(!e.has("nope"));
         assert_eq!(e.sample_count, 4);
         let prom = "# TYPE up gauge\nup 1 1700000000000\nweird{a=\"x\\\"y\",} NaN\n";

@@ -32,7 +32,9 @@ pub enum SmokeError {
     Resolve(String, String),
     #[error("--ca {path}: {reason}")]
     Ca { path: PathBuf, reason: String },
-    #[error("no trusted root certificates: the system store is empty or unreadable; pass --ca FILE")]
+    #[error(
+        "no trusted root certificates: the system store is empty or unreadable; pass --ca FILE"
+    )]
     NoRoots,
 }
 
@@ -60,7 +62,10 @@ impl Settings {
     pub fn new(url: &str) -> Result<Self, SmokeError> {
         let parsed = Url::parse(url).map_err(|e| SmokeError::Url(url.into(), e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(SmokeError::Url(url.into(), "only http and https URLs can be checked".into()));
+            return Err(SmokeError::Url(
+                url.into(),
+                "only http and https URLs can be checked".into(),
+            ));
         }
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(SmokeError::Url(url.into(), "the URL has no host".into()));
@@ -87,7 +92,12 @@ impl Settings {
             Ok(ip) => (host, ip),
             Err(_) => {
                 let (h, rest) = spec.split_once(':').ok_or_else(|| bad("expected HOST:IP"))?;
-                (h, rest.trim_matches(['[', ']']).parse().map_err(|_| bad("the part after HOST: is not an IP address"))?)
+                (
+                    h,
+                    rest.trim_matches(['[', ']'])
+                        .parse()
+                        .map_err(|_| bad("the part after HOST: is not an IP address"))?,
+                )
             }
         };
         let url_host = self.host();
@@ -174,7 +184,11 @@ impl Report {
 /// line for people before each retry.
 pub async fn run(settings: &Settings, progress: impl Fn(&str)) -> Result<Report, SmokeError> {
     // Trust roots matter only for https; an http check works without any.
-    let roots = Arc::new(if settings.url.scheme() == "https" { settings.roots()? } else { RootCertStore::empty() });
+    let roots = Arc::new(if settings.url.scheme() == "https" {
+        settings.roots()?
+    } else {
+        RootCertStore::empty()
+    });
     let started = Instant::now();
     let mut wait = settings.backoff;
     let mut attempt = 1;
@@ -190,7 +204,10 @@ pub async fn run(settings: &Settings, progress: impl Fn(&str)) -> Result<Report,
                 checks,
             });
         }
-        let first = checks.iter().find(|c| c.status == Status::Fail).map(|c| format!("{}: {}", c.name, c.message));
+        let first = checks
+            .iter()
+            .find(|c| c.status == Status::Fail)
+            .map(|c| format!("{}: {}", c.name, c.message));
         progress(&format!(
             "attempt {attempt}/{} failed ({}); retrying in {}s",
             settings.retries + 1,
@@ -220,7 +237,12 @@ impl Timer {
 }
 
 fn skip(name: &str, because: &str) -> Check {
-    Check { name: name.into(), status: Status::Skip, duration_ms: 0.0, message: format!("skipped: {because} failed") }
+    Check {
+        name: name.into(),
+        status: Status::Skip,
+        duration_ms: 0.0,
+        message: format!("skipped: {because} failed"),
+    }
 }
 
 async fn attempt_once(s: &Settings, roots: Arc<RootCertStore>) -> Vec<Check> {
@@ -239,9 +261,12 @@ async fn attempt_once(s: &Settings, roots: Arc<RootCertStore>) -> Vec<Check> {
             Err(reason) => Err(reason),
             Ok(ips) => {
                 let list = ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-                let via = s.dns_server.map_or_else(|| "system resolver".to_owned(), |a| a.to_string());
+                let via =
+                    s.dns_server.map_or_else(|| "system resolver".to_owned(), |a| a.to_string());
                 match s.resolve {
-                    Some(want) if !ips.contains(&want) => Err(format!("{host} resolved to {list}, expected {want} (via {via})")),
+                    Some(want) if !ips.contains(&want) => {
+                        Err(format!("{host} resolved to {list}, expected {want} (via {via})"))
+                    }
                     Some(want) => Ok((want, format!("{host} -> {list} (via {via})"))),
                     None => Ok((ips[0], format!("{host} -> {list} (via {via})"))),
                 }
@@ -270,7 +295,8 @@ async fn attempt_once(s: &Settings, roots: Arc<RootCertStore>) -> Vec<Check> {
         let inspection = tls::inspect(&host, addr, roots.clone(), s.min_cert_days, s.timeout).await;
         let ok = inspection.result.is_ok();
         // An expiring-soon certificate still lets HTTP be checked; a broken chain does not.
-        let chain_ok = ok || inspection.result.as_ref().is_err_and(|m| m.contains("--min-cert-days"));
+        let chain_ok =
+            ok || inspection.result.as_ref().is_err_and(|m| m.contains("--min-cert-days"));
         out.push(t.check("tls", inspection.result));
         if !chain_ok {
             out.extend(http_names.iter().map(|n| skip(n, "tls")));
@@ -291,7 +317,11 @@ async fn attempt_once(s: &Settings, roots: Arc<RootCertStore>) -> Vec<Check> {
     for name in ["healthz", "readyz"] {
         let t = Timer(Instant::now());
         let r = get(&client, s, name).await.and_then(|(path, status, _)| {
-            if status == 200 { Ok(format!("{path} answered 200")) } else { Err(format!("{path} answered {status}")) }
+            if status == 200 {
+                Ok(format!("{path} answered 200"))
+            } else {
+                Err(format!("{path} answered {status}"))
+            }
         });
         out.push(t.check(name, r));
     }
@@ -300,7 +330,8 @@ async fn attempt_once(s: &Settings, roots: Arc<RootCertStore>) -> Vec<Check> {
         if status != 200 {
             return Err(format!("{path} answered {status}"));
         }
-        let e = expo::parse(&body).map_err(|e| format!("{path} is not valid Prometheus exposition: {e}"))?;
+        let e = expo::parse(&body)
+            .map_err(|e| format!("{path} is not valid Prometheus exposition: {e}"))?;
         if e.sample_count == 0 {
             return Err(format!("{path} has no samples"));
         }
@@ -308,10 +339,17 @@ async fn attempt_once(s: &Settings, roots: Arc<RootCertStore>) -> Vec<Check> {
     });
     match parsed {
         Ok(e) => {
-            out.push(t.check("metrics", Ok(format!("{} samples, {} families", e.sample_count, e.families.len()))));
+            out.push(t.check(
+                "metrics",
+                Ok(format!("{} samples, {} families", e.sample_count, e.families.len())),
+            ));
             for m in &s.expect_metrics {
                 let t = Timer(Instant::now());
-                let r = if e.has(m) { Ok(format!("metric {m} present")) } else { Err(format!("metric {m} missing")) };
+                let r = if e.has(m) {
+                    Ok(format!("metric {m} present"))
+                } else {
+                    Err(format!("metric {m} missing"))
+                };
                 out.push(t.check(&format!("metric {m}"), r));
             }
         }
@@ -323,7 +361,12 @@ async fn attempt_once(s: &Settings, roots: Arc<RootCertStore>) -> Vec<Check> {
     out
 }
 
-fn http_client(s: &Settings, host: &str, addr: SocketAddr, roots: Arc<RootCertStore>) -> Result<reqwest::Client, String> {
+fn http_client(
+    s: &Settings,
+    host: &str,
+    addr: SocketAddr,
+    roots: Arc<RootCertStore>,
+) -> Result<reqwest::Client, String> {
     let mut tls = rustls::ClientConfig::builder_with_provider(tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?
@@ -345,7 +388,11 @@ fn http_client(s: &Settings, host: &str, addr: SocketAddr, roots: Arc<RootCertSt
 }
 
 /// GET `<url>/<name>`: `(path, status, body)` or why it could not be fetched.
-async fn get(client: &reqwest::Client, s: &Settings, name: &str) -> Result<(String, u16, String), String> {
+async fn get(
+    client: &reqwest::Client,
+    s: &Settings,
+    name: &str,
+) -> Result<(String, u16, String), String> {
     let mut base = s.url.clone();
     if !base.path().ends_with('/') {
         base.set_path(&format!("{}/", base.path()));
@@ -368,7 +415,8 @@ fn request_error(path: &str, s: &Settings, e: &reqwest::Error) -> String {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    if let Some(io) = (cause as &(dyn std::error::Error + 'static)).downcast_ref::<std::io::Error>() {
+    if let Some(io) = (cause as &(dyn std::error::Error + 'static)).downcast_ref::<std::io::Error>()
+    {
         return format!("{path}: {}", tls::io_reason(io));
     }
     format!("{path}: {cause}")

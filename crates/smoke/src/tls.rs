@@ -58,7 +58,12 @@ impl ServerCertVerifier for Capture {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -67,7 +72,12 @@ impl ServerCertVerifier for Capture {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -93,8 +103,12 @@ pub async fn inspect(
     let fail = |reason: String| Inspection { result: Err(reason), cert: None };
     let provider = provider();
     let capture = Arc::new(Capture { chain: Mutex::new(Vec::new()), provider: provider.clone() });
-    let config = match rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions() {
-        Ok(b) => b.dangerous().with_custom_certificate_verifier(capture.clone()).with_no_client_auth(),
+    let config = match rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => {
+            b.dangerous().with_custom_certificate_verifier(capture.clone()).with_no_client_auth()
+        }
         Err(e) => return fail(format!("TLS setup failed: {e}")),
     };
     let Ok(server_name) = ServerName::try_from(host.to_owned()) else {
@@ -102,14 +116,18 @@ pub async fn inspect(
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let handshake = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {}", io_reason(&e)))?;
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {}", io_reason(&e)))?;
         connector
             .connect(server_name.clone(), tcp)
             .await
             .map_err(|e| format!("TLS handshake with {addr} failed: {e}"))
     };
     match tokio::time::timeout(timeout, handshake).await {
-        Err(_) => return fail(format!("no TLS handshake with {addr} within {}s", timeout.as_secs_f64())),
+        Err(_) => {
+            return fail(format!("no TLS handshake with {addr} within {}s", timeout.as_secs_f64()));
+        }
         Ok(Err(reason)) => return fail(reason),
         Ok(Ok(_stream)) => {}
     }
@@ -125,7 +143,12 @@ pub async fn inspect(
     let now_s = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
     let verifier = match WebPkiServerVerifier::builder_with_provider(roots, provider).build() {
         Ok(v) => v,
-        Err(e) => return Inspection { result: Err(format!("no usable trust roots: {e}")), cert: Some(info) },
+        Err(e) => {
+            return Inspection {
+                result: Err(format!("no usable trust roots: {e}")),
+                cert: Some(info),
+            };
+        }
     };
     let verdict = verifier.verify_server_cert(end_entity, &chain[1..], &server_name, &[], now);
     let result = match verdict {
@@ -138,7 +161,12 @@ pub async fn inspect(
                     info.issuer
                 ))
             } else {
-                Ok(format!("issuer {}; expires {} ({days_left} days); SAN {}", info.issuer, date(info.not_after), info.sans.join(", ")))
+                Ok(format!(
+                    "issuer {}; expires {} ({days_left} days); SAN {}",
+                    info.issuer,
+                    date(info.not_after),
+                    info.sans.join(", ")
+                ))
             }
         }
         Err(rustls::Error::InvalidCertificate(e)) => Err(match e {
@@ -149,22 +177,37 @@ pub async fn inspect(
                     1 => "1 day ago".to_owned(),
                     n => format!("{n} days ago"),
                 };
-                format!("certificate for {host} expired {when} ({}); issuer {}", date(info.not_after), info.issuer)
+                format!(
+                    "certificate for {host} expired {when} ({}); issuer {}",
+                    date(info.not_after),
+                    info.issuer
+                )
             }
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 format!("certificate for {host} is not valid yet; issuer {}", info.issuer)
             }
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => format!(
-                "certificate is not valid for {host}: it names {}; issuer {}",
-                if info.sans.is_empty() { "no DNS or IP names".to_owned() } else { info.sans.join(", ") },
-                info.issuer
-            ),
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!(
+                    "certificate is not valid for {host}: it names {}; issuer {}",
+                    if info.sans.is_empty() {
+                        "no DNS or IP names".to_owned()
+                    } else {
+                        info.sans.join(", ")
+                    },
+                    info.issuer
+                )
+            }
             CertificateError::UnknownIssuer => {
                 format!("certificate for {host} is signed by an unknown CA: issuer {}", info.issuer)
             }
-            other => format!("certificate for {host} is invalid: {other:?}; issuer {}", info.issuer),
+            other => {
+                format!("certificate for {host} is invalid: {other:?}; issuer {}", info.issuer)
+            }
         }),
-        Err(other) => Err(format!("certificate for {host} failed verification: {other}; issuer {}", info.issuer)),
+        Err(other) => Err(format!(
+            "certificate for {host} failed verification: {other}; issuer {}",
+            info.issuer
+        )),
     };
     Inspection { result, cert: Some(info) }
 }

@@ -10,7 +10,8 @@ pub fn validate_env(env: &str) -> Result<(), StateError> {
     if env.len() > 63 {
         return fail("it is longer than 63 characters");
     }
-    if !env.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+    if !env.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
         return fail("it contains a character other than a-z, 0-9, '-' or '_'");
     }
     let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -29,7 +30,19 @@ mod tests {
         for ok in ["staging", "production", "dev-1", "eu_west", "a"] {
             assert!(validate_env(ok).is_ok(), "{ok} should be valid");
         }
-        for bad in ["", "..", "a/b", "../x", "Staging", "prod ", "ｐｒｏｄ", "prod\u{200b}", "-x", "x-", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "../x",
+            "Staging",
+            "prod ",
+            "ｐｒｏｄ",
+            "prod\u{200b}",
+            "-x",
+            "x-",
+            &"a".repeat(64),
+        ] {
             assert!(validate_env(bad).is_err(), "{bad:?} should be invalid");
         }
     }

@@ -39,13 +39,17 @@ use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("invalid env name {env:?}: {reason}. Use 1-63 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit")]
+    #[error(
+        "invalid env name {env:?}: {reason}. Use 1-63 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
+    )]
     InvalidEnv { env: String, reason: &'static str },
     #[error("invalid state: {0}")]
     InvalidState(String),
     #[error("state for env {env} is locked by {} (lock ID {}, operation {}, since {})", holder.who, holder.id, holder.operation, holder.created_display())]
     Locked { env: String, holder: Box<LockInfo> },
-    #[error("state for env {env} is not locked: state writes require the lock. Run terraform with locking enabled (do not pass -lock=false)")]
+    #[error(
+        "state for env {env} is not locked: state writes require the lock. Run terraform with locking enabled (do not pass -lock=false)"
+    )]
     NotLocked { env: String },
     #[error("lock ID mismatch for env {env}: you gave {given:?} but the lock is held by {} with ID {}", holder.who, holder.id)]
     LockMismatch { env: String, given: String, holder: Box<LockInfo> },
@@ -201,8 +205,14 @@ impl StateStore {
     pub async fn current(&self, env: &str) -> Result<Option<CurrentState>> {
         validate_env(env)?;
         let Some(obj) = self.store.get(&state_key(env)).await? else { return Ok(None) };
-        let meta = StateMeta::parse(&obj.bytes).map_err(|e| StateError::Corrupt(format!("current state of env {env}: {e}")))?;
-        Ok(Some(CurrentState { sha256: sha256_hex(&obj.bytes), bytes: obj.bytes, meta, last_modified: obj.last_modified }))
+        let meta = StateMeta::parse(&obj.bytes)
+            .map_err(|e| StateError::Corrupt(format!("current state of env {env}: {e}")))?;
+        Ok(Some(CurrentState {
+            sha256: sha256_hex(&obj.bytes),
+            bytes: obj.bytes,
+            meta,
+            last_modified: obj.last_modified,
+        }))
     }
 
     /// The current state's bytes, unparsed (what the http backend's GET serves).
@@ -213,13 +223,22 @@ impl StateStore {
 
     /// Every env that has a state or a lock, with its summary.
     pub async fn list_envs(&self) -> Result<Vec<EnvSummary>> {
-        let mut envs: Vec<String> = self.store.list_dirs("").await?.into_iter().filter(|d| validate_env(d).is_ok()).collect();
+        let mut envs: Vec<String> = self
+            .store
+            .list_dirs("")
+            .await?
+            .into_iter()
+            .filter(|d| validate_env(d).is_ok())
+            .collect();
         envs.sort();
         let mut out = Vec::with_capacity(envs.len());
         for env in envs {
             let state = self.store.get(&state_key(&env)).await?;
             let meta = state.as_ref().and_then(|o| StateMeta::parse(&o.bytes).ok());
-            let lock = self.lock_holder(&env).await?.map(|info| LockStatus { age_seconds: info.age_seconds(), info });
+            let lock = self
+                .lock_holder(&env)
+                .await?
+                .map(|info| LockStatus { age_seconds: info.age_seconds(), info });
             if state.is_none() && lock.is_none() {
                 continue;
             }
@@ -240,9 +259,11 @@ impl StateStore {
     pub async fn lock_holder(&self, env: &str) -> Result<Option<LockInfo>> {
         validate_env(env)?;
         let Some(obj) = self.store.get(&lock_key(env)).await? else { return Ok(None) };
-        LockInfo::parse(&obj.bytes)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt(format!("lock file of env {env} is not Terraform LockInfo JSON: {e}")))
+        LockInfo::parse(&obj.bytes).map(Some).map_err(|e| {
+            StateError::Corrupt(format!(
+                "lock file of env {env} is not Terraform LockInfo JSON: {e}"
+            ))
+        })
     }
 
     /// Take the lock by create-only write. On conflict, returns the holder.
@@ -261,7 +282,8 @@ impl StateStore {
             match self.store.create_tagged(&lock_key(env), body.clone()).await? {
                 (Created::Created, e_tag) => {
                     if let Some(e_tag) = e_tag {
-                        self.held_locks().insert(env.to_owned(), HeldLock { info: info.clone(), e_tag });
+                        self.held_locks()
+                            .insert(env.to_owned(), HeldLock { info: info.clone(), e_tag });
                     }
                     self.audit(
                         AuditEvent::new(Action::Lock, Outcome::Success, &actor.name)
@@ -269,7 +291,8 @@ impl StateStore {
                             .lock_id(&info.id)
                             .detail("operation", info.operation.clone())
                             .detail("who", info.who.clone()),
-                    ).await;
+                    )
+                    .await;
                     return Ok(info);
                 }
                 (Created::AlreadyExists, _) => {
@@ -280,8 +303,12 @@ impl StateStore {
                                 .lock_id(&info.id)
                                 .detail("holder_id", holder.id.clone())
                                 .detail("holder_who", holder.who.clone()),
-                        ).await;
-                        return Err(StateError::Locked { env: env.to_owned(), holder: Box::new(holder) });
+                        )
+                        .await;
+                        return Err(StateError::Locked {
+                            env: env.to_owned(),
+                            holder: Box::new(holder),
+                        });
                     }
                 }
             }
@@ -306,14 +333,19 @@ impl StateStore {
         };
         if let Some(mine) = mine {
             let outcome = self.store.delete_if_match(&lock_key(env), &mine.e_tag).await?;
-            tracing::debug!(env, ?outcome, "unlock by conditional delete of the lock this process took");
+            tracing::debug!(
+                env,
+                ?outcome,
+                "unlock by conditional delete of the lock this process took"
+            );
             if outcome == ConditionalDelete::Deleted {
                 self.audit(
                     AuditEvent::new(Action::Unlock, Outcome::Success, &actor.name)
                         .env(env)
                         .lock_id(id)
                         .detail("held_seconds", mine.info.age_seconds()),
-                ).await;
+                )
+                .await;
                 return Ok(mine.info);
             }
         }
@@ -324,9 +356,17 @@ impl StateStore {
         };
         if holder.id != id {
             self.audit(
-                AuditEvent::new(Action::Unlock, Outcome::Conflict, &actor.name).env(env).lock_id(id).detail("holder_id", holder.id.clone()),
-            ).await;
-            return Err(StateError::LockMismatch { env: env.to_owned(), given: id.to_owned(), holder: Box::new(holder) });
+                AuditEvent::new(Action::Unlock, Outcome::Conflict, &actor.name)
+                    .env(env)
+                    .lock_id(id)
+                    .detail("holder_id", holder.id.clone()),
+            )
+            .await;
+            return Err(StateError::LockMismatch {
+                env: env.to_owned(),
+                given: id.to_owned(),
+                holder: Box::new(holder),
+            });
         }
         self.store.delete(&lock_key(env)).await?;
         self.audit(
@@ -334,7 +374,8 @@ impl StateStore {
                 .env(env)
                 .lock_id(id)
                 .detail("held_seconds", holder.age_seconds()),
-        ).await;
+        )
+        .await;
         Ok(holder)
     }
 
@@ -353,17 +394,28 @@ impl StateStore {
                 .detail("holder_who", holder.who.clone())
                 .detail("held_seconds", holder.age_seconds())
                 .detail("reason", reason),
-        ).await;
+        )
+        .await;
         Ok(holder)
     }
 
     // ----- writing -------------------------------------------------------
 
     /// Write a new current state. The caller must hold the lock with `lock_id`.
-    pub async fn write(&self, env: &str, body: Bytes, lock_id: &str, actor: &Actor, opts: WriteOptions) -> Result<WriteOutcome> {
+    pub async fn write(
+        &self,
+        env: &str,
+        body: Bytes,
+        lock_id: &str,
+        actor: &Actor,
+        opts: WriteOptions,
+    ) -> Result<WriteOutcome> {
         validate_env(env)?;
         let audit_fail = |outcome: Outcome, why: &str| {
-            AuditEvent::new(Action::StateWrite, outcome, &actor.name).env(env).lock_id(lock_id).detail("error", why)
+            AuditEvent::new(Action::StateWrite, outcome, &actor.name)
+                .env(env)
+                .lock_id(lock_id)
+                .detail("error", why)
         };
         let new_meta = match StateMeta::parse(&body) {
             Ok(m) => m,
@@ -379,8 +431,11 @@ impl StateStore {
         // is not a version (a version is listed only once its metadata
         // exists, written below after every check passed), so a refused write
         // leaves at most an unlisted, content-addressed object.
-        let (holder, current, content) =
-            tokio::join!(self.lock_holder(env), self.current(env), versions::write_data(&self.store, env, &id, body.clone()));
+        let (holder, current, content) = tokio::join!(
+            self.lock_holder(env),
+            self.current(env),
+            versions::write_data(&self.store, env, &id, body.clone())
+        );
         match holder? {
             None => {
                 self.audit(audit_fail(Outcome::Conflict, "not locked")).await;
@@ -388,19 +443,25 @@ impl StateStore {
             }
             Some(holder) if holder.id != lock_id => {
                 self.audit(audit_fail(Outcome::Conflict, "lock id mismatch")).await;
-                return Err(StateError::LockMismatch { env: env.to_owned(), given: lock_id.to_owned(), holder: Box::new(holder) });
+                return Err(StateError::LockMismatch {
+                    env: env.to_owned(),
+                    given: lock_id.to_owned(),
+                    holder: Box::new(holder),
+                });
             }
             Some(_) => {}
         }
         let current = current?;
         if let Some(cur) = &current
-            && let Err(msg) = check_succession(&cur.meta, &cur.sha256, &new_meta, &sha, opts.force && actor.admin)
+            && let Err(msg) =
+                check_succession(&cur.meta, &cur.sha256, &new_meta, &sha, opts.force && actor.admin)
         {
             if msg.is_empty() {
                 // Identical to the current state: nothing to write.
                 return Ok(WriteOutcome { version: None, unchanged: true });
             }
-            self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha)).await;
+            self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha))
+                .await;
             return Err(StateError::Conflict(msg));
         }
         content?;
@@ -490,7 +551,8 @@ impl StateStore {
                 .env(env)
                 .serial(cur.meta.serial)
                 .sha256(&cur.sha256),
-        ).await;
+        )
+        .await;
         Ok(())
     }
 
@@ -509,13 +571,20 @@ impl StateStore {
 
     /// Write version `to` back as the new current state, with serial = current + 1
     /// and the current lineage. Takes and releases the lock itself.
-    pub async fn rollback(&self, env: &str, to: &str, reason: &str, actor: &Actor) -> Result<VersionMeta> {
+    pub async fn rollback(
+        &self,
+        env: &str,
+        to: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<VersionMeta> {
         validate_env(env)?;
         if reason.trim().is_empty() {
             return Err(StateError::InvalidState("a rollback needs a --reason".into()));
         }
         let (target, body) = self.version(env, to).await?;
-        let info = LockInfo::new("platctl-rollback", &actor.name, &format!("rollback to {to}: {reason}"));
+        let info =
+            LockInfo::new("platctl-rollback", &actor.name, &format!("rollback to {to}: {reason}"));
         let lock_id = info.id.clone();
         self.lock(env, info, actor).await?;
         let result = self.rollback_locked(env, &target, body, &lock_id, reason, actor).await;
@@ -525,7 +594,15 @@ impl StateStore {
         Ok(meta)
     }
 
-    async fn rollback_locked(&self, env: &str, target: &VersionMeta, body: Bytes, lock_id: &str, reason: &str, actor: &Actor) -> Result<VersionMeta> {
+    async fn rollback_locked(
+        &self,
+        env: &str,
+        target: &VersionMeta,
+        body: Bytes,
+        lock_id: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<VersionMeta> {
         let current = self.current(env).await?;
         let next_serial = current.as_ref().map_or(target.serial, |c| c.meta.serial + 1);
         if let Some(cur) = &current
@@ -537,7 +614,8 @@ impl StateStore {
                 target.id, target.lineage, cur.meta.lineage, target.id
             )));
         }
-        let rewritten = tfstate::with_serial(&body, next_serial).map_err(StateError::InvalidState)?;
+        let rewritten =
+            tfstate::with_serial(&body, next_serial).map_err(StateError::InvalidState)?;
         let outcome = self
             .write(
                 env,
@@ -552,7 +630,9 @@ impl StateStore {
                 },
             )
             .await?;
-        let meta = outcome.version.ok_or_else(|| StateError::Conflict("rollback produced no new version".into()))?;
+        let meta = outcome
+            .version
+            .ok_or_else(|| StateError::Conflict("rollback produced no new version".into()))?;
         self.audit(
             AuditEvent::new(Action::Rollback, Outcome::Success, &actor.name)
                 .env(env)
@@ -562,14 +642,21 @@ impl StateStore {
                 .detail("to_version", target.id.clone())
                 .detail("new_version", meta.id.clone())
                 .detail("reason", reason),
-        ).await;
+        )
+        .await;
         Ok(meta)
     }
 }
 
 /// Decide whether `new` may follow `cur`. `Err("")` means identical (no-op);
 /// `Err(msg)` a refusal.
-fn check_succession(cur: &StateMeta, cur_sha: &str, new: &StateMeta, new_sha: &str, force: bool) -> std::result::Result<(), String> {
+fn check_succession(
+    cur: &StateMeta,
+    cur_sha: &str,
+    new: &StateMeta,
+    new_sha: &str,
+    force: bool,
+) -> std::result::Result<(), String> {
     if new_sha == cur_sha {
         return Err(String::new());
     }

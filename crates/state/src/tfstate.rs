@@ -20,12 +20,23 @@ impl StateMeta {
             lineage: Option<serde_json::Value>,
             terraform_version: Option<String>,
         }
-        let raw: Raw = serde_json::from_slice(bytes).map_err(|e| format!("the body is not a JSON Terraform state ({e})"))?;
-        let version = raw.version.as_ref().and_then(serde_json::Value::as_u64).ok_or("the state has no numeric \"version\"")?;
+        let raw: Raw = serde_json::from_slice(bytes)
+            .map_err(|e| format!("the body is not a JSON Terraform state ({e})"))?;
+        let version = raw
+            .version
+            .as_ref()
+            .and_then(serde_json::Value::as_u64)
+            .ok_or("the state has no numeric \"version\"")?;
         if version != 4 {
-            return Err(format!("state format version {version} is not supported (Terraform >= 0.12 writes version 4)"));
+            return Err(format!(
+                "state format version {version} is not supported (Terraform >= 0.12 writes version 4)"
+            ));
         }
-        let serial = raw.serial.as_ref().and_then(serde_json::Value::as_u64).ok_or("the state has no non-negative integer \"serial\"")?;
+        let serial = raw
+            .serial
+            .as_ref()
+            .and_then(serde_json::Value::as_u64)
+            .ok_or("the state has no non-negative integer \"serial\"")?;
         let lineage = raw
             .lineage
             .as_ref()
@@ -40,7 +51,8 @@ impl StateMeta {
 /// The same state with another serial, formatted as Terraform formats state
 /// (two-space indented JSON). Field order is preserved.
 pub fn with_serial(bytes: &[u8], serial: u64) -> Result<Bytes, String> {
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("stored version is not JSON: {e}"))?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("stored version is not JSON: {e}"))?;
     let obj = value.as_object_mut().ok_or("stored version is not a JSON object")?;
     obj.insert("serial".into(), serial.into());
     let mut out = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;

@@ -69,7 +69,9 @@ fn meta_key(env: &str, id: &str) -> String {
 }
 
 fn valid_id(id: &str) -> bool {
-    id.len() == 23 && id.as_bytes()[10] == b'-' && id.bytes().enumerate().all(|(i, b)| i == 10 || b.is_ascii_hexdigit())
+    id.len() == 23
+        && id.as_bytes()[10] == b'-'
+        && id.bytes().enumerate().all(|(i, b)| i == 10 || b.is_ascii_hexdigit())
 }
 
 /// Whether both halves of a version exist.
@@ -126,8 +128,8 @@ pub(crate) async fn list(store: &Store, env: &str) -> Result<Vec<VersionMeta>> {
     let mut out = Vec::new();
     for read in reads {
         if let Some((key, bytes)) = read? {
-            let meta: VersionMeta =
-                serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt(format!("version metadata {key}: {e}")))?;
+            let meta: VersionMeta = serde_json::from_slice(&bytes)
+                .map_err(|e| StateError::Corrupt(format!("version metadata {key}: {e}")))?;
             out.push(meta);
         }
     }
@@ -141,14 +143,21 @@ pub(crate) async fn read(store: &Store, env: &str, id: &str) -> Result<(VersionM
             "{id:?} is not a version id (expected the form 0000000012-0123456789ab; see `platctl state versions --env {env}`)"
         )));
     }
-    let not_found = || StateError::NotFound(format!("env {env} has no version {id} (see `platctl state versions --env {env}`)"));
+    let not_found = || {
+        StateError::NotFound(format!(
+            "env {env} has no version {id} (see `platctl state versions --env {env}`)"
+        ))
+    };
     let meta_obj = store.get(&meta_key(env, id)).await?.ok_or_else(not_found)?;
-    let meta: VersionMeta =
-        serde_json::from_slice(&meta_obj.bytes).map_err(|e| StateError::Corrupt(format!("version metadata {id}: {e}")))?;
+    let meta: VersionMeta = serde_json::from_slice(&meta_obj.bytes)
+        .map_err(|e| StateError::Corrupt(format!("version metadata {id}: {e}")))?;
     let data = store.get(&data_key(env, id)).await?.ok_or_else(not_found)?.bytes;
     let sha = sha256_hex(&data);
     if sha != meta.sha256 {
-        return Err(StateError::Corrupt(format!("version {id} of env {env}: content sha256 {sha} does not match its metadata {}", meta.sha256)));
+        return Err(StateError::Corrupt(format!(
+            "version {id} of env {env}: content sha256 {sha} does not match its metadata {}",
+            meta.sha256
+        )));
     }
     Ok((meta, data))
 }

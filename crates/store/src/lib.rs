@@ -16,9 +16,9 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::ClientConfigKey;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::signer::Signer;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::OnceCell;
 
@@ -145,7 +145,10 @@ impl Store {
     /// environment variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP).
     pub fn open(url: &str) -> Result<Store> {
-        let invalid = |reason: &str| StoreError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
+        let invalid = |reason: &str| StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
         if let Some(rest) = url.strip_prefix("file://") {
             if !rest.starts_with('/') {
                 return Err(invalid("a file store needs an absolute path (file:///abs/path)"));
@@ -159,11 +162,19 @@ impl Store {
             }
             let prefix = prefix.trim_matches('/');
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if builder.get_config_value(&AmazonS3ConfigKey::Endpoint).is_some_and(|e| e.starts_with("http://")) {
+            if builder
+                .get_config_value(&AmazonS3ConfigKey::Endpoint)
+                .is_some_and(|e| e.starts_with("http://"))
+            {
                 // No TLS on a plain-http endpoint: skip loading the system's CA roots (milliseconds per run).
-                builder = builder.with_config(AmazonS3ConfigKey::Client(ClientConfigKey::NoSystemCertificates), "true");
+                builder = builder.with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::NoSystemCertificates),
+                    "true",
+                );
             }
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
                 // Linode ignores the signing region's value but needs one; fr-par is our default.
                 builder = builder.with_region("fr-par");
             }
@@ -176,11 +187,18 @@ impl Store {
     /// An S3 store from a built client; `prefix` may be empty.
     pub fn s3(s3: AmazonS3, bucket: &str, prefix: &str) -> std::result::Result<Store, String> {
         let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() { None } else { Some(Path::parse(prefix).map_err(|e| format!("bad prefix: {e}"))?) };
+        let prefix = if prefix.is_empty() {
+            None
+        } else {
+            Some(Path::parse(prefix).map_err(|e| format!("bad prefix: {e}"))?)
+        };
         let s3 = Arc::new(s3);
         Ok(Store {
             inner: s3.clone(),
-            display: format!("s3://{bucket}{}", prefix.as_ref().map(|p| format!("/{p}")).unwrap_or_default()),
+            display: format!(
+                "s3://{bucket}{}",
+                prefix.as_ref().map(|p| format!("/{p}")).unwrap_or_default()
+            ),
             kind: StoreKind::S3,
             prefix,
             local_root: None,
@@ -191,8 +209,11 @@ impl Store {
 
     /// Open (creating if needed) a local directory store.
     pub fn open_local(dir: &FsPath) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::LocalDir { path: dir.to_owned(), source })?;
-        let dir = dir.canonicalize().map_err(|source| StoreError::LocalDir { path: dir.to_owned(), source })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::LocalDir { path: dir.to_owned(), source })?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|source| StoreError::LocalDir { path: dir.to_owned(), source })?;
         let fs = LocalFileSystem::new_with_prefix(&dir).map_err(|e| StoreError::InvalidUrl {
             url: dir.display().to_string(),
             reason: e.to_string(),
@@ -209,8 +230,20 @@ impl Store {
     }
 
     /// Wrap any object store (tests use this to put a proxy in between).
-    pub fn from_object_store(inner: Arc<dyn ObjectStore>, display: impl Into<String>, kind: StoreKind) -> Store {
-        Store { inner, display: display.into(), kind, prefix: None, local_root: None, s3: None, probed: Arc::default() }
+    pub fn from_object_store(
+        inner: Arc<dyn ObjectStore>,
+        display: impl Into<String>,
+        kind: StoreKind,
+    ) -> Store {
+        Store {
+            inner,
+            display: display.into(),
+            kind,
+            prefix: None,
+            local_root: None,
+            s3: None,
+            probed: Arc::default(),
+        }
     }
 
     pub fn kind(&self) -> StoreKind {
@@ -227,7 +260,8 @@ impl Store {
     }
 
     fn path(&self, key: &str) -> Result<Path> {
-        let rel = Path::parse(key).map_err(|e| StoreError::InvalidKey { key: key.to_owned(), reason: e.to_string() })?;
+        let rel = Path::parse(key)
+            .map_err(|e| StoreError::InvalidKey { key: key.to_owned(), reason: e.to_string() })?;
         Ok(match &self.prefix {
             Some(p) => p.parts().chain(rel.parts()).collect(),
             None => rel,
@@ -236,7 +270,10 @@ impl Store {
 
     fn relative(&self, path: &Path) -> String {
         match &self.prefix {
-            Some(p) => path.prefix_match(p).map(|parts| parts.map(|s| s.as_ref().to_owned()).collect::<Vec<_>>().join("/")).unwrap_or_else(|| path.to_string()),
+            Some(p) => path
+                .prefix_match(p)
+                .map(|parts| parts.map(|s| s.as_ref().to_owned()).collect::<Vec<_>>().join("/"))
+                .unwrap_or_else(|| path.to_string()),
             None => path.to_string(),
         }
     }
@@ -252,7 +289,11 @@ impl Store {
             Ok(result) => {
                 let meta = result.meta.clone();
                 let bytes = result.bytes().await.map_err(|e| self.backend("read", key, e))?;
-                Ok(Some(Object { bytes, e_tag: meta.e_tag, last_modified: to_time(meta.last_modified) }))
+                Ok(Some(Object {
+                    bytes,
+                    e_tag: meta.e_tag,
+                    last_modified: to_time(meta.last_modified),
+                }))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.backend("get", key, e)),
@@ -272,7 +313,10 @@ impl Store {
     /// Write an object, replacing any previous one atomically.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = self.path(key)?;
-        self.inner.put(&path, PutPayload::from_bytes(bytes)).await.map_err(|e| self.backend("put", key, e))?;
+        self.inner
+            .put(&path, PutPayload::from_bytes(bytes))
+            .await
+            .map_err(|e| self.backend("put", key, e))?;
         Ok(())
     }
 
@@ -282,14 +326,19 @@ impl Store {
     }
 
     /// [`Store::create`], also returning the new object's ETag when the store gives one.
-    pub async fn create_tagged(&self, key: &str, bytes: Bytes) -> Result<(Created, Option<String>)> {
+    pub async fn create_tagged(
+        &self,
+        key: &str,
+        bytes: Bytes,
+    ) -> Result<(Created, Option<String>)> {
         let path = self.path(key)?;
         let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
         match self.inner.put_opts(&path, PutPayload::from_bytes(bytes), opts).await {
             Ok(result) => Ok((Created::Created, result.e_tag)),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok((Created::AlreadyExists, None))
-            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok((Created::AlreadyExists, None)),
             Err(e) => Err(self.backend("create", key, e)),
         }
     }
@@ -318,11 +367,14 @@ impl Store {
         let http = match http.get() {
             Some(client) => client,
             None => {
-                let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+                let mut builder =
+                    reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
                 if url.scheme() == "http" {
                     builder = builder.tls_certs_only(std::iter::empty());
                 }
-                let client = builder.build().map_err(|e| self.http_error("delete", key, format!("cannot build the HTTP client: {e}")))?;
+                let client = builder.build().map_err(|e| {
+                    self.http_error("delete", key, format!("cannot build the HTTP client: {e}"))
+                })?;
                 http.get_or_init(|| client)
             }
         };
@@ -337,7 +389,11 @@ impl Store {
             404 | 412 => Ok(ConditionalDelete::Mismatch),
             status => {
                 let body = response.text().await.unwrap_or_default();
-                Err(self.http_error("delete", key, format!("HTTP {status}: {}", body.chars().take(300).collect::<String>())))
+                Err(self.http_error(
+                    "delete",
+                    key,
+                    format!("HTTP {status}: {}", body.chars().take(300).collect::<String>()),
+                ))
             }
         }
     }
@@ -363,22 +419,31 @@ impl Store {
     /// Every object under `prefix` (recursive).
     pub async fn list(&self, prefix: &str) -> Result<Vec<Entry>> {
         let path = self.path(prefix)?;
-        let metas: Vec<_> = self.inner.list(Some(&path)).try_collect().await.map_err(|e| self.backend("list", prefix, e))?;
+        let metas: Vec<_> = self
+            .inner
+            .list(Some(&path))
+            .try_collect()
+            .await
+            .map_err(|e| self.backend("list", prefix, e))?;
         Ok(metas
             .into_iter()
-            .map(|m| Entry { key: self.relative(&m.location), size: m.size, last_modified: to_time(m.last_modified) })
+            .map(|m| Entry {
+                key: self.relative(&m.location),
+                size: m.size,
+                last_modified: to_time(m.last_modified),
+            })
             .collect())
     }
 
     /// The immediate "directories" under `prefix` (empty = the store root).
     pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
         let path = if prefix.is_empty() { self.prefix.clone() } else { Some(self.path(prefix)?) };
-        let listing = self.inner.list_with_delimiter(path.as_ref()).await.map_err(|e| self.backend("list", prefix, e))?;
-        Ok(listing
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().map(str::to_owned))
-            .collect())
+        let listing = self
+            .inner
+            .list_with_delimiter(path.as_ref())
+            .await
+            .map_err(|e| self.backend("list", prefix, e))?;
+        Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).collect())
     }
 
     /// Prove that the store refuses a second create of the same key.
@@ -393,7 +458,8 @@ impl Store {
         let mut cleaned_up = false;
         let conditional_delete = match (&second, e_tag) {
             (Ok(_), Some(e_tag)) if self.s3.is_some() => {
-                let stale = self.send_delete_if_match(&key, "\"00000000000000000000000000000000\"").await;
+                let stale =
+                    self.send_delete_if_match(&key, "\"00000000000000000000000000000000\"").await;
                 let right = self.send_delete_if_match(&key, &e_tag).await;
                 cleaned_up = matches!(right, Ok(ConditionalDelete::Deleted));
                 matches!(stale, Ok(ConditionalDelete::Mismatch)) && cleaned_up
@@ -433,5 +499,6 @@ impl Store {
 
 fn to_time(t: chrono::DateTime<chrono::Utc>) -> time::OffsetDateTime {
     let nanos = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }

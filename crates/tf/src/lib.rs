@@ -21,9 +21,13 @@ pub use summary::ChangeSummary;
 pub enum TfError {
     #[error(transparent)]
     State(#[from] platctl_state::StateError),
-    #[error("terraform root directory {0} does not exist; pass --dir or create it (env roots live in infra/terraform/envs/<env>)")]
+    #[error(
+        "terraform root directory {0} does not exist; pass --dir or create it (env roots live in infra/terraform/envs/<env>)"
+    )]
     MissingDir(PathBuf),
-    #[error("cannot start {program}: {source}. Install terraform or point --terraform / PLATCTL_TERRAFORM at it")]
+    #[error(
+        "cannot start {program}: {source}. Install terraform or point --terraform / PLATCTL_TERRAFORM at it"
+    )]
     Spawn { program: String, source: std::io::Error },
     #[error("in-process state backend failed: {0}")]
     Backend(#[from] platctl_backend::ServeError),
@@ -34,7 +38,8 @@ pub enum TfError {
 }
 
 /// Opens the state store for [`Backend::Deferred`].
-pub type OpenState = Box<dyn FnOnce() -> Result<StateStore, Box<dyn std::error::Error + Send + Sync>> + Send>;
+pub type OpenState =
+    Box<dyn FnOnce() -> Result<StateStore, Box<dyn std::error::Error + Send + Sync>> + Send>;
 
 /// Where terraform's state comes from.
 pub enum Backend {
@@ -82,7 +87,9 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
             continue;
         }
         let flag = a.trim_start_matches('-');
-        let sensitive = ["var", "backend-config"].iter().any(|s| flag == *s || flag.starts_with(&format!("{s}=")));
+        let sensitive = ["var", "backend-config"]
+            .iter()
+            .any(|s| flag == *s || flag.starts_with(&format!("{s}=")));
         if sensitive && a.starts_with('-') {
             if let Some((name, _)) = a.split_once('=') {
                 out.push(format!("{name}=<redacted>"));
@@ -115,7 +122,12 @@ impl BackendSession {
     /// `Read` for read-only runs such as drift checks. For
     /// [`Backend::Deferred`] the port is bound and [`BackendSession::serve`]
     /// starts the server later.
-    pub async fn start(backend: &Backend, env: &str, actor: &str, permission: Permission) -> Result<BackendSession, TfError> {
+    pub async fn start(
+        backend: &Backend,
+        env: &str,
+        actor: &str,
+        permission: Permission,
+    ) -> Result<BackendSession, TfError> {
         validate_env(env)?;
         match backend {
             Backend::InProcess(state) => {
@@ -126,7 +138,9 @@ impl BackendSession {
             Backend::Deferred(_) => Self::bind(env, actor, permission),
             Backend::Remote { url } => {
                 let address = format!("{}/v1/state/{env}", url.trim_end_matches('/'));
-                let vars = ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"].map(|v| (v, address.clone())).to_vec();
+                let vars = ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"]
+                    .map(|v| (v, address.clone()))
+                    .to_vec();
                 Ok(BackendSession { vars, server: None, pending: None, probe: None })
             }
         }
@@ -135,17 +149,24 @@ impl BackendSession {
     /// Bind 127.0.0.1:<random port> and make the one-time token.
     fn bind(env: &str, actor: &str, permission: Permission) -> Result<BackendSession, TfError> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| platctl_backend::ServeError::Bind { addr, source })?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| platctl_backend::ServeError::Bind { addr, source })?;
         let local = listener.local_addr()?;
         let password = platctl_backend::auth::generate_token();
         let tokens = Tokens::single(actor, &password, vec![env.to_owned()], vec![permission]);
         let config = ServerConfig { auth: AuthMode::Tokens(tokens), ..ServerConfig::default() };
         let address = format!("http://{local}/v1/state/{env}");
-        let mut vars = vec![("TF_HTTP_USERNAME", "platctl".to_owned()), ("TF_HTTP_PASSWORD", password)];
+        let mut vars =
+            vec![("TF_HTTP_USERNAME", "platctl".to_owned()), ("TF_HTTP_PASSWORD", password)];
         for var in ["TF_HTTP_ADDRESS", "TF_HTTP_LOCK_ADDRESS", "TF_HTTP_UNLOCK_ADDRESS"] {
             vars.push((var, address.clone()));
         }
-        Ok(BackendSession { vars, server: None, pending: Some((listener, config, permission)), probe: None })
+        Ok(BackendSession {
+            vars,
+            server: None,
+            pending: Some((listener, config, permission)),
+            probe: None,
+        })
     }
 
     /// Serve `state` on the bound port.
@@ -211,17 +232,30 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     // line, which on a busy apply costs the CPU terraform itself needs.
     let (reader, writer) = std::io::pipe()?;
     let mut cmd = Command::new(&run.terraform);
-    cmd.args(&run.args).current_dir(&run.dir).stdin(Stdio::inherit()).stdout(Stdio::from(writer)).stderr(Stdio::inherit());
+    cmd.args(&run.args)
+        .current_dir(&run.dir)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::inherit());
 
-    let mut session = BackendSession::start(&run.backend, &run.env, &run.actor, Permission::Admin).await?;
+    let mut session =
+        BackendSession::start(&run.backend, &run.env, &run.actor, Permission::Admin).await?;
     session.apply(&mut cmd);
 
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend bound; starting terraform");
-    let mut child = cmd.spawn().map_err(|source| TfError::Spawn { program: run.terraform.display().to_string(), source })?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "backend bound; starting terraform"
+    );
+    let mut child = cmd.spawn().map_err(|source| TfError::Spawn {
+        program: run.terraform.display().to_string(),
+        source,
+    })?;
     // Our copy of the pipe's write end must go, or the copy thread never sees EOF.
     drop(cmd);
     let child_pid = child.id();
-    let copier = std::thread::Builder::new().name("terraform-stdout".into()).spawn(move || copy_output(reader))?;
+    let copier = std::thread::Builder::new()
+        .name("terraform-stdout".into())
+        .spawn(move || copy_output(reader))?;
     let state = match run.backend {
         Backend::InProcess(state) => Some(state),
         Backend::Remote { .. } => None,
@@ -258,7 +292,10 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
         .map_err(|_| std::io::Error::other("the terraform output thread panicked"))??;
     let exit_code = exit_code_of(status);
     let duration = started.elapsed();
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "terraform exited; stopping the backend");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "terraform exited; stopping the backend"
+    );
     // Recorded below whatever happened; returned after the audit record.
     let backend_result = session.shutdown().await;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "backend stopped");
@@ -281,7 +318,10 @@ pub async fn run(run: TfRun) -> Result<TfOutcome, TfError> {
     let outcome = if exit_code == 0 { Outcome::Success } else { Outcome::Error };
     let mut event = AuditEvent::new(Action::TfRun, outcome, &run.actor)
         .env(&run.env)
-        .detail("command", run.args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default())
+        .detail(
+            "command",
+            run.args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default(),
+        )
         .detail("args", redact_args(&run.args))
         .detail("exit_code", exit_code)
         .detail("duration_ms", u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
@@ -344,7 +384,20 @@ mod tests {
 
     #[test]
     fn redacts_var_values_in_both_spellings() {
-        let args: Vec<String> = ["apply", "-var", "token=abc", "-var=pw=x", "--backend-config=secret", "-auto-approve"].map(String::from).to_vec();
-        assert_eq!(redact_args(&args), ["apply", "-var", "<redacted>", "-var=<redacted>", "--backend-config=<redacted>", "-auto-approve"]);
+        let args: Vec<String> =
+            ["apply", "-var", "token=abc", "-var=pw=x", "--backend-config=secret", "-auto-approve"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(
+            redact_args(&args),
+            [
+                "apply",
+                "-var",
+                "<redacted>",
+                "-var=<redacted>",
+                "--backend-config=<redacted>",
+                "-auto-approve"
+            ]
+        );
     }
 }

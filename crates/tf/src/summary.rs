@@ -68,13 +68,21 @@ fn strip_ansi(s: &str) -> String {
 }
 
 fn numbers(s: &str) -> Vec<u64> {
-    s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).filter_map(|p| p.parse().ok()).collect()
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 pub(crate) fn parse_line(line: &str) -> Option<ChangeSummary> {
     if let Some(rest) = line.strip_prefix("Plan: ") {
         let n = numbers(rest);
-        return (n.len() >= 3).then(|| ChangeSummary { add: n[0], change: n[1], destroy: n[2], kind: "plan" });
+        return (n.len() >= 3).then(|| ChangeSummary {
+            add: n[0],
+            change: n[1],
+            destroy: n[2],
+            kind: "plan",
+        });
     }
     if let Some(rest) = line.strip_prefix("Apply complete! Resources: ") {
         let n = numbers(rest);
@@ -86,7 +94,12 @@ pub(crate) fn parse_line(line: &str) -> Option<ChangeSummary> {
     }
     if let Some(rest) = line.strip_prefix("Destroy complete! Resources: ") {
         let n = numbers(rest);
-        return n.first().map(|&d| ChangeSummary { add: 0, change: 0, destroy: d, kind: "destroy" });
+        return n.first().map(|&d| ChangeSummary {
+            add: 0,
+            change: 0,
+            destroy: d,
+            kind: "destroy",
+        });
     }
     if line.starts_with("No changes.") {
         return Some(ChangeSummary { kind: "plan", ..ChangeSummary::default() });
@@ -102,10 +115,21 @@ mod tests {
     fn reads_plan_apply_and_destroy_lines_through_colour_codes() {
         let mut d = Detector::default();
         d.feed(b"\x1b[1mPlan:\x1b[0m 3 to add, 1 to change, 0 to destroy.\n");
-        d.feed(b"\x1b[0m\x1b[1m\x1b[32mApply complete! Resources: 3 added, 1 changed, 0 destroyed.\n");
-        assert_eq!(d.finish(), Some(ChangeSummary { add: 3, change: 1, destroy: 0, kind: "apply" }));
-        assert_eq!(parse_line("Destroy complete! Resources: 7 destroyed."), Some(ChangeSummary { destroy: 7, kind: "destroy", ..Default::default() }));
+        d.feed(
+            b"\x1b[0m\x1b[1m\x1b[32mApply complete! Resources: 3 added, 1 changed, 0 destroyed.\n",
+        );
+        assert_eq!(
+            d.finish(),
+            Some(ChangeSummary { add: 3, change: 1, destroy: 0, kind: "apply" })
+        );
+        assert_eq!(
+            parse_line("Destroy complete! Resources: 7 destroyed."),
+            Some(ChangeSummary { destroy: 7, kind: "destroy", ..Default::default() })
+        );
         assert_eq!(parse_line("Plan: x"), None);
-        assert!(parse_line("Apply complete! Resources: 2 imported, 3 added, 0 changed, 0 destroyed.").is_some_and(|s| s.add == 3));
+        assert!(
+            parse_line("Apply complete! Resources: 2 imported, 3 added, 0 changed, 0 destroyed.")
+                .is_some_and(|s| s.add == 3)
+        );
     }
 }

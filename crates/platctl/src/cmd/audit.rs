@@ -26,13 +26,15 @@ pub enum AuditCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit codes: 0 every event is delivered; 1 error: Loki refused a batch (4xx other than 429: \
+#[command(
+    after_help = "Exit codes: 0 every event is delivered; 1 error: Loki refused a batch (4xx other than 429: \
 not retried, events kept), --timeout reached with events left, a line that is not an audit event, the file \
 being shipped by another process, or I/O; 2 usage.\n\
 Re-running is safe: a cursor next to the file (per Loki URL and tenant) records what Loki acknowledged, and \
 re-sent events are exact duplicates that Loki stores once.\n\
 Credentials come from the environment only: PLATCTL_LOKI_USERNAME + PLATCTL_LOKI_PASSWORD (basic) or \
-PLATCTL_LOKI_TOKEN (bearer). Progress goes to stderr. See docs/audit.md.")]
+PLATCTL_LOKI_TOKEN (bearer). Progress goes to stderr. See docs/audit.md."
+)]
 pub struct ShipArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -71,10 +73,15 @@ pub struct ShipArgs {
 /// Where the Loki sink of an audit log spools: $PLATCTL_LOKI_SPOOL, else
 /// `<audit log>.loki-spool` (a directory next to it).
 pub fn spool_dir(audit_log: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os(platctl_audit_loki::config::ENV_SPOOL).filter(|v| !v.is_empty()) {
+    if let Some(dir) =
+        std::env::var_os(platctl_audit_loki::config::ENV_SPOOL).filter(|v| !v.is_empty())
+    {
         return PathBuf::from(dir);
     }
-    let name = audit_log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "audit.jsonl".into());
+    let name = audit_log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "audit.jsonl".into());
     audit_log.with_file_name(format!("{name}.loki-spool"))
 }
 
@@ -84,7 +91,8 @@ pub fn sink(audit_log: &Path) -> anyhow::Result<Arc<dyn AuditSink>> {
     let jsonl = JsonlFileSink::new(audit_log);
     let Some(cfg) = LokiConfig::from_env()? else { return Ok(Arc::new(jsonl)) };
     let spool = spool_dir(audit_log);
-    let loki = LokiSink::new(cfg, &spool).with_context(|| format!("cannot start the Loki audit sink (spool {})", spool.display()))?;
+    let loki = LokiSink::new(cfg, &spool)
+        .with_context(|| format!("cannot start the Loki audit sink (spool {})", spool.display()))?;
     Ok(Arc::new(FanOut(vec![Box::new(jsonl), Box::new(loki)])))
 }
 
@@ -124,7 +132,9 @@ fn config(args: &ShipArgs) -> anyhow::Result<LokiConfig> {
         _ => std::env::var(k).ok(),
     })
     .map_err(|e| exit::coded(exit::USAGE, e.to_string()))?;
-    let mut cfg = cfg.ok_or_else(|| exit::coded(exit::USAGE, format!("no Loki URL: pass --loki URL or set {ENV_URL}")))?;
+    let mut cfg = cfg.ok_or_else(|| {
+        exit::coded(exit::USAGE, format!("no Loki URL: pass --loki URL or set {ENV_URL}"))
+    })?;
     if let Some(n) = args.batch_events {
         cfg.batch_max_events = n.max(1);
     }
@@ -139,7 +149,10 @@ async fn ship(args: ShipArgs) -> anyhow::Result<ExitCode> {
     let target = match &args.from {
         Some(file) => {
             if !file.is_file() {
-                return Err(exit::coded(exit::USAGE, format!("--from {}: no such file; pass a JSON Lines audit log", file.display())));
+                return Err(exit::coded(
+                    exit::USAGE,
+                    format!("--from {}: no such file; pass a JSON Lines audit log", file.display()),
+                ));
             }
             Target::for_file(file, &cfg)
         }
@@ -158,12 +171,17 @@ async fn ship(args: ShipArgs) -> anyhow::Result<ExitCode> {
         match std::fs::remove_file(&target.cursor) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot reset cursor {}", target.cursor.display())),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot reset cursor {}", target.cursor.display()));
+            }
         }
     }
     let deadline = match args.timeout {
         Some(s) if s.is_finite() && s >= 0.0 => Some(Instant::now() + Duration::from_secs_f64(s)),
-        Some(s) => return Err(exit::coded(exit::USAGE, format!("--timeout {s}: expected seconds >= 0"))),
+        Some(s) => {
+            return Err(exit::coded(exit::USAGE, format!("--timeout {s}: expected seconds >= 0")));
+        }
         None => None,
     };
     let url = cfg.push_url.to_string();
@@ -180,10 +198,19 @@ async fn ship(args: ShipArgs) -> anyhow::Result<ExitCode> {
             let mut progress = |s: &platctl_audit_loki::PassStats| {
                 if last.elapsed() >= Duration::from_secs(2) {
                     last = Instant::now();
-                    output::progress(format!("{} events sent in {} batches", s.sent_events, s.batches));
+                    output::progress(format!(
+                        "{} events sent in {} batches",
+                        s.sent_events, s.batches
+                    ));
                 }
             };
-            platctl_audit_loki::ship_target(&pusher, &target, &Control::with_deadline(deadline), &metrics, &mut progress)
+            platctl_audit_loki::ship_target(
+                &pusher,
+                &target,
+                &Control::with_deadline(deadline),
+                &metrics,
+                &mut progress,
+            )
         })
         .await
         .context("the shipping task failed")?
@@ -210,7 +237,9 @@ async fn ship(args: ShipArgs) -> anyhow::Result<ExitCode> {
         platctl_audit_ship_errors_total: metrics.errors_total.load(Ordering::Relaxed),
         platctl_audit_spool_pending_events: metrics.pending_events.load(Ordering::Relaxed),
         rejected: match &ended {
-            Ended::Rejected { status, body } => Some(Rejected { status: *status, body: body.clone() }),
+            Ended::Rejected { status, body } => {
+                Some(Rejected { status: *status, body: body.clone() })
+            }
             _ => None,
         },
     };
@@ -252,6 +281,7 @@ async fn ship(args: ShipArgs) -> anyhow::Result<ExitCode> {
 fn write_metrics(path: Option<&Path>, metrics: &Metrics) -> anyhow::Result<()> {
     let Some(path) = path else { return Ok(()) };
     let tmp = path.with_extension("prom.tmp");
-    std::fs::write(&tmp, metrics.prometheus_text()).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, metrics.prometheus_text())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }

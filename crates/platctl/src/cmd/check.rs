@@ -18,12 +18,7 @@ fn usage(e: CheckError) -> anyhow::Error {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let schemas = resolve_schemas(args.schemas.as_deref(), None, &args.path).map_err(usage)?;
-    let opts = Options {
-        root: args.path.clone(),
-        schemas,
-        only: args.only,
-        skip: args.skip,
-    };
+    let opts = Options { root: args.path.clone(), schemas, only: args.only, skip: args.skip };
     let rep = check(&opts).map_err(usage)?;
     let text = match args.output {
         CheckFormat::Human => {
@@ -35,12 +30,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         CheckFormat::Sarif => format!("{:#}\n", report::sarif(&rep, env!("CARGO_PKG_VERSION"))),
     };
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .context("cannot write the report to stdout")?;
+    out.write_all(text.as_bytes()).context("cannot write the report to stdout")?;
     out.flush().ok();
-    Ok(ExitCode::from(if rep.errors() > 0 {
-        exit::ERROR
-    } else {
-        exit::OK
-    }))
+    Ok(ExitCode::from(if rep.errors() > 0 { exit::ERROR } else { exit::OK }))
 }

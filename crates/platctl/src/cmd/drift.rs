@@ -11,7 +11,11 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let envs = if args.all { platctl_drift::discover_envs(&dir)? } else { args.envs.clone() };
     let (source, sink) = match &args.server {
         Some(url) => {
-            let audit = args.store.audit_log.clone().unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
+            let audit = args
+                .store
+                .audit_log
+                .clone()
+                .unwrap_or_else(|| super::repo_root().join(".platctl/audit.jsonl"));
             (Source::Server(url.clone()), super::audit::sink(&audit)?)
         }
         None => {
@@ -20,7 +24,11 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
             (Source::Store(state), sink)
         }
     };
-    output::progress(format!("drift check of {} (read-only; plans run {} at a time)", envs.join(", "), args.parallel.max(1)));
+    output::progress(format!(
+        "drift check of {} (read-only; plans run {} at a time)",
+        envs.join(", "),
+        args.parallel.max(1)
+    ));
     let outcome = platctl_drift::run(DriftRun {
         envs: envs.iter().map(|e| (e.clone(), dir.join(e))).collect(),
         source,
@@ -40,7 +48,8 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     }
     let text = metrics::render(&outcome.reports, &outcome.last_success);
     if let Some(path) = &args.metrics {
-        metrics::write_file(path, &text).map_err(|e| anyhow::anyhow!("cannot write metrics to {}: {e}", path.display()))?;
+        metrics::write_file(path, &text)
+            .map_err(|e| anyhow::anyhow!("cannot write metrics to {}: {e}", path.display()))?;
     }
     if let Some(gateway) = &args.pushgateway {
         metrics::push(gateway, &text).await.map_err(anyhow::Error::msg)?;

@@ -25,10 +25,12 @@ pub enum SecretsCommand {
     /// from --name/--namespace with --from-literal and --from-file, and writes a
     /// bitnami.com/v1alpha1 SealedSecret to stdout. Each value gets a fresh AES-256-GCM
     /// key wrapped with RSA-OAEP-SHA256 under the scope's label.
-    #[command(after_help = "Exit codes: 0 sealed; 1 error (invalid manifest, certificate expired, \
+    #[command(
+        after_help = "Exit codes: 0 sealed; 1 error (invalid manifest, certificate expired, \
 not RSA, unreachable or not a certificate).\n\
 Example: kubectl create secret generic db -n app --from-literal=password=... --dry-run=client -o yaml \
-| platctl secrets seal --cert deploy/secrets/staging/sealed-secrets-cert.pem > db.sealed.yaml")]
+| platctl secrets seal --cert deploy/secrets/staging/sealed-secrets-cert.pem > db.sealed.yaml"
+    )]
     Seal(SealArgs),
     /// Seal the OpenBao KV v2 values mapped for an env into SealedSecret files.
     ///
@@ -39,9 +41,11 @@ Example: kubectl create secret generic db -n app --from-literal=password=... --d
     /// OpenBao: BAO_ADDR (or VAULT_ADDR); BAO_TOKEN (or VAULT_TOKEN), or AppRole with
     /// BAO_ROLE_ID + BAO_SECRET_ID (mount BAO_APPROLE_MOUNT, default approle), or
     /// Kubernetes auth in a pod with BAO_K8S_ROLE.
-    #[command(after_help = "Exit codes: 0 done (or nothing to do); 1 error (permission denied, OpenBao \
+    #[command(
+        after_help = "Exit codes: 0 done (or nothing to do); 1 error (permission denied, OpenBao \
 unreachable, bad mapping or certificate); 5 a mapped path, version or field does not exist. \
-On any error no file is written.")]
+On any error no file is written."
+    )]
     Sync(SyncArgs),
     /// Find plaintext Kubernetes Secrets and credentials (Linode tokens, private keys,
     /// S3 keys, AWS key ids) in every file Git would see under PATH.
@@ -49,7 +53,9 @@ On any error no file is written.")]
     /// Honours .gitignore; skips .git/, target/, binary files and files over 2 MiB.
     /// Allowlist: PATH/.platctl-scan-allow, one `GLOB  # reason` per line (reason required).
     /// Findings show file, line and column, never the matched text.
-    #[command(after_help = "Exit codes: 0 nothing found; 1 findings (or an error, e.g. a bad allowlist).")]
+    #[command(
+        after_help = "Exit codes: 0 nothing found; 1 findings (or an error, e.g. a bad allowlist)."
+    )]
     Scan(ScanArgs),
 }
 
@@ -156,7 +162,10 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<ExitCode> {
 fn split_kv<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k, v)),
-        _ => Err(exit::coded(exit::USAGE, format!("--{flag} expects KEY=VALUE (got a value without `=` or without a key)"))),
+        _ => Err(exit::coded(
+            exit::USAGE,
+            format!("--{flag} expects KEY=VALUE (got a value without `=` or without a key)"),
+        )),
     }
 }
 
@@ -170,7 +179,8 @@ fn input_from_flags(args: &SealArgs, name: &str) -> anyhow::Result<SecretInput> 
     }
     for f in &args.from_file {
         let (k, p) = split_kv("from-file", f)?;
-        let bytes = std::fs::read(p).with_context(|| format!("--from-file {k}: cannot read {p}"))?;
+        let bytes =
+            std::fs::read(p).with_context(|| format!("--from-file {k}: cannot read {p}"))?;
         if data.insert(k.to_owned(), bytes).is_some() {
             anyhow::bail!("key {k:?} is given twice");
         }
@@ -200,7 +210,9 @@ async fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
             let mut input = SecretInput::from_manifest(&text)?;
             match (&input.namespace, &args.namespace) {
                 (Some(a), Some(b)) if a != b => {
-                    anyhow::bail!("the manifest's namespace {a:?} differs from --namespace {b:?}; drop one of them")
+                    anyhow::bail!(
+                        "the manifest's namespace {a:?} differs from --namespace {b:?}; drop one of them"
+                    )
                 }
                 (None, Some(b)) => input.namespace = Some(b.clone()),
                 _ => {}
@@ -222,13 +234,23 @@ async fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
 
 async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let root = super::repo_root();
-    let mapping_path = args.mapping.clone().unwrap_or_else(|| root.join("deploy/secrets/mapping.yaml"));
+    let mapping_path =
+        args.mapping.clone().unwrap_or_else(|| root.join("deploy/secrets/mapping.yaml"));
     let audit_path = args.audit_log.clone().unwrap_or_else(|| root.join(".platctl/audit.jsonl"));
-    let opts = SyncOptions { mapping_path: mapping_path.clone(), env: args.env.clone(), dry_run: args.dry_run };
+    let opts = SyncOptions {
+        mapping_path: mapping_path.clone(),
+        env: args.env.clone(),
+        dry_run: args.dry_run,
+    };
 
     let result = async {
         let config = BaoConfig::from_env().map_err(SecretsError::from)?;
-        progress(format_args!("{}: reading OpenBao at {} ({} auth)", args.env, config.addr, config.auth.method()));
+        progress(format_args!(
+            "{}: reading OpenBao at {} ({} auth)",
+            args.env,
+            config.addr,
+            config.auth.method()
+        ));
         let client = BaoClient::connect(&config).await.map_err(SecretsError::from)?;
         platctl_secrets::sync::sync(&opts, &client).await
     }
@@ -238,7 +260,10 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
         let event = match &result {
             Ok(report) => AuditEvent::new(Action::SecretsSync, Outcome::Success, default_actor())
                 .detail("changed", report.changed())
-                .detail("unchanged", report.secrets.iter().filter(|s| s.change == ChangeKind::Unchanged).count()),
+                .detail(
+                    "unchanged",
+                    report.secrets.iter().filter(|s| s.change == ChangeKind::Unchanged).count(),
+                ),
             Err(e) => {
                 let outcome = if e.is_denied() {
                     Outcome::Denied
@@ -254,9 +279,12 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
         }
         .env(&args.env)
         .detail("mapping", mapping_path.display().to_string());
-        super::audit::sink(&audit_path)?
-            .record(&event)
-            .with_context(|| format!("the sync ran, but its audit event could not be written to {}", audit_path.display()))?;
+        super::audit::sink(&audit_path)?.record(&event).with_context(|| {
+            format!(
+                "the sync ran, but its audit event could not be written to {}",
+                audit_path.display()
+            )
+        })?;
     }
 
     let report = match result {
@@ -283,13 +311,22 @@ fn print_sync(report: &SyncReport, root: &Path, format: ReportFormat) -> anyhow:
                     (c, true) => format!("would {c}"),
                     (c, false) => format!("{c}d"),
                 };
-                println!("{change:<14} {}/{}  {}", s.namespace, s.name, display_path(root, &s.file));
+                println!(
+                    "{change:<14} {}/{}  {}",
+                    s.namespace,
+                    s.name,
+                    display_path(root, &s.file)
+                );
                 for r in &s.reasons {
                     println!("{:<14}   {r}", "");
                 }
             }
             for f in &report.stale_files {
-                println!("{:<14} {}  (no longer in the mapping: delete it in the same commit)", "stale", display_path(root, f));
+                println!(
+                    "{:<14} {}  (no longer in the mapping: delete it in the same commit)",
+                    "stale",
+                    display_path(root, f)
+                );
             }
         }
     }

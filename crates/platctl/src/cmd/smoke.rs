@@ -23,7 +23,8 @@ pub async fn run(args: SmokeArgs) -> anyhow::Result<ExitCode> {
     if report.passed {
         Ok(ExitCode::from(exit::OK))
     } else {
-        let failed: Vec<String> = report.failed().map(|c| format!("{}: {}", c.name, c.message)).collect();
+        let failed: Vec<String> =
+            report.failed().map(|c| format!("{}: {}", c.name, c.message)).collect();
         eprintln!("{} {}", crate::output::paint_error("smoke failed:"), failed.join("; "));
         Ok(ExitCode::from(exit::ERROR))
     }
@@ -59,10 +60,9 @@ fn parse_dns_server(v: &str) -> Result<SocketAddr, String> {
     if let Ok(sa) = v.parse::<SocketAddr>() {
         return Ok(sa);
     }
-    v.trim_matches(['[', ']'])
-        .parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("--dns-server {v:?}: expected IP or IP:PORT (a resolver address, not a name)"))
+    v.trim_matches(['[', ']']).parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)).map_err(|_| {
+        format!("--dns-server {v:?}: expected IP or IP:PORT (a resolver address, not a name)")
+    })
 }
 
 fn stdout_color() -> bool {
@@ -79,7 +79,12 @@ fn render_text(report: &Report, color: bool) -> String {
             Status::Skip => ("SKIP", "33"),
         };
         let word = if color { format!("\x1b[{code}m{word}\x1b[0m") } else { word.to_owned() };
-        out.push_str(&format!("{word}  {:<width$}  {:>9}  {}\n", c.name, format!("{:.1}ms", c.duration_ms), c.message));
+        out.push_str(&format!(
+            "{word}  {:<width$}  {:>9}  {}\n",
+            c.name,
+            format!("{:.1}ms", c.duration_ms),
+            c.message
+        ));
     }
     let count = |s: Status| report.checks.iter().filter(|c| c.status == s).count();
     out.push_str(&format!(

@@ -38,12 +38,20 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                                 e.env.clone(),
                                 e.serial.map_or("-".into(), |s| s.to_string()),
                                 e.size.map_or("-".into(), |s| s.to_string()),
-                                e.lock.as_ref().map_or("-".into(), |l| format!("{} ({})", l.info.who, l.info.id)),
+                                e.lock.as_ref().map_or("-".into(), |l| {
+                                    format!("{} ({})", l.info.who, l.info.id)
+                                }),
                                 e.lock.as_ref().map_or("-".into(), |l| age(l.age_seconds)),
                             ]
                         })
                         .collect();
-                    print!("{}", output::table(&["ENV", "SERIAL", "BYTES", "LOCKED BY (ID)", "LOCK AGE"], &rows));
+                    print!(
+                        "{}",
+                        output::table(
+                            &["ENV", "SERIAL", "BYTES", "LOCKED BY (ID)", "LOCK AGE"],
+                            &rows
+                        )
+                    );
                 }
             }
             Ok(ExitCode::from(exit::OK))
@@ -58,22 +66,42 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                     let rows: Vec<Vec<String>> = versions
                         .iter()
                         .map(|v| {
-                            let mark = if current.as_deref() == Some(v.sha256.as_str()) { "*" } else { "" };
+                            let mark = if current.as_deref() == Some(v.sha256.as_str()) {
+                                "*"
+                            } else {
+                                ""
+                            };
                             vec![
                                 format!("{}{mark}", v.id),
                                 v.serial.to_string(),
-                                v.created.replace_nanosecond(0).ok().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default(),
+                                v.created
+                                    .replace_nanosecond(0)
+                                    .ok()
+                                    .and_then(|t| {
+                                        t.format(&time::format_description::well_known::Rfc3339)
+                                            .ok()
+                                    })
+                                    .unwrap_or_default(),
                                 v.size.to_string(),
                                 v.source.as_str().to_owned(),
                                 v.actor.clone(),
                             ]
                         })
                         .collect();
-                    print!("{}", output::table(&["ID (* = current)", "SERIAL", "CREATED", "BYTES", "SOURCE", "ACTOR"], &rows));
+                    print!(
+                        "{}",
+                        output::table(
+                            &["ID (* = current)", "SERIAL", "CREATED", "BYTES", "SOURCE", "ACTOR"],
+                            &rows
+                        )
+                    );
                 }
             }
             if versions.is_empty() {
-                return Err(exit::coded(exit::NOT_FOUND, format!("env {env} has no versions in {}", state.store())));
+                return Err(exit::coded(
+                    exit::NOT_FOUND,
+                    format!("env {env} has no versions in {}", state.store()),
+                ));
             }
             Ok(ExitCode::from(exit::OK))
         }
@@ -82,7 +110,12 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
             let (bytes, label) = match &version {
                 Some(id) => (state.version(&env, id).await?.1, format!("version {id}")),
                 None => {
-                    let cur = state.current(&env).await?.ok_or_else(|| exit::coded(exit::NOT_FOUND, format!("env {env} has no state in {}", state.store())))?;
+                    let cur = state.current(&env).await?.ok_or_else(|| {
+                        exit::coded(
+                            exit::NOT_FOUND,
+                            format!("env {env} has no state in {}", state.store()),
+                        )
+                    })?;
                     (cur.bytes, "current state".to_owned())
                 }
             };
@@ -92,30 +125,52 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                     std::io::stdout().write_all(&bytes)?;
                 }
                 Format::Table => {
-                    let meta = StateMeta::parse(&bytes).map_err(|e| anyhow::anyhow!("{label} of env {env} is not a valid state: {e}"))?;
+                    let meta = StateMeta::parse(&bytes).map_err(|e| {
+                        anyhow::anyhow!("{label} of env {env} is not a valid state: {e}")
+                    })?;
                     let v: serde_json::Value = serde_json::from_slice(&bytes)?;
                     let resources: Vec<String> = v["resources"]
                         .as_array()
                         .map(|rs| {
                             rs.iter()
                                 .map(|r| {
-                                    let module = r["module"].as_str().map(|m| format!("{m}.")).unwrap_or_default();
+                                    let module = r["module"]
+                                        .as_str()
+                                        .map(|m| format!("{m}."))
+                                        .unwrap_or_default();
                                     let prefix = if r["mode"] == "data" { "data." } else { "" };
                                     let instances = r["instances"].as_array().map_or(0, Vec::len);
-                                    let count = if instances == 1 { String::new() } else { format!(" ({instances} instances)") };
-                                    format!("{module}{prefix}{}.{}{count}", r["type"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?"))
+                                    let count = if instances == 1 {
+                                        String::new()
+                                    } else {
+                                        format!(" ({instances} instances)")
+                                    };
+                                    format!(
+                                        "{module}{prefix}{}.{}{count}",
+                                        r["type"].as_str().unwrap_or("?"),
+                                        r["name"].as_str().unwrap_or("?")
+                                    )
                                 })
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let outputs: Vec<&str> = v["outputs"].as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+                    let outputs: Vec<&str> = v["outputs"]
+                        .as_object()
+                        .map(|o| o.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
                     println!("env:               {env} ({label})");
                     println!("serial:            {}", meta.serial);
                     println!("lineage:           {}", meta.lineage);
-                    println!("terraform_version: {}", meta.terraform_version.as_deref().unwrap_or("-"));
+                    println!(
+                        "terraform_version: {}",
+                        meta.terraform_version.as_deref().unwrap_or("-")
+                    );
                     println!("sha256:            {}", platctl_state::sha256_hex(&bytes));
                     println!("bytes:             {}", bytes.len());
-                    println!("outputs:           {}", if outputs.is_empty() { "-".into() } else { outputs.join(", ") });
+                    println!(
+                        "outputs:           {}",
+                        if outputs.is_empty() { "-".into() } else { outputs.join(", ") }
+                    );
                     println!("resources ({}):", resources.len());
                     for r in resources {
                         println!("  {r}");
@@ -126,7 +181,9 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
         }
         StateCommand::Rollback { store, env, to, reason, output: format } => {
             let (state, audit) = super::open_state(&store)?;
-            output::progress(format!("env {env}: locking, then writing version {to} back as the new current state"));
+            output::progress(format!(
+                "env {env}: locking, then writing version {to} back as the new current state"
+            ));
             let meta = state.rollback(&env, &to, &reason, &operator()).await?;
             output::progress(format!(
                 "env {env}: now at serial {} (version {}); real infrastructure is unchanged: run `platctl tf --env {env} -- plan` next. Audit: {}",
@@ -136,19 +193,27 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
             ));
             match format {
                 Format::Json => output::print_json(&meta)?,
-                Format::Table => println!("rolled back env {env} to {to}: new version {} (serial {})", meta.id, meta.serial),
+                Format::Table => println!(
+                    "rolled back env {env} to {to}: new version {} (serial {})",
+                    meta.id, meta.serial
+                ),
             }
             Ok(ExitCode::from(exit::OK))
         }
         StateCommand::Unlock { store, env, id, reason, output: format } => {
             if reason.trim().is_empty() {
-                return Err(exit::coded(exit::USAGE, "--reason must not be empty: say why the lock is being removed"));
+                return Err(exit::coded(
+                    exit::USAGE,
+                    "--reason must not be empty: say why the lock is being removed",
+                ));
             }
             let (state, _) = super::open_state(&store)?;
             let removed = match &id {
                 Some(id) => state.unlock(&env, id, &operator()).await?,
                 None => {
-                    output::progress(format!("env {env}: force-unlocking whoever holds the lock (no --id given)"));
+                    output::progress(format!(
+                        "env {env}: force-unlocking whoever holds the lock (no --id given)"
+                    ));
                     state.force_unlock(&env, &operator(), &reason).await?
                 }
             };
@@ -166,7 +231,11 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
         }
         StateCommand::Serve(args) => serve(args).await,
         StateCommand::Token { name, envs, permissions, output: format } => {
-            let perms = permissions.iter().map(|p| p.parse()).collect::<Result<Vec<platctl_backend::Permission>, _>>().map_err(|e| exit::coded(exit::USAGE, e))?;
+            let perms = permissions
+                .iter()
+                .map(|p| p.parse())
+                .collect::<Result<Vec<platctl_backend::Permission>, _>>()
+                .map_err(|e| exit::coded(exit::USAGE, e))?;
             let token = platctl_backend::auth::generate_token();
             let entry = platctl_backend::TokenEntry {
                 name,
@@ -175,9 +244,13 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                 permissions: perms,
             };
             match format {
-                Format::Json => output::print_json(&serde_json::json!({"token": token, "entry": entry}))?,
+                Format::Json => {
+                    output::print_json(&serde_json::json!({"token": token, "entry": entry}))?
+                }
                 Format::Table => {
-                    eprintln!("The token is shown once; store it in your secret store (never in Git):");
+                    eprintln!(
+                        "The token is shown once; store it in your secret store (never in Git):"
+                    );
                     println!("{token}");
                     eprintln!("Add this entry under `tokens:` in the server's tokens file:");
                     let yaml = serde_saphyr::to_string(&vec![entry])?;
@@ -198,7 +271,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let auth = match &args.tokens {
         Some(path) => AuthMode::Tokens(Tokens::load(path)?),
         None => {
-            output::progress("no --tokens file: authentication is off, so the server only accepts a loopback --listen address");
+            output::progress(
+                "no --tokens file: authentication is off, so the server only accepts a loopback --listen address",
+            );
             AuthMode::LoopbackOnly
         }
     };

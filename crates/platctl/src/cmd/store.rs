@@ -8,7 +8,9 @@ pub async fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         StoreCommand::Probe { store, output: format } => {
             let store = super::open_store(&store)?;
-            output::progress(format!("probing {store}: two create-only writes of one key, then deletes conditional on its ETag"));
+            output::progress(format!(
+                "probing {store}: two create-only writes of one key, then deletes conditional on its ETag"
+            ));
             let report = store.probe().await?;
             match format {
                 Format::Json => output::print_json(&report)?,
@@ -29,7 +31,11 @@ pub async fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            Ok(ExitCode::from(if report.conditional_create_enforced { exit::OK } else { exit::UNSAFE_STORE }))
+            Ok(ExitCode::from(if report.conditional_create_enforced {
+                exit::OK
+            } else {
+                exit::UNSAFE_STORE
+            }))
         }
     }
 }

@@ -7,7 +7,10 @@ use crate::output;
 
 pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
     platctl_state::validate_env(&args.env)?;
-    let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs").join(&args.env));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| super::repo_root().join("infra/terraform/envs").join(&args.env));
     let (backend, audit_path, sink) = match &args.server {
         Some(url) => {
             let audit = super::audit_path_beside(&args.store, None);
@@ -19,7 +22,10 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
             // Building the S3 client takes a few milliseconds: do it while terraform starts.
             let url = super::store_url(&args.store);
             let audit = super::audit_path_beside(&args.store, None);
-            output::progress(format!("env {}: state in {url} through an in-process backend", args.env));
+            output::progress(format!(
+                "env {}: state in {url} through an in-process backend",
+                args.env
+            ));
             let sink = super::audit::sink(&audit)?;
             let state_sink = sink.clone();
             let open: platctl_tf::OpenState = Box::new(move || {
@@ -30,7 +36,11 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let (state, audit) = super::open_state(&args.store)?;
-            output::progress(format!("env {}: state in {} through an in-process backend", args.env, state.store()));
+            output::progress(format!(
+                "env {}: state in {} through an in-process backend",
+                args.env,
+                state.store()
+            ));
             let sink = state.audit_sink();
             (Backend::InProcess(state), audit, sink)
         }
@@ -52,7 +62,10 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
         outcome
             .summary
             .map(|s| match s.kind {
-                "plan" => format!(" (plan: {} to add, {} to change, {} to destroy)", s.add, s.change, s.destroy),
+                "plan" => format!(
+                    " (plan: {} to add, {} to change, {} to destroy)",
+                    s.add, s.change, s.destroy
+                ),
                 _ => format!(" ({} added, {} changed, {} destroyed)", s.add, s.change, s.destroy),
             })
             .unwrap_or_default(),

@@ -31,7 +31,9 @@ fn platctl_loki() -> Command {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("PLATCTL_LOKI_MIN_BACKOFF_MS", "20").env("PLATCTL_LOKI_MAX_BACKOFF_MS", "300").env("PLATCTL_LOKI_BATCH_WAIT_MS", "50");
+    cmd.env("PLATCTL_LOKI_MIN_BACKOFF_MS", "20")
+        .env("PLATCTL_LOKI_MAX_BACKOFF_MS", "300")
+        .env("PLATCTL_LOKI_BATCH_WAIT_MS", "50");
     cmd
 }
 
@@ -42,7 +44,10 @@ fn event(i: u64) -> AuditEvent {
         2 => ("production", Action::ForceUnlock),
         _ => ("staging", Action::StateWrite),
     };
-    AuditEvent::new(action, Outcome::Success, format!("actor{}", i % 7)).env(env).serial(i).lock_id(format!("lock-{i}"))
+    AuditEvent::new(action, Outcome::Success, format!("actor{}", i % 7))
+        .env(env)
+        .serial(i)
+        .lock_id(format!("lock-{i}"))
 }
 
 fn write_events(path: &Path, events: &[AuditEvent]) {
@@ -78,10 +83,18 @@ fn assert_exactly_once_in_order(expected: &[serde_json::Value], got: &[Received]
         let ev: serde_json::Value = serde_json::from_str(&r.line).expect("line is the event JSON");
         let id = ev["event_id"].as_str().expect("event_id").to_owned();
         assert_eq!(r.metadata.get("event_id"), Some(&id), "event_id in structured metadata");
-        assert_eq!(r.metadata.get("actor").map(String::as_str), ev["actor"].as_str(), "actor in structured metadata");
+        assert_eq!(
+            r.metadata.get("actor").map(String::as_str),
+            ev["actor"].as_str(),
+            "actor in structured metadata"
+        );
         let labels: Vec<(String, String)> = r.labels.clone().into_iter().collect();
         assert_eq!(labels, labels_of(&ev), "low-cardinality labels only");
-        let t = time::OffsetDateTime::parse(ev["time"].as_str().expect("time"), &time::format_description::well_known::Rfc3339).expect("rfc3339");
+        let t = time::OffsetDateTime::parse(
+            ev["time"].as_str().expect("time"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("rfc3339");
         assert_eq!(r.ts, t.unix_timestamp_nanos().to_string(), "timestamp = event time in ns");
         if seen.insert(id.clone()) {
             per_stream.entry(labels).or_default().push(id);
@@ -91,7 +104,9 @@ fn assert_exactly_once_in_order(expected: &[serde_json::Value], got: &[Received]
     }
     let mut want: BTreeMap<Vec<(String, String)>, Vec<String>> = BTreeMap::new();
     for ev in expected {
-        want.entry(labels_of(ev)).or_default().push(ev["event_id"].as_str().expect("id").to_owned());
+        want.entry(labels_of(ev))
+            .or_default()
+            .push(ev["event_id"].as_str().expect("id").to_owned());
     }
     assert_eq!(seen.len(), expected.len(), "every event exactly once after dedupe");
     assert_eq!(per_stream, want, "same events, in order, per stream");
@@ -114,7 +129,15 @@ fn ship_backfills_through_outage_errors_and_slow_receiver() {
     let child = platctl_loki()
         .args(["audit", "ship", "--from"])
         .arg(&file)
-        .args(["--loki", &format!("http://{addr}"), "--batch-events", "100", "--output", "json", "--metrics"])
+        .args([
+            "--loki",
+            &format!("http://{addr}"),
+            "--batch-events",
+            "100",
+            "--output",
+            "json",
+            "--metrics",
+        ])
         .arg(&metrics)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -122,7 +145,13 @@ fn ship_backfills_through_outage_errors_and_slow_receiver() {
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(1500));
     let rx = Receiver::start(addr, true).expect("receiver");
-    for f in [Fault::Status(500), Fault::Status(429), Fault::Status(503), Fault::Delay(Duration::from_millis(400)), Fault::Status(429)] {
+    for f in [
+        Fault::Status(500),
+        Fault::Status(429),
+        Fault::Status(503),
+        Fault::Delay(Duration::from_millis(400)),
+        Fault::Status(429),
+    ] {
         rx.push_fault(f);
     }
     for _ in 0..5 {
@@ -134,16 +163,30 @@ fn ship_backfills_through_outage_errors_and_slow_receiver() {
     assert_eq!(report["sent_events"], 3000, "{report}");
     assert_eq!(report["platctl_audit_spool_pending_events"], 0, "{report}");
     let errors = report["platctl_audit_ship_errors_total"].as_u64().expect("errors");
-    assert!(errors >= 5, "refused connections, 500, 429, 503, 429 are each a failed attempt: {report}");
+    assert!(
+        errors >= 5,
+        "refused connections, 500, 429, 503, 429 are each a failed attempt: {report}"
+    );
     let dups = assert_exactly_once_in_order(&as_json(&events), &rx.entries());
     assert_eq!(dups, 0, "nothing is re-sent once acknowledged");
-    assert!(rx.headers().iter().all(|h| h.get("content-encoding").map(String::as_str) == Some("gzip")));
+    assert!(
+        rx.headers().iter().all(|h| h.get("content-encoding").map(String::as_str) == Some("gzip"))
+    );
     assert!(rx.accepted_requests() >= 30, "batched by size: 100 events per push");
     let text = std::fs::read_to_string(&metrics).expect("metrics file");
     assert!(text.contains(&format!("platctl_audit_ship_errors_total {errors}\n")), "{text}");
     assert!(text.contains("platctl_audit_spool_pending_events 0\n"), "{text}");
-    let promtool = Command::new("promtool").args(["check", "metrics"]).stdin(std::fs::File::open(&metrics).expect("open")).output().expect("promtool is installed");
-    assert!(promtool.status.success(), "promtool check metrics:\n{}{}", stdout(&promtool), stderr(&promtool));
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&metrics).expect("open"))
+        .output()
+        .expect("promtool is installed");
+    assert!(
+        promtool.status.success(),
+        "promtool check metrics:\n{}{}",
+        stdout(&promtool),
+        stderr(&promtool)
+    );
 }
 
 #[test]
@@ -154,7 +197,11 @@ fn ship_is_idempotent_and_a_resend_is_an_exact_duplicate() {
     write_events(&file, &first);
     let rx = Receiver::start("127.0.0.1:0".parse().expect("addr"), true).expect("receiver");
     let ship = |extra: &[&str]| {
-        json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args(["--loki", &rx.url(), "--output", "json"]).args(extra))))
+        json(&ok(run(platctl_loki()
+            .args(["audit", "ship", "--from"])
+            .arg(&file)
+            .args(["--loki", &rx.url(), "--output", "json"])
+            .args(extra))))
     };
     assert_eq!(ship(&[])["sent_events"], 200);
     assert_eq!(ship(&[])["sent_events"], 0, "a re-run sends nothing new");
@@ -177,7 +224,12 @@ fn ship_is_idempotent_and_a_resend_is_an_exact_duplicate() {
     assert_eq!(a, b, "a re-sent event is an exact duplicate");
     // Another destination keeps its own cursor.
     let rx2 = Receiver::start("127.0.0.1:0".parse().expect("addr"), true).expect("receiver");
-    let o = json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args(["--loki", &rx2.url(), "--output", "json"]))));
+    let o = json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args([
+        "--loki",
+        &rx2.url(),
+        "--output",
+        "json",
+    ]))));
     assert_eq!(o["sent_events"], 260);
 }
 
@@ -200,20 +252,41 @@ fn ship_refuses_bad_input_and_4xx_with_clear_errors() {
     let report = json(&o);
     assert_eq!(report["rejected"]["status"], 401);
     assert_eq!(report["platctl_audit_spool_pending_events"], 10, "events are kept");
-    assert!(stderr(&o).contains("HTTP 401") && stderr(&o).contains("PLATCTL_LOKI_USERNAME"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("hunter2") && !stdout(&o).contains("hunter2"), "no credential in output");
+    assert!(
+        stderr(&o).contains("HTTP 401") && stderr(&o).contains("PLATCTL_LOKI_USERNAME"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("hunter2") && !stdout(&o).contains("hunter2"),
+        "no credential in output"
+    );
     // Without a URL: usage error naming the fix.
     let o = run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file));
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--loki") && stderr(&o).contains("PLATCTL_LOKI_URL"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--loki") && stderr(&o).contains("PLATCTL_LOKI_URL"),
+        "{}",
+        stderr(&o)
+    );
     // A line that is not an event: named by offset, nothing after it sent.
     rx.set_always(None);
     let bad = dir.path().join("bad.jsonl");
     write_events(&bad, &[event(1)]);
-    std::fs::OpenOptions::new().append(true).open(&bad).expect("open").write_all(b"{\"not\":\"an event\"}\n").expect("write");
-    let o = run(platctl_loki().args(["audit", "ship", "--from"]).arg(&bad).args(["--loki", &rx.url()]));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&bad)
+        .expect("open")
+        .write_all(b"{\"not\":\"an event\"}\n")
+        .expect("write");
+    let o =
+        run(platctl_loki().args(["audit", "ship", "--from"]).arg(&bad).args(["--loki", &rx.url()]));
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("bad.jsonl") && stderr(&o).contains("byte offset"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bad.jsonl") && stderr(&o).contains("byte offset"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(rx.accepted_entries(), 0, "no partial batch from a file with a bad line");
 }
 
@@ -234,7 +307,10 @@ fn ship_killed_mid_batch_loses_nothing_on_restart() {
         .spawn()
         .expect("spawn");
     // Kill while a batch is in flight (each push takes 300 ms; several acknowledged already).
-    wait_for(30, || (rx.accepted_requests() >= 3 && rx.requests() > rx.accepted_requests()).then_some(())).expect("a batch in flight");
+    wait_for(30, || {
+        (rx.accepted_requests() >= 3 && rx.requests() > rx.accepted_requests()).then_some(())
+    })
+    .expect("a batch in flight");
     child.kill().expect("SIGKILL");
     let status = child.wait().expect("wait");
     assert!(status.code().is_none(), "killed by a signal");
@@ -242,7 +318,14 @@ fn ship_killed_mid_batch_loses_nothing_on_restart() {
     let before = rx.accepted_entries();
     assert!(before > 0 && before < 4000, "killed mid-way: {before}");
     rx.set_always(None);
-    let o = json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args(["--loki", &rx.url(), "--batch-events", "100", "--output", "json"]))));
+    let o = json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args([
+        "--loki",
+        &rx.url(),
+        "--batch-events",
+        "100",
+        "--output",
+        "json",
+    ]))));
     assert_eq!(o["delivered"], true);
     let dups = assert_exactly_once_in_order(&as_json(&events), &rx.entries());
     assert!(dups <= 100, "at most the batch in flight is re-sent: {dups}");
@@ -268,7 +351,8 @@ fn serve(store: &TestStore, loki: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("serve");
-    wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).expect("server listening");
+    wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .expect("server listening");
     Server(child, port)
 }
 
@@ -295,11 +379,19 @@ fn live_sink_spools_through_outage_and_sigkill_then_ships() {
     assert_eq!(logged.len(), 30, "JSON Lines log has every event");
     let spool = store.audit.with_file_name("audit.jsonl.loki-spool");
     let spooled = std::fs::read_to_string(spool.join("spool.jsonl")).expect("spool file");
-    assert_eq!(spooled.lines().count(), 30, "every acknowledged event is in the spool after SIGKILL");
+    assert_eq!(
+        spooled.lines().count(),
+        30,
+        "every acknowledged event is in the spool after SIGKILL"
+    );
     // Loki back: `platctl audit ship` drains the spool (default location from the audit log).
     let rx = Receiver::start(addr, true).expect("receiver");
     rx.push_fault(Fault::Status(500));
-    let o = json(&ok(run(platctl_loki().args(["audit", "ship", "--output", "json"]).env("PLATCTL_STORE", store.url()).env("PLATCTL_AUDIT_LOG", &store.audit).env("PLATCTL_LOKI_URL", &loki))));
+    let o = json(&ok(run(platctl_loki()
+        .args(["audit", "ship", "--output", "json"])
+        .env("PLATCTL_STORE", store.url())
+        .env("PLATCTL_AUDIT_LOG", &store.audit)
+        .env("PLATCTL_LOKI_URL", &loki))));
     assert_eq!(o["sent_events"], 30, "{o}");
     assert_eq!(assert_exactly_once_in_order(&logged, &rx.entries()), 0);
     // A running server ships in the background, without `audit ship`.
@@ -325,7 +417,8 @@ fn live_sink_spools_through_outage_and_sigkill_then_ships() {
         .env("PLATCTL_LOKI_BATCH_WAIT_MS", "5000")));
     let got = rx.entries();
     assert!(rx.accepted_entries() > before, "delivered by the time the command exited");
-    let last: serde_json::Value = serde_json::from_str(&got.last().expect("entry").line).expect("event");
+    let last: serde_json::Value =
+        serde_json::from_str(&got.last().expect("entry").line).expect("event");
     assert_eq!(last["action"], "force_unlock");
     assert_eq!(last["details"]["reason"], "runner died");
     assert_eq!(assert_exactly_once_in_order(&store.audit_events(), &got), 0);
@@ -339,14 +432,33 @@ fn ship_timeout_keeps_events_and_says_so() {
     let rx = Receiver::start("127.0.0.1:0".parse().expect("addr"), true).expect("receiver");
     rx.set_always(Some(Fault::Status(503)));
     let started = Instant::now();
-    let o = run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args(["--loki", &rx.url(), "--timeout", "1", "--output", "json"]));
+    let o = run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args([
+        "--loki",
+        &rx.url(),
+        "--timeout",
+        "1",
+        "--output",
+        "json",
+    ]));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(started.elapsed() < Duration::from_secs(8), "gave up near the deadline: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "gave up near the deadline: {:?}",
+        started.elapsed()
+    );
     assert!(rx.requests() >= 2, "503 is retried");
     let report = json(&o);
     assert_eq!(report["delivered"], false);
     assert_eq!(report["platctl_audit_spool_pending_events"], 50);
     assert!(stderr(&o).contains("--timeout reached"), "{}", stderr(&o));
     rx.set_always(None);
-    assert_eq!(json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args(["--loki", &rx.url(), "--output", "json"]))))["sent_events"], 50);
+    assert_eq!(
+        json(&ok(run(platctl_loki().args(["audit", "ship", "--from"]).arg(&file).args([
+            "--loki",
+            &rx.url(),
+            "--output",
+            "json"
+        ]))))["sent_events"],
+        50
+    );
 }

@@ -9,10 +9,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_platctl");
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
 fn schemas() -> PathBuf {
@@ -29,9 +26,7 @@ fn schemas() -> PathBuf {
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    workspace_root()
-        .join("crates/check/tests/fixtures")
-        .join(rel)
+    workspace_root().join("crates/check/tests/fixtures").join(rel)
 }
 
 struct Run {
@@ -42,10 +37,7 @@ struct Run {
 
 fn check(args: &[&str], schemas_flag: bool) -> Run {
     let mut cmd = Command::new(BIN);
-    cmd.arg("check")
-        .args(args)
-        .env_remove("PLATCTL_SCHEMAS")
-        .env_remove("NO_COLOR");
+    cmd.arg("check").args(args).env_remove("PLATCTL_SCHEMAS").env_remove("NO_COLOR");
     if schemas_flag {
         cmd.arg("--schemas").arg(schemas());
     }
@@ -62,26 +54,11 @@ fn check_exits_1_on_errors_and_0_when_clean() {
     let bad = fixture("K8S007/bad");
     let r = check(&[bad.to_str().expect("utf-8")], true);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout
-            .contains("error[K8S007] deploy/apps/shop/secret.yaml:7:"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        !r.stdout.contains('\x1b'),
-        "no colour when stdout is not a terminal"
-    );
+    assert!(r.stdout.contains("error[K8S007] deploy/apps/shop/secret.yaml:7:"), "{}", r.stdout);
+    assert!(!r.stdout.contains('\x1b'), "no colour when stdout is not a terminal");
 
     let good = fixture("K8S007/good");
-    let r = check(
-        &[
-            good.to_str().expect("utf-8"),
-            "--only",
-            "K8S007,SCHEMA001,SCHEMA002",
-        ],
-        true,
-    );
+    let r = check(&[good.to_str().expect("utf-8"), "--only", "K8S007,SCHEMA001,SCHEMA002"], true);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("0 error(s)"), "{}", r.stdout);
 }
@@ -115,16 +92,7 @@ fn check_json_and_sarif_outputs_parse_and_agree() {
 fn warnings_only_exit_0() {
     // SUPP002 (an unused suppression) is a warning: it is reported, the exit code stays 0.
     let bad = fixture("SUPP002/bad");
-    let r = check(
-        &[
-            bad.to_str().expect("utf-8"),
-            "--only",
-            "SUPP002",
-            "--output",
-            "json",
-        ],
-        true,
-    );
+    let r = check(&[bad.to_str().expect("utf-8"), "--only", "SUPP002", "--output", "json"], true);
     let v: Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(v["summary"]["warnings"], 1, "{}", r.stdout);
     assert_eq!(v["summary"]["errors"], 0);
@@ -137,19 +105,11 @@ fn usage_errors_exit_2_and_say_how_to_fix() {
     let path = good.to_str().expect("utf-8");
     let r = check(&[path, "--only", "NOPE001"], true);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("NOPE001") && r.stderr.contains("docs/rules.md"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("NOPE001") && r.stderr.contains("docs/rules.md"), "{}", r.stderr);
 
     let r = check(&[path, "--schemas", "/nonexistent/schemas"], false);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("--schemas") && r.stderr.contains("PLATCTL_SCHEMAS"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("--schemas") && r.stderr.contains("PLATCTL_SCHEMAS"), "{}", r.stderr);
 
     let r = check(&["/nonexistent/repo"], true);
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -186,9 +146,5 @@ fn the_repository_itself_passes_with_zero_errors() {
         errors.join("\n")
     );
     assert_eq!(r.code, 0);
-    assert!(
-        v["summary"]["files"].as_u64().unwrap_or(0) > 0,
-        "nothing checked: {}",
-        r.stdout
-    );
+    assert!(v["summary"]["files"].as_u64().unwrap_or(0) > 0, "nothing checked: {}", r.stdout);
 }

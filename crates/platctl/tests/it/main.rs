@@ -2,7 +2,11 @@
 
 mod support;
 
+mod audit_loki;
+mod check;
 mod drift;
+mod secrets;
+mod smoke;
 mod snapshots_cli;
 mod state_concurrency;
 mod state_crash;
@@ -10,7 +14,3 @@ mod state_interop;
 mod state_probe;
 mod state_server;
 mod state_tf;
-mod smoke;
-mod secrets;
-mod check;
-mod audit_loki;

@@ -53,8 +53,18 @@ fn platctl(args: &[&str], stdin: Option<&[u8]>, envs: &[(&str, &str)], cwd: &Pat
     let mut cmd = Command::new(BIN);
     cmd.args(args).current_dir(cwd).env("NO_COLOR", "1").env("PLATCTL_ACTOR", "secrets-test");
     for v in [
-        "BAO_ADDR", "VAULT_ADDR", "BAO_TOKEN", "VAULT_TOKEN", "BAO_ROLE_ID", "BAO_SECRET_ID", "VAULT_ROLE_ID",
-        "VAULT_SECRET_ID", "BAO_K8S_ROLE", "PLATCTL_AUDIT_LOG", "PLATCTL_SECRETS_MAPPING", "PLATCTL_SEALED_SECRETS_CERT",
+        "BAO_ADDR",
+        "VAULT_ADDR",
+        "BAO_TOKEN",
+        "VAULT_TOKEN",
+        "BAO_ROLE_ID",
+        "BAO_SECRET_ID",
+        "VAULT_ROLE_ID",
+        "VAULT_SECRET_ID",
+        "BAO_K8S_ROLE",
+        "PLATCTL_AUDIT_LOG",
+        "PLATCTL_SECRETS_MAPPING",
+        "PLATCTL_SEALED_SECRETS_CERT",
     ] {
         cmd.env_remove(v);
     }
@@ -86,7 +96,11 @@ fn gen_cert(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf) {
 }
 
 /// Decrypt with kubesealpy. `Err(stderr)` when it cannot.
-fn unseal(key: &Path, sealed_yaml: &str, relabel: Option<(&str, &str, &str)>) -> Result<Value, String> {
+fn unseal(
+    key: &Path,
+    sealed_yaml: &str,
+    relabel: Option<(&str, &str, &str)>,
+) -> Result<Value, String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("sealed.yaml");
     std::fs::write(&file, sealed_yaml).expect("write sealed");
@@ -110,7 +124,10 @@ fn b64(s: &str) -> String {
 
 fn unique(prefix: &str) -> String {
     let mut b = [0u8; 4];
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     b.copy_from_slice(&nanos.to_le_bytes());
     format!("{prefix}{}{}", std::process::id(), hex::encode(b))
 }
@@ -146,30 +163,59 @@ fn seal_all_scopes_decrypt_with_kubesealpy_and_bind_to_their_label() {
         ("dsn", b64("postgres://ledger@db:5432/ledger?sslmode=require")),
     ]);
     for scope in ["strict", "namespace-wide", "cluster-wide"] {
-        let run = platctl(&["secrets", "seal", "--cert", cert, "--scope", scope], Some(MANIFEST.as_bytes()), &[], dir.path());
+        let run = platctl(
+            &["secrets", "seal", "--cert", cert, "--scope", scope],
+            Some(MANIFEST.as_bytes()),
+            &[],
+            dir.path(),
+        );
         assert_eq!(run.code, 0, "{scope}: {}", run.stderr);
         let yaml = &run.stdout;
-        assert!(!yaml.contains("correct horse") && !yaml.contains("stripped"), "{scope}: plaintext in output:\n{yaml}");
+        assert!(
+            !yaml.contains("correct horse") && !yaml.contains("stripped"),
+            "{scope}: plaintext in output:\n{yaml}"
+        );
         // The SealedSecret shape kubeseal writes.
-        assert!(yaml.contains("apiVersion: bitnami.com/v1alpha1") && yaml.contains("kind: SealedSecret"), "{yaml}");
-        let sealed: Value = serde_json::to_value(platctl_secrets::SealedSecret::from_yaml(yaml).expect("parse output")).expect("json");
+        assert!(
+            yaml.contains("apiVersion: bitnami.com/v1alpha1")
+                && yaml.contains("kind: SealedSecret"),
+            "{yaml}"
+        );
+        let sealed: Value = serde_json::to_value(
+            platctl_secrets::SealedSecret::from_yaml(yaml).expect("parse output"),
+        )
+        .expect("json");
         assert_eq!(sealed["spec"]["template"]["type"], "kubernetes.io/basic-auth");
-        assert_eq!(sealed["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"], "ledger");
+        assert_eq!(
+            sealed["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"],
+            "ledger"
+        );
         assert_eq!(sealed["spec"]["template"]["metadata"]["annotations"]["team"], "payments");
-        assert!(sealed["spec"]["template"]["metadata"]["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none());
+        assert!(
+            sealed["spec"]["template"]["metadata"]["annotations"]
+                .get("kubectl.kubernetes.io/last-applied-configuration")
+                .is_none()
+        );
         let annotation = match scope {
             "namespace-wide" => Some("sealedsecrets.bitnami.com/namespace-wide"),
             "cluster-wide" => Some("sealedsecrets.bitnami.com/cluster-wide"),
             _ => None,
         };
-        let annotations = sealed["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
+        let annotations =
+            sealed["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
         match annotation {
-            Some(a) => assert_eq!(annotations.get(a), Some(&json!("true")), "{scope}: {annotations:?}"),
-            None => assert!(annotations.is_empty(), "strict carries no scope annotation: {annotations:?}"),
+            Some(a) => {
+                assert_eq!(annotations.get(a), Some(&json!("true")), "{scope}: {annotations:?}")
+            }
+            None => assert!(
+                annotations.is_empty(),
+                "strict carries no scope annotation: {annotations:?}"
+            ),
         }
 
         // kubesealpy reads the scope from the annotations and decrypts every value.
-        let out = unseal(&key, yaml, None).unwrap_or_else(|e| panic!("{scope}: kubesealpy cannot decrypt: {e}"));
+        let out = unseal(&key, yaml, None)
+            .unwrap_or_else(|e| panic!("{scope}: kubesealpy cannot decrypt: {e}"));
         assert_eq!(out["scope"], scope);
         assert_eq!(out["name"], "db-creds");
         assert_eq!(out["namespace"], "payments");
@@ -187,12 +233,24 @@ fn seal_all_scopes_decrypt_with_kubesealpy_and_bind_to_their_label() {
                 assert!(other_ns.is_err(), "strict must not decrypt under another namespace");
             }
             "namespace-wide" => {
-                assert_eq!(other_name.expect("namespace-wide: any name in the namespace")["data"]["password"], json!(want["password"]));
-                assert!(other_ns.is_err(), "namespace-wide must not decrypt under another namespace");
+                assert_eq!(
+                    other_name.expect("namespace-wide: any name in the namespace")["data"]["password"],
+                    json!(want["password"])
+                );
+                assert!(
+                    other_ns.is_err(),
+                    "namespace-wide must not decrypt under another namespace"
+                );
             }
             _ => {
-                assert_eq!(other_name.expect("cluster-wide: any name")["data"]["password"], json!(want["password"]));
-                assert_eq!(other_ns.expect("cluster-wide: any namespace")["data"]["password"], json!(want["password"]));
+                assert_eq!(
+                    other_name.expect("cluster-wide: any name")["data"]["password"],
+                    json!(want["password"])
+                );
+                assert_eq!(
+                    other_ns.expect("cluster-wide: any namespace")["data"]["password"],
+                    json!(want["password"])
+                );
             }
         }
     }
@@ -207,8 +265,22 @@ fn seal_from_flags_and_scope_from_manifest_annotations() {
     std::fs::write(&file, b"\x00\x01binary\xffpayload").expect("write");
     let from_file = format!("ca.crt={}", file.display());
     let run = platctl(
-        &["secrets", "seal", "--cert", cert, "--name", "tls-bundle", "-n", "edge", "--from-literal", "api-key=k-123=x",
-          "--from-file", &from_file, "--output", "json"],
+        &[
+            "secrets",
+            "seal",
+            "--cert",
+            cert,
+            "--name",
+            "tls-bundle",
+            "-n",
+            "edge",
+            "--from-literal",
+            "api-key=k-123=x",
+            "--from-file",
+            &from_file,
+            "--output",
+            "json",
+        ],
         None,
         &[],
         dir.path(),
@@ -216,15 +288,20 @@ fn seal_from_flags_and_scope_from_manifest_annotations() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: Value = serde_json::from_str(&run.stdout).expect("--output json is JSON");
     assert_eq!(v["spec"]["template"]["type"], "Opaque");
-    let yaml = platctl_secrets::SealedSecret::to_yaml(&serde_json::from_value(v).expect("sealed")).expect("yaml");
+    let yaml = platctl_secrets::SealedSecret::to_yaml(&serde_json::from_value(v).expect("sealed"))
+        .expect("yaml");
     let out = unseal(&key, &yaml, None).expect("decrypts");
     assert_eq!(out["data"]["api-key"], json!(b64("k-123=x")), "only the first '=' splits");
     use base64::Engine;
-    assert_eq!(out["data"]["ca.crt"], json!(base64::engine::general_purpose::STANDARD.encode(b"\x00\x01binary\xffpayload")));
+    assert_eq!(
+        out["data"]["ca.crt"],
+        json!(base64::engine::general_purpose::STANDARD.encode(b"\x00\x01binary\xffpayload"))
+    );
 
     // No --scope: the manifest's own annotation decides, as with kubeseal.
     let manifest = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: shared\n  namespace: tools\n  annotations:\n    sealedsecrets.bitnami.com/namespace-wide: \"true\"\nstringData:\n  k: v\n";
-    let run = platctl(&["secrets", "seal", "--cert", cert], Some(manifest.as_bytes()), &[], dir.path());
+    let run =
+        platctl(&["secrets", "seal", "--cert", cert], Some(manifest.as_bytes()), &[], dir.path());
     assert_eq!(run.code, 0, "{}", run.stderr);
     let out = unseal(&key, &run.stdout, None).expect("decrypts");
     assert_eq!(out["scope"], "namespace-wide");
@@ -237,10 +314,12 @@ fn serve_body(body: &'static str) -> String {
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            let app = axum::Router::new().route("/v1/cert.pem", axum::routing::get(move || async move { body }));
+            let app = axum::Router::new()
+                .route("/v1/cert.pem", axum::routing::get(move || async move { body }));
             axum::serve(listener, app).await.expect("serve");
         });
     });
@@ -266,18 +345,34 @@ fn seal_refuses_bad_input_with_clear_errors() {
         for n in needles {
             assert!(run.stderr.contains(n), "{args:?}: stderr lacks {n:?}:\n{}", run.stderr);
         }
-        assert!(!run.stderr.contains("correct horse"), "a value leaked into the error: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("correct horse"),
+            "a value leaked into the error: {}",
+            run.stderr
+        );
     };
 
     // Invalid manifests.
-    expect_err(&["secrets", "seal", "--cert", good_s], b"kind: Secret\nmetadata: [oops\n", &["invalid Secret manifest", "not valid YAML"]);
-    expect_err(&["secrets", "seal", "--cert", good_s], b"kind: ConfigMap\nmetadata: {name: a}\n", &["kind is \"ConfigMap\""]);
+    expect_err(
+        &["secrets", "seal", "--cert", good_s],
+        b"kind: Secret\nmetadata: [oops\n",
+        &["invalid Secret manifest", "not valid YAML"],
+    );
+    expect_err(
+        &["secrets", "seal", "--cert", good_s],
+        b"kind: ConfigMap\nmetadata: {name: a}\n",
+        &["kind is \"ConfigMap\""],
+    );
     expect_err(
         &["secrets", "seal", "--cert", good_s],
         b"kind: Secret\nmetadata: {name: a, namespace: b}\ndata:\n  password: 'correct horse!'\n",
         &["data.password is not valid base64"],
     );
-    expect_err(&["secrets", "seal", "--cert", good_s], b"kind: Secret\nmetadata: {name: a}\nstringData: {k: v}\n", &["has no namespace"]);
+    expect_err(
+        &["secrets", "seal", "--cert", good_s],
+        b"kind: Secret\nmetadata: {name: a}\nstringData: {k: v}\n",
+        &["has no namespace"],
+    );
     expect_err(&["secrets", "seal", "--cert", good_s], b"", &["empty"]);
 
     // Expired certificate: named, with its notAfter.
@@ -289,22 +384,43 @@ fn seal_refuses_bad_input_with_clear_errors() {
     // A file that is not a certificate.
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "hello\n").expect("write");
-    expect_err(&["secrets", "seal", "--cert", junk.to_str().expect("utf8")], manifest, &["is not a PEM X.509 certificate"]);
+    expect_err(
+        &["secrets", "seal", "--cert", junk.to_str().expect("utf8")],
+        manifest,
+        &["is not a PEM X.509 certificate"],
+    );
 
     // URL unreachable: a port that was just free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let url = format!("http://127.0.0.1:{port}/v1/cert.pem");
-    expect_err(&["secrets", "seal", "--cert", &url], manifest, &["cannot fetch certificate from", &url]);
+    expect_err(
+        &["secrets", "seal", "--cert", &url],
+        manifest,
+        &["cannot fetch certificate from", &url],
+    );
     // URL that answers with something that is not a certificate.
     let base = serve_body("<html><body>sealed-secrets is not here</body></html>\n");
     let url = format!("{base}/v1/cert.pem");
-    expect_err(&["secrets", "seal", "--cert", &url], manifest, &[&url, "is not a PEM X.509 certificate", "<html>"]);
+    expect_err(
+        &["secrets", "seal", "--cert", &url],
+        manifest,
+        &[&url, "is not a PEM X.509 certificate", "<html>"],
+    );
     let url404 = format!("{base}/nope");
     expect_err(&["secrets", "seal", "--cert", &url404], manifest, &["HTTP 404"]);
 
     // Control: the same server path with a real certificate works.
     let base = serve_file(std::fs::read_to_string(&good).expect("read cert"));
-    let run = platctl(&["secrets", "seal", "--cert", &format!("{base}/v1/cert.pem")], Some(manifest), &[], dir.path());
+    let run = platctl(
+        &["secrets", "seal", "--cert", &format!("{base}/v1/cert.pem")],
+        Some(manifest),
+        &[],
+        dir.path(),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("encryptedData"));
     // A bare controller address means its /v1/cert.pem.
@@ -348,7 +464,11 @@ fn kv_put(mount: &str, path: &str, data: Value) -> u64 {
 
 fn new_kv_mount() -> String {
     let mount = unique("kvt");
-    bao_ok("POST", &format!("sys/mounts/{mount}"), Some(json!({"type": "kv", "options": {"version": "2"}})));
+    bao_ok(
+        "POST",
+        &format!("sys/mounts/{mount}"),
+        Some(json!({"type": "kv", "options": {"version": "2"}})),
+    );
     mount
 }
 
@@ -363,7 +483,11 @@ impl SyncEnv {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("deploy/secrets/test")).expect("mkdir");
         let (_, key) = gen_cert(&dir.path().join("keys"), &[]);
-        std::fs::copy(dir.path().join("keys/cert.pem"), dir.path().join("deploy/secrets/test/sealed-secrets-cert.pem")).expect("cert");
+        std::fs::copy(
+            dir.path().join("keys/cert.pem"),
+            dir.path().join("deploy/secrets/test/sealed-secrets-cert.pem"),
+        )
+        .expect("cert");
         SyncEnv { dir, key, mount: new_kv_mount() }
     }
 
@@ -384,8 +508,16 @@ impl SyncEnv {
         let token = token.map_or_else(|| env_var("PLATCTL_TEST_BAO_TOKEN"), str::to_owned);
         let mapping = self.dir.path().join("deploy/secrets/mapping.yaml");
         let audit = self.audit();
-        let mut args = vec!["secrets", "sync", "--env", "test", "--mapping", mapping.to_str().expect("utf8"),
-                            "--audit-log", audit.to_str().expect("utf8")];
+        let mut args = vec![
+            "secrets",
+            "sync",
+            "--env",
+            "test",
+            "--mapping",
+            mapping.to_str().expect("utf8"),
+            "--audit-log",
+            audit.to_str().expect("utf8"),
+        ];
         args.extend_from_slice(extra);
         platctl(&args, None, &[("BAO_ADDR", &addr), ("BAO_TOKEN", &token)], self.dir.path())
     }
@@ -425,7 +557,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn decrypt_key(key: &Path, yaml: &str, k: &str) -> String {
     use base64::Engine;
     let out = unseal(key, yaml, None).expect("kubesealpy decrypts the synced file");
-    let b = base64::engine::general_purpose::STANDARD.decode(out["data"][k].as_str().expect("key present")).expect("b64");
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(out["data"][k].as_str().expect("key present"))
+        .expect("b64");
     String::from_utf8(b).expect("utf8")
 }
 
@@ -476,7 +610,11 @@ fn sync_creates_updates_only_what_changed_and_rotates() {
     assert!(db1.contains(&format!("{m}/app/db#password@3")), "source versions recorded: {db1}");
     assert_eq!(decrypt_key(&env.key, &db1, "password"), pw1);
     assert_eq!(decrypt_key(&env.key, &db1, "username"), "ledger");
-    assert_eq!(decrypt_key(&env.key, &env.read("batch-legacy.yaml"), "password"), legacy, "pinned version 2");
+    assert_eq!(
+        decrypt_key(&env.key, &env.read("batch-legacy.yaml"), "password"),
+        legacy,
+        "pinned version 2"
+    );
     assert_eq!(decrypt_key(&env.key, &env.read("payments-api.yaml"), "API_KEY"), api1);
     let ev = env.events();
     assert_eq!(ev.len(), 1, "one audit event per sync");
@@ -486,11 +624,17 @@ fn sync_creates_updates_only_what_changed_and_rotates() {
     assert_eq!(ev[0]["details"]["changed"], json!(["payments/db", "payments/api", "batch/legacy"]));
 
     // 2. Nothing changed in OpenBao: nothing is rewritten (byte-identical files).
-    let before: Vec<String> = ["payments-db.yaml", "payments-api.yaml", "batch-legacy.yaml"].iter().map(|f| env.read(f)).collect();
+    let before: Vec<String> = ["payments-db.yaml", "payments-api.yaml", "batch-legacy.yaml"]
+        .iter()
+        .map(|f| env.read(f))
+        .collect();
     let run = env.sync(&[], None);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(run.stdout.matches("unchanged").count(), 3, "{}", run.stdout);
-    let after: Vec<String> = ["payments-db.yaml", "payments-api.yaml", "batch-legacy.yaml"].iter().map(|f| env.read(f)).collect();
+    let after: Vec<String> = ["payments-db.yaml", "payments-api.yaml", "batch-legacy.yaml"]
+        .iter()
+        .map(|f| env.read(f))
+        .collect();
     assert_eq!(before, after, "an idempotent sync must not reseal");
     assert_eq!(env.events().len(), 2);
     assert_eq!(env.events()[1]["details"]["changed"], json!([]));
@@ -499,14 +643,27 @@ fn sync_creates_updates_only_what_changed_and_rotates() {
     assert_eq!(kv_put(m, "app/db", json!({"user": "ledger", "password": pw2})), 4);
     let run = env.sync(&["--dry-run"], None);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stdout.contains("would update") && run.stdout.contains("payments/db"), "{}", run.stdout);
-    assert!(run.stdout.contains(&format!("{m}/app/db#password@3 -> {m}/app/db#password@4")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("would update") && run.stdout.contains("payments/db"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("{m}/app/db#password@3 -> {m}/app/db#password@4")),
+        "{}",
+        run.stdout
+    );
     assert!(!run.all().contains(&pw2) && !run.all().contains(&pw1), "dry-run printed a value");
     assert_eq!(env.read("payments-db.yaml"), before[0], "dry-run wrote a file");
     assert_eq!(env.events().len(), 2, "dry-run records no audit event");
     let json_run = env.sync(&["--dry-run", "--output", "json"], None);
     let report: Value = serde_json::from_str(&json_run.stdout).expect("json report");
-    let changes: Vec<&str> = report["secrets"].as_array().expect("array").iter().map(|s| s["change"].as_str().unwrap_or("")).collect();
+    let changes: Vec<&str> = report["secrets"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["change"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(changes, ["update", "unchanged", "unchanged"]);
 
     // 4. The real sync rewrites only the Secret whose source version changed.
@@ -516,12 +673,17 @@ fn sync_creates_updates_only_what_changed_and_rotates() {
     assert_ne!(db2, before[0]);
     assert_eq!(decrypt_key(&env.key, &db2, "password"), pw2, "rotated value");
     assert_eq!(env.read("payments-api.yaml"), before[1], "api untouched");
-    assert_eq!(env.read("batch-legacy.yaml"), before[2], "pinned legacy untouched although its path has a new version");
+    assert_eq!(
+        env.read("batch-legacy.yaml"),
+        before[2],
+        "pinned legacy untouched although its path has a new version"
+    );
     assert_eq!(env.events()[2]["details"]["changed"], json!(["payments/db"]));
 
     // 5. A new controller certificate reseals everything.
     let (_, key2) = gen_cert(&env.dir.path().join("keys2"), &[]);
-    std::fs::copy(env.dir.path().join("keys2/cert.pem"), env.file("sealed-secrets-cert.pem")).expect("new cert");
+    std::fs::copy(env.dir.path().join("keys2/cert.pem"), env.file("sealed-secrets-cert.pem"))
+        .expect("new cert");
     let run = env.sync(&[], None);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(run.stdout.matches("controller certificate changed").count(), 3, "{}", run.stdout);
@@ -601,9 +763,15 @@ fn sync_denied_path_names_it_and_writes_nothing() {
     bao_ok(
         "PUT",
         &format!("sys/policies/acl/{policy}"),
-        Some(json!({"policy": format!("path \"{m}/data/allowed/*\" {{ capabilities = [\"read\"] }}")})),
+        Some(
+            json!({"policy": format!("path \"{m}/data/allowed/*\" {{ capabilities = [\"read\"] }}")}),
+        ),
     );
-    let token = bao_ok("POST", "auth/token/create", Some(json!({"policies": [policy], "ttl": "10m"})))["auth"]["client_token"]
+    let token = bao_ok(
+        "POST",
+        "auth/token/create",
+        Some(json!({"policies": [policy], "ttl": "10m"})),
+    )["auth"]["client_token"]
         .as_str()
         .expect("token")
         .to_owned();
@@ -621,9 +789,20 @@ fn sync_denied_path_names_it_and_writes_nothing() {
     ));
     let run = env.sync(&[], Some(&token));
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains(&format!("permission denied (HTTP 403) reading {m}/forbidden/app")), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("{m}/data/forbidden/app")), "names the policy path: {}", run.stderr);
-    assert!(!env.file("ns-ok.yaml").exists() && !env.file("ns-nope.yaml").exists(), "nothing may be written");
+    assert!(
+        run.stderr.contains(&format!("permission denied (HTTP 403) reading {m}/forbidden/app")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("{m}/data/forbidden/app")),
+        "names the policy path: {}",
+        run.stderr
+    );
+    assert!(
+        !env.file("ns-ok.yaml").exists() && !env.file("ns-nope.yaml").exists(),
+        "nothing may be written"
+    );
     let ev = env.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["outcome"], "denied");
@@ -646,32 +825,81 @@ fn sync_authenticates_with_approle() {
     let auth_mount = unique("approle");
     bao_ok("POST", &format!("sys/auth/{auth_mount}"), Some(json!({"type": "approle"})));
     let policy = unique("pol");
-    bao_ok("PUT", &format!("sys/policies/acl/{policy}"), Some(json!({"policy": format!("path \"{m}/data/svc/*\" {{ capabilities = [\"read\"] }}")})));
-    bao_ok("POST", &format!("auth/{auth_mount}/role/sync"), Some(json!({"token_policies": [policy], "token_ttl": "5m"})));
-    let role_id = bao_ok("GET", &format!("auth/{auth_mount}/role/sync/role-id"), None)["data"]["role_id"].as_str().expect("role_id").to_owned();
-    let secret_id = bao_ok("POST", &format!("auth/{auth_mount}/role/sync/secret-id"), None)["data"]["secret_id"].as_str().expect("secret_id").to_owned();
+    bao_ok(
+        "PUT",
+        &format!("sys/policies/acl/{policy}"),
+        Some(json!({"policy": format!("path \"{m}/data/svc/*\" {{ capabilities = [\"read\"] }}")})),
+    );
+    bao_ok(
+        "POST",
+        &format!("auth/{auth_mount}/role/sync"),
+        Some(json!({"token_policies": [policy], "token_ttl": "5m"})),
+    );
+    let role_id =
+        bao_ok("GET", &format!("auth/{auth_mount}/role/sync/role-id"), None)["data"]["role_id"]
+            .as_str()
+            .expect("role_id")
+            .to_owned();
+    let secret_id = bao_ok("POST", &format!("auth/{auth_mount}/role/sync/secret-id"), None)["data"]
+        ["secret_id"]
+        .as_str()
+        .expect("secret_id")
+        .to_owned();
     env.mapping(&format!(
         "environments:\n  test:\n    secrets:\n      - name: cfg\n        namespace: svc\n        keys: {{TOKEN: {{mount: {m}, path: svc/cfg, field: token}}}}\n"
     ));
     let mapping = env.dir.path().join("deploy/secrets/mapping.yaml");
     let audit = env.audit();
     let addr = env_var("PLATCTL_TEST_BAO_ADDR");
-    let args = ["secrets", "sync", "--env", "test", "--mapping", mapping.to_str().expect("utf8"), "--audit-log", audit.to_str().expect("utf8")];
-    let run = platctl(&args, None, &[("BAO_ADDR", &addr), ("BAO_ROLE_ID", &role_id), ("BAO_SECRET_ID", &secret_id), ("BAO_APPROLE_MOUNT", &auth_mount)], env.dir.path());
+    let args = [
+        "secrets",
+        "sync",
+        "--env",
+        "test",
+        "--mapping",
+        mapping.to_str().expect("utf8"),
+        "--audit-log",
+        audit.to_str().expect("utf8"),
+    ];
+    let run = platctl(
+        &args,
+        None,
+        &[
+            ("BAO_ADDR", &addr),
+            ("BAO_ROLE_ID", &role_id),
+            ("BAO_SECRET_ID", &secret_id),
+            ("BAO_APPROLE_MOUNT", &auth_mount),
+        ],
+        env.dir.path(),
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stderr.contains("approle auth"), "{}", run.stderr);
     assert_eq!(decrypt_key(&env.key, &env.read("svc-cfg.yaml"), "TOKEN"), "approle-read-value");
 
     // A wrong secret id is a login error, and nothing is written.
     std::fs::remove_file(env.file("svc-cfg.yaml")).expect("rm");
-    let run = platctl(&args, None, &[("BAO_ADDR", &addr), ("BAO_ROLE_ID", &role_id), ("BAO_SECRET_ID", "wrong"), ("BAO_APPROLE_MOUNT", &auth_mount)], env.dir.path());
+    let run = platctl(
+        &args,
+        None,
+        &[
+            ("BAO_ADDR", &addr),
+            ("BAO_ROLE_ID", &role_id),
+            ("BAO_SECRET_ID", "wrong"),
+            ("BAO_APPROLE_MOUNT", &auth_mount),
+        ],
+        env.dir.path(),
+    );
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("approle login failed"), "{}", run.stderr);
     assert!(!env.file("svc-cfg.yaml").exists());
     // No credentials at all: a clear configuration error.
     let run = platctl(&args, None, &[("BAO_ADDR", &addr)], env.dir.path());
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("set BAO_TOKEN, or BAO_ROLE_ID and BAO_SECRET_ID"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("set BAO_TOKEN, or BAO_ROLE_ID and BAO_SECRET_ID"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The in-cluster login (`BAO_K8S_ROLE`): `POST auth/<mount>/login {role, jwt}` with the
@@ -684,20 +912,38 @@ fn sync_authenticates_in_cluster_with_a_service_account_token() {
     let m = &env.mount;
     kv_put(m, "k8s/cfg", json!({"token": "k8s-login-value"}));
     let jwt_dir = env.dir.path().join("sa");
-    let out = Command::new("python3").arg(helper()).args(["sa-jwt", "--dir"]).arg(&jwt_dir).output().expect("python3");
+    let out = Command::new("python3")
+        .arg(helper())
+        .args(["sa-jwt", "--dir"])
+        .arg(&jwt_dir)
+        .output()
+        .expect("python3");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let auth_mount = unique("k8s");
     bao_ok("POST", &format!("sys/auth/{auth_mount}"), Some(json!({"type": "jwt"})));
     let pubkey = std::fs::read_to_string(jwt_dir.join("jwt-pub.pem")).expect("pub");
-    bao_ok("POST", &format!("auth/{auth_mount}/config"), Some(json!({"jwt_validation_pubkeys": [pubkey]})));
+    bao_ok(
+        "POST",
+        &format!("auth/{auth_mount}/config"),
+        Some(json!({"jwt_validation_pubkeys": [pubkey]})),
+    );
     let policy = unique("pol");
-    bao_ok("PUT", &format!("sys/policies/acl/{policy}"), Some(json!({"policy": format!("path \"{m}/data/k8s/*\" {{ capabilities = [\"read\"] }}")})));
-    for (role, subject) in [("sync", "system:serviceaccount:platform:secrets-sync"), ("other", "system:serviceaccount:platform:someone-else")] {
+    bao_ok(
+        "PUT",
+        &format!("sys/policies/acl/{policy}"),
+        Some(json!({"policy": format!("path \"{m}/data/k8s/*\" {{ capabilities = [\"read\"] }}")})),
+    );
+    for (role, subject) in [
+        ("sync", "system:serviceaccount:platform:secrets-sync"),
+        ("other", "system:serviceaccount:platform:someone-else"),
+    ] {
         bao_ok(
             "POST",
             &format!("auth/{auth_mount}/role/{role}"),
-            Some(json!({"role_type": "jwt", "bound_audiences": ["openbao"], "user_claim": "sub", "bound_subject": subject,
-                        "token_policies": [policy], "token_ttl": "5m"})),
+            Some(
+                json!({"role_type": "jwt", "bound_audiences": ["openbao"], "user_claim": "sub", "bound_subject": subject,
+                        "token_policies": [policy], "token_ttl": "5m"}),
+            ),
         );
     }
     env.mapping(&format!(
@@ -707,10 +953,24 @@ fn sync_authenticates_in_cluster_with_a_service_account_token() {
     let audit = env.audit();
     let addr = env_var("PLATCTL_TEST_BAO_ADDR");
     let jwt_path = jwt_dir.join("jwt");
-    let args = ["secrets", "sync", "--env", "test", "--mapping", mapping.to_str().expect("utf8"), "--audit-log", audit.to_str().expect("utf8")];
+    let args = [
+        "secrets",
+        "sync",
+        "--env",
+        "test",
+        "--mapping",
+        mapping.to_str().expect("utf8"),
+        "--audit-log",
+        audit.to_str().expect("utf8"),
+    ];
     let jwt_str = jwt_path.to_str().expect("utf8");
     let run_as = |role: &str| {
-        let envs = [("BAO_ADDR", addr.as_str()), ("BAO_K8S_ROLE", role), ("BAO_K8S_MOUNT", auth_mount.as_str()), ("BAO_K8S_JWT_PATH", jwt_str)];
+        let envs = [
+            ("BAO_ADDR", addr.as_str()),
+            ("BAO_K8S_ROLE", role),
+            ("BAO_K8S_MOUNT", auth_mount.as_str()),
+            ("BAO_K8S_JWT_PATH", jwt_str),
+        ];
         platctl(&args, None, &envs, env.dir.path())
     };
     let run = run_as("sync");
@@ -724,7 +984,10 @@ fn sync_authenticates_in_cluster_with_a_service_account_token() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("kubernetes login failed"), "{}", run.stderr);
     assert!(!env.file("k8s-cfg.yaml").exists());
-    assert!(!run.all().contains(std::fs::read_to_string(&jwt_path).expect("jwt").trim()), "the token leaked into the output");
+    assert!(
+        !run.all().contains(std::fs::read_to_string(&jwt_path).expect("jwt").trim()),
+        "the token leaked into the output"
+    );
 }
 
 // ---------------------------------------------------------------- scan
@@ -732,9 +995,20 @@ fn sync_authenticates_in_cluster_with_a_service_account_token() {
 #[test]
 fn scan_passes_on_the_repository() {
     let root = workspace_root();
-    let run = platctl(&["secrets", "scan", root.to_str().expect("utf8"), "--output", "json"], None, &[], &root);
-    let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("json: {e}\n{}", run.all()));
-    assert_eq!(report["findings"], json!([]), "the repository must hold no plaintext Secret or credential:\n{}", run.all());
+    let run = platctl(
+        &["secrets", "scan", root.to_str().expect("utf8"), "--output", "json"],
+        None,
+        &[],
+        &root,
+    );
+    let report: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("json: {e}\n{}", run.all()));
+    assert_eq!(
+        report["findings"],
+        json!([]),
+        "the repository must hold no plaintext Secret or credential:\n{}",
+        run.all()
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(report["files_scanned"].as_u64().unwrap_or(0) > 20, "scanned too few files: {report}");
 }
@@ -751,16 +1025,23 @@ fn scan_finds_plaintext_secrets_and_credentials_honouring_gitignore_and_allowlis
     // Fake credentials, assembled at run time.
     let token = "5d1c0ffee0ddba11".repeat(4);
     let akia = format!("{}{}", "AKIA", "R7Y2PLMQ4ZK8WX3T");
-    let pem = format!("-----{} EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n", "BEGIN");
+    let pem =
+        format!("-----{} EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n", "BEGIN");
     let s3_secret = format!("{}{}", "q8Vd3Lr+Kp2mXz7", "Tn4Wb9Ya1Hc6Jf0Ge5Su2Ri8x");
     w(".gitignore", b"ignored/\n*.local\n");
     w("deploy/app.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: hunter2\n");
     w("deploy/sealed.yaml", b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: s}\nspec:\n  encryptedData: {password: AgBy}\n");
-    w("deploy/empty-secret.yaml", b"apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: Opaque\n");
+    w(
+        "deploy/empty-secret.yaml",
+        b"apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: Opaque\n",
+    );
     w("charts/t/templates/secret.yaml", b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  password: {{ .Values.pw | b64enc }}\n");
     w(".env", format!("LINODE_TOKEN={token}\n").as_bytes());
     w("infra/keys.txt", pem.as_bytes());
-    w("infra/s3.tf", format!("provider \"aws\" {{\n  secret_key = \"{s3_secret}\"\n}}\n").as_bytes());
+    w(
+        "infra/s3.tf",
+        format!("provider \"aws\" {{\n  secret_key = \"{s3_secret}\"\n}}\n").as_bytes(),
+    );
     w("docs/notes.md", format!("the key {akia} was rotated\n").as_bytes());
     w("docs/digest.txt", format!("sha256: {token}\n").as_bytes());
     w("ignored/leak.env", format!("LINODE_TOKEN={token}\n").as_bytes());
@@ -769,17 +1050,34 @@ fn scan_finds_plaintext_secrets_and_credentials_honouring_gitignore_and_allowlis
     let mut binary = b"\x00\x01\x02".to_vec();
     binary.extend(format!("LINODE_TOKEN={token}").as_bytes());
     w("assets/blob.bin", &binary);
-    w("tests/fixtures/secret.yaml", b"apiVersion: v1\nkind: Secret\nmetadata: {name: f}\ndata: {k: dg==}\n");
-    w(".platctl-scan-allow", b"# test fixtures\ntests/fixtures/**  # fake Secrets used by the scanner's own tests\n");
+    w(
+        "tests/fixtures/secret.yaml",
+        b"apiVersion: v1\nkind: Secret\nmetadata: {name: f}\ndata: {k: dg==}\n",
+    );
+    w(
+        ".platctl-scan-allow",
+        b"# test fixtures\ntests/fixtures/**  # fake Secrets used by the scanner's own tests\n",
+    );
 
-    let run = platctl(&["secrets", "scan", root.to_str().expect("utf8"), "--output", "json"], None, &[], root);
+    let run = platctl(
+        &["secrets", "scan", root.to_str().expect("utf8"), "--output", "json"],
+        None,
+        &[],
+        root,
+    );
     assert_eq!(run.code, 1, "findings exit 1: {}", run.all());
     let report: Value = serde_json::from_str(&run.stdout).expect("json");
     let mut got: Vec<(String, u64, String)> = report["findings"]
         .as_array()
         .expect("findings")
         .iter()
-        .map(|f| (f["path"].as_str().unwrap_or("").to_owned(), f["line"].as_u64().unwrap_or(0), f["kind"].as_str().unwrap_or("").to_owned()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or("").to_owned(),
+                f["line"].as_u64().unwrap_or(0),
+                f["kind"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     got.sort();
     let want = vec![
@@ -807,11 +1105,20 @@ fn scan_finds_plaintext_secrets_and_credentials_honouring_gitignore_and_allowlis
     w(".platctl-scan-allow", b"tests/fixtures/**\n");
     let run = platctl(&["secrets", "scan", root.to_str().expect("utf8")], None, &[], root);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains(".platctl-scan-allow line 1") && run.stderr.contains("needs a reason"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(".platctl-scan-allow line 1") && run.stderr.contains("needs a reason"),
+        "{}",
+        run.stderr
+    );
 
     // A clean tree exits 0.
     let clean = tempfile::tempdir().expect("tempdir");
     std::fs::write(clean.path().join("a.yaml"), "kind: ConfigMap\ndata: {a: b}\n").expect("write");
-    let run = platctl(&["secrets", "scan", clean.path().to_str().expect("utf8")], None, &[], clean.path());
+    let run = platctl(
+        &["secrets", "scan", clean.path().to_str().expect("utf8")],
+        None,
+        &[],
+        clean.path(),
+    );
     assert_eq!(run.code, 0, "{}", run.all());
 }

@@ -20,11 +20,17 @@ async fn smoke(args: &[&str]) -> Output {
 }
 
 fn out(o: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn report(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", out(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", out(o)))
 }
 
 /// The check named `name` in a JSON report: (status, message).
@@ -36,7 +42,10 @@ fn check(r: &Value, name: &str) -> (String, String) {
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no check {name} in {r:#}"));
     assert!(c["duration_ms"].as_f64().is_some(), "{c}");
-    (c["status"].as_str().expect("status").to_owned(), c["message"].as_str().expect("message").to_owned())
+    (
+        c["status"].as_str().expect("status").to_owned(),
+        c["message"].as_str().expect("message").to_owned(),
+    )
 }
 
 /// The real sample-service router (metrics, middleware and all) on loopback.
@@ -57,17 +66,38 @@ async fn passes_against_the_sample_service() {
     let addr = serve(sample_router()).await;
     let url = format!("http://localhost:{}/", addr.port());
     let o = smoke(&[
-        "--url", &url, "--resolve", "localhost:127.0.0.1",
-        "--expect-metric", "http_requests_total", "http_request_duration_seconds",
-        "--output", "json",
+        "--url",
+        &url,
+        "--resolve",
+        "localhost:127.0.0.1",
+        "--expect-metric",
+        "http_requests_total",
+        "http_request_duration_seconds",
+        "--output",
+        "json",
     ])
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let r = report(&o);
     assert_eq!(r["passed"], true);
     assert_eq!(r["attempts"], 1);
-    let names: Vec<&str> = r["checks"].as_array().expect("checks").iter().map(|c| c["name"].as_str().expect("name")).collect();
-    assert_eq!(names, ["dns", "healthz", "readyz", "metrics", "metric http_requests_total", "metric http_request_duration_seconds"]);
+    let names: Vec<&str> = r["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dns",
+            "healthz",
+            "readyz",
+            "metrics",
+            "metric http_requests_total",
+            "metric http_request_duration_seconds"
+        ]
+    );
     for n in names {
         assert_eq!(check(&r, n).0, "pass", "{n}: {r:#}");
     }
@@ -91,11 +121,24 @@ async fn a_dead_service_fails() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let o = smoke(&["--url", &format!("http://127.0.0.1:{port}"), "--output", "json", "--timeout", "2"]).await;
+    let o = smoke(&[
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--output",
+        "json",
+        "--timeout",
+        "2",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let r = report(&o);
     assert_eq!(check(&r, "healthz"), ("fail".into(), "/healthz: connection refused".into()));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("smoke failed: healthz: /healthz: connection refused"), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("smoke failed: healthz: /healthz: connection refused"),
+        "{}",
+        out(&o)
+    );
 }
 
 #[tokio::test]
@@ -118,7 +161,17 @@ async fn a_500_on_healthz_fails_with_the_status() {
 #[tokio::test]
 async fn a_missing_metric_or_a_broken_exposition_fails() {
     let addr = serve(sample_router()).await;
-    let o = smoke(&["--url", &format!("http://{addr}"), "--expect-metric", "http_requests_total", "--expect-metric", "foo", "--output", "json"]).await;
+    let o = smoke(&[
+        "--url",
+        &format!("http://{addr}"),
+        "--expect-metric",
+        "http_requests_total",
+        "--expect-metric",
+        "foo",
+        "--output",
+        "json",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let r = report(&o);
     assert_eq!(check(&r, "metric http_requests_total").0, "pass");
@@ -130,12 +183,17 @@ async fn a_missing_metric_or_a_broken_exposition_fails() {
         .route("/readyz", get(|| async { "ok" }))
         .route("/metrics", get(|| async { "<html>login</html>\n" }));
     let addr = serve(html).await;
-    let o = smoke(&["--url", &format!("http://{addr}"), "--expect-metric", "up", "--output", "json"]).await;
+    let o =
+        smoke(&["--url", &format!("http://{addr}"), "--expect-metric", "up", "--output", "json"])
+            .await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let r = report(&o);
     let (status, msg) = check(&r, "metrics");
     assert_eq!(status, "fail");
-    assert!(msg.starts_with("/metrics is not valid Prometheus exposition: line 1: invalid metric name"), "{msg}");
+    assert!(
+        msg.starts_with("/metrics is not valid Prometheus exposition: line 1: invalid metric name"),
+        "{msg}"
+    );
     assert_eq!(check(&r, "metric up"), ("skip".into(), "skipped: metrics failed".into()));
 }
 
@@ -150,20 +208,45 @@ async fn retries_wait_for_a_converging_environment() {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("rebind");
         axum::serve(listener, sample_router()).await
     });
-    let o = smoke(&["--url", &format!("http://127.0.0.1:{port}"), "--retries", "5", "--backoff", "0.4", "--output", "json"]).await;
+    let o = smoke(&[
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--retries",
+        "5",
+        "--backoff",
+        "0.4",
+        "--output",
+        "json",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let r = report(&o);
     let attempts = r["attempts"].as_u64().expect("attempts");
     assert!((2..=6).contains(&attempts), "{r:#}");
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("attempt 1/6 failed (healthz: /healthz: connection refused); retrying in 0.4s"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "attempt 1/6 failed (healthz: /healthz: connection refused); retrying in 0.4s"
+        ),
+        "{stderr}"
+    );
 
     // Without retries the same dead endpoint fails at once.
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let o = smoke(&["--url", &format!("http://127.0.0.1:{dead}"), "--retries", "1", "--backoff", "0.1", "--output", "json"]).await;
+    let o = smoke(&[
+        "--url",
+        &format!("http://127.0.0.1:{dead}"),
+        "--retries",
+        "1",
+        "--backoff",
+        "0.1",
+        "--output",
+        "json",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     assert_eq!(report(&o)["attempts"], 2);
 }
@@ -175,10 +258,16 @@ async fn usage_errors_exit_2_and_help_documents_exit_codes() {
     std::fs::write(&not_pem, "not a certificate").expect("write");
     for (args, needle) in [
         (vec!["--url", "ftp://example.test/"], "only http and https"),
-        (vec!["--url", "http://a.test/", "--resolve", "b.test:127.0.0.1"], "names host \"b.test\" but the URL's host is \"a.test\""),
+        (
+            vec!["--url", "http://a.test/", "--resolve", "b.test:127.0.0.1"],
+            "names host \"b.test\" but the URL's host is \"a.test\"",
+        ),
         (vec!["--url", "http://a.test/", "--resolve", "a.test:nope"], "not an IP address"),
         (vec!["--url", "http://a.test/", "--dns-server", "dns.example"], "expected IP or IP:PORT"),
-        (vec!["--url", "https://a.test/", "--ca", not_pem.to_str().expect("utf8")], "contains no PEM certificate"),
+        (
+            vec!["--url", "https://a.test/", "--ca", not_pem.to_str().expect("utf8")],
+            "contains no PEM certificate",
+        ),
         (vec!["--url", "https://a.test/", "--ca", "/nonexistent/ca.pem"], "cannot read"),
         (vec!["--url", "http://a.test/", "--timeout", "0"], "--timeout 0: expected seconds"),
         (vec!["--url", "http://a.test/", "--output", "yaml"], "invalid value"),
@@ -206,7 +295,8 @@ impl Pki {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name.push(rcgen::DnType::CommonName, cn);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        params.key_usages =
+            vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = params.self_signed(&key).expect("ca");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -220,7 +310,10 @@ impl Pki {
 
     /// A leaf for `names`, valid from `from_days` to `to_days` relative to now.
     fn leaf(&self, names: &[&str], from_days: i64, to: time::Duration) -> (String, String) {
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).expect("params");
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        )
+        .expect("params");
         params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now + time::Duration::days(from_days);
@@ -233,7 +326,12 @@ impl Pki {
 
 async fn serve_tls(cert_pem: String, key_pem: String) -> SocketAddr {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes()).await.expect("tls config");
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+        cert_pem.into_bytes(),
+        key_pem.into_bytes(),
+    )
+    .await
+    .expect("tls config");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
@@ -244,7 +342,16 @@ async fn serve_tls(cert_pem: String, key_pem: String) -> SocketAddr {
 
 async fn smoke_tls(addr: SocketAddr, ca: &Path, extra: &[&str]) -> (Output, Value) {
     let url = format!("https://localhost:{}/", addr.port());
-    let mut args = vec!["--url", url.as_str(), "--resolve", "localhost:127.0.0.1", "--ca", ca.to_str().expect("utf8"), "--output", "json"];
+    let mut args = vec![
+        "--url",
+        url.as_str(),
+        "--resolve",
+        "localhost:127.0.0.1",
+        "--ca",
+        ca.to_str().expect("utf8"),
+        "--output",
+        "json",
+    ];
     args.extend_from_slice(extra);
     let o = smoke(&args).await;
     let r = report(&o);
@@ -254,7 +361,8 @@ async fn smoke_tls(addr: SocketAddr, ca: &Path, extra: &[&str]) -> (Output, Valu
 #[tokio::test]
 async fn tls_valid_chain_passes_and_reports_the_issuer() {
     let pki = Pki::new("platctl test CA");
-    let (cert, key) = pki.leaf(&["localhost"], -1, time::Duration::days(90) - time::Duration::hours(1));
+    let (cert, key) =
+        pki.leaf(&["localhost"], -1, time::Duration::days(90) - time::Duration::hours(1));
     let addr = serve_tls(cert, key).await;
     let (o, r) = smoke_tls(addr, &pki.ca_path(), &["--expect-metric", "http_requests_total"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
@@ -268,7 +376,8 @@ async fn tls_valid_chain_passes_and_reports_the_issuer() {
 #[tokio::test]
 async fn tls_expired_certificate_fails_with_its_age() {
     let pki = Pki::new("platctl test CA");
-    let (cert, key) = pki.leaf(&["localhost"], -30, -(time::Duration::days(3) + time::Duration::hours(1)));
+    let (cert, key) =
+        pki.leaf(&["localhost"], -30, -(time::Duration::days(3) + time::Duration::hours(1)));
     let addr = serve_tls(cert, key).await;
     let (o, r) = smoke_tls(addr, &pki.ca_path(), &[]).await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
@@ -282,7 +391,8 @@ async fn tls_expired_certificate_fails_with_its_age() {
 #[tokio::test]
 async fn tls_wrong_host_fails_naming_what_the_certificate_covers() {
     let pki = Pki::new("platctl test CA");
-    let (cert, key) = pki.leaf(&["other.example", "www.other.example"], -1, time::Duration::days(90));
+    let (cert, key) =
+        pki.leaf(&["other.example", "www.other.example"], -1, time::Duration::days(90));
     let addr = serve_tls(cert, key).await;
     let (o, r) = smoke_tls(addr, &pki.ca_path(), &[]).await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
@@ -300,19 +410,30 @@ async fn tls_unknown_ca_fails_naming_the_issuer() {
     let addr = serve_tls(cert, key).await;
     let (o, r) = smoke_tls(addr, &trusted.ca_path(), &[]).await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    assert_eq!(check(&r, "tls"), ("fail".into(), "certificate for localhost is signed by an unknown CA: issuer CN=rogue CA".into()));
+    assert_eq!(
+        check(&r, "tls"),
+        (
+            "fail".into(),
+            "certificate for localhost is signed by an unknown CA: issuer CN=rogue CA".into()
+        )
+    );
 }
 
 #[tokio::test]
 async fn tls_certificate_close_to_expiry_fails_min_cert_days() {
     let pki = Pki::new("platctl test CA");
-    let (cert, key) = pki.leaf(&["localhost"], -60, time::Duration::days(10) + time::Duration::hours(1));
+    let (cert, key) =
+        pki.leaf(&["localhost"], -60, time::Duration::days(10) + time::Duration::hours(1));
     let addr = serve_tls(cert, key).await;
     let (o, r) = smoke_tls(addr, &pki.ca_path(), &["--min-cert-days", "30"]).await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let (status, msg) = check(&r, "tls");
     assert_eq!(status, "fail");
-    assert!(msg.starts_with("certificate for localhost expires in 10 days (") && msg.contains("fewer than --min-cert-days 30"), "{msg}");
+    assert!(
+        msg.starts_with("certificate for localhost expires in 10 days (")
+            && msg.contains("fewer than --min-cert-days 30"),
+        "{msg}"
+    );
     assert_eq!(check(&r, "healthz").0, "pass", "HTTP is still checked: the chain itself is valid");
     let (o, _) = smoke_tls(addr, &pki.ca_path(), &["--min-cert-days", "7"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
@@ -338,7 +459,10 @@ impl Dnsmasq {
     /// dnsmasq on a random loopback port: `svc.test` is 127.0.0.1, anything
     /// else under `.test` is NXDOMAIN, nothing is forwarded.
     async fn start() -> Self {
-        assert!(Path::new(DNSMASQ).exists(), "dnsmasq is required at {DNSMASQ} (.ci/install-tools installs dnsmasq-base)");
+        assert!(
+            Path::new(DNSMASQ).exists(),
+            "dnsmasq is required at {DNSMASQ} (.ci/install-tools installs dnsmasq-base)"
+        );
         for _ in 0..5 {
             let port = {
                 let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -367,7 +491,10 @@ impl Dnsmasq {
                 if let Ok(Some(_)) = d.child.try_wait() {
                     break; // port raced away: try another
                 }
-                if platctl_smoke::dns::resolve("svc.test", Some(d.addr), Duration::from_millis(200)).await.is_ok() {
+                if platctl_smoke::dns::resolve("svc.test", Some(d.addr), Duration::from_millis(200))
+                    .await
+                    .is_ok()
+                {
                     return d;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -392,14 +519,41 @@ async fn dns_resolvable_unknown_and_wrong_address() {
     assert_eq!(check(&r, "dns"), ("pass".into(), format!("svc.test -> 127.0.0.1 (via {server})")));
     assert_eq!(check(&r, "healthz").0, "pass", "connected to the address DNS gave");
 
-    let o = smoke(&["--url", &format!("http://nope.test:{port}/"), "--dns-server", &server, "--output", "json"]).await;
+    let o = smoke(&[
+        "--url",
+        &format!("http://nope.test:{port}/"),
+        "--dns-server",
+        &server,
+        "--output",
+        "json",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let r = report(&o);
-    assert_eq!(check(&r, "dns"), ("fail".into(), format!("no such host: nope.test (asked {server})")));
+    assert_eq!(
+        check(&r, "dns"),
+        ("fail".into(), format!("no such host: nope.test (asked {server})"))
+    );
     assert_eq!(check(&r, "healthz"), ("skip".into(), "skipped: dns failed".into()));
 
-    let o = smoke(&["--url", &ok_url, "--dns-server", &server, "--resolve", "svc.test:127.0.0.2", "--output", "json"]).await;
+    let o = smoke(&[
+        "--url",
+        &ok_url,
+        "--dns-server",
+        &server,
+        "--resolve",
+        "svc.test:127.0.0.2",
+        "--output",
+        "json",
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let r = report(&o);
-    assert_eq!(check(&r, "dns"), ("fail".into(), format!("svc.test resolved to 127.0.0.1, expected 127.0.0.2 (via {server})")));
+    assert_eq!(
+        check(&r, "dns"),
+        (
+            "fail".into(),
+            format!("svc.test resolved to 127.0.0.1, expected 127.0.0.2 (via {server})")
+        )
+    );
 }

@@ -24,7 +24,11 @@ fn state_versions_list_and_show_tables() {
     let store = TestStore::file();
     let root = TfRoot::demo();
     root.init(&store, "snap");
-    ok(run(&mut root.tf(&store, "snap", &["apply", "-auto-approve", "-input=false", "-no-color", "-var=replicas=2"])));
+    ok(run(&mut root.tf(
+        &store,
+        "snap",
+        &["apply", "-auto-approve", "-input=false", "-no-color", "-var=replicas=2"],
+    )));
     ok(run(&mut root.tf(&store, "snap", &["apply", "-auto-approve", "-input=false", "-no-color"])));
     let versions = stdout(&ok(run(store.platctl().args(["state", "versions", "--env", "snap"]))));
     let list = stdout(&ok(run(store.platctl().args(["state", "list"]))));

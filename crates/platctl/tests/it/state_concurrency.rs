@@ -20,12 +20,23 @@ fn parallel_applies_never_lose_a_write() {
     let mut children = Vec::new();
     for i in 0..WAITERS + IMPATIENT {
         let release = format!("r{i}");
-        let mut args = vec!["apply".to_owned(), "-auto-approve".into(), "-input=false".into(), "-no-color".into(), format!("-var=release={release}")];
+        let mut args = vec![
+            "apply".to_owned(),
+            "-auto-approve".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+            format!("-var=release={release}"),
+        ];
         if i < WAITERS {
             args.push("-lock-timeout=120s".into());
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = root.tf(&store, env, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let child = root
+            .tf(&store, env, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
         children.push((release, i < WAITERS, child));
     }
     let mut successes = BTreeSet::new();
@@ -37,12 +48,25 @@ fn parallel_applies_never_lose_a_write() {
             successes.insert(release);
         } else {
             failures += 1;
-            assert!(!waiter, "a process waiting for the lock must succeed: {release}\n{}\n{}", stdout(&out), stderr(&out));
+            assert!(
+                !waiter,
+                "a process waiting for the lock must succeed: {release}\n{}\n{}",
+                stdout(&out),
+                stderr(&out)
+            );
             let err = stderr(&out);
-            assert!(err.contains("Error acquiring the state lock"), "failure must be terraform's lock error, got:\n{err}");
+            assert!(
+                err.contains("Error acquiring the state lock"),
+                "failure must be terraform's lock error, got:\n{err}"
+            );
             // Terraform's http backend names the holder's ID; platctl adds who it is.
-            let holder_id = err.split("already locked:").nth(1).and_then(|t| t.split("ID=").nth(1)).map(|t| t.split_whitespace().next().unwrap_or("").to_owned());
-            let holder_id = holder_id.unwrap_or_else(|| panic!("the lock error names the holder's ID:\n{err}"));
+            let holder_id = err
+                .split("already locked:")
+                .nth(1)
+                .and_then(|t| t.split("ID=").nth(1))
+                .map(|t| t.split_whitespace().next().unwrap_or("").to_owned());
+            let holder_id =
+                holder_id.unwrap_or_else(|| panic!("the lock error names the holder's ID:\n{err}"));
             assert!(!holder_id.is_empty());
             holder_ids.push(holder_id);
         }
@@ -53,16 +77,27 @@ fn parallel_applies_never_lose_a_write() {
     // Exactly one version per success, with strictly increasing serials.
     let versions = store.versions(env);
     assert_eq!(versions.len(), successes.len(), "one version per successful apply: {versions:#?}");
-    let serials: Vec<u64> = versions.iter().map(|v| v["serial"].as_u64().expect("serial")).collect();
+    let serials: Vec<u64> =
+        versions.iter().map(|v| v["serial"].as_u64().expect("serial")).collect();
     assert!(serials.windows(2).all(|w| w[0] < w[1]), "serials strictly increase: {serials:?}");
-    let lineages: BTreeSet<&str> = versions.iter().map(|v| v["lineage"].as_str().expect("lineage")).collect();
+    let lineages: BTreeSet<&str> =
+        versions.iter().map(|v| v["lineage"].as_str().expect("lineage")).collect();
     assert_eq!(lineages.len(), 1);
 
     // Every success's write is present: each version's content is one success's release.
     let mut seen = BTreeSet::new();
     for v in &versions {
         let id = v["id"].as_str().expect("id");
-        let state = json(&ok(run(store.platctl().args(["state", "show", "--env", env, "--version", id, "--output", "json"]))));
+        let state = json(&ok(run(store.platctl().args([
+            "state",
+            "show",
+            "--env",
+            env,
+            "--version",
+            id,
+            "--output",
+            "json",
+        ]))));
         seen.insert(state["outputs"]["release"]["value"].as_str().expect("release").to_owned());
     }
     assert_eq!(seen, successes, "no write lost");
@@ -75,10 +110,16 @@ fn parallel_applies_never_lose_a_write() {
     let events = store.audit_events();
     for id in &holder_ids {
         assert!(
-            events.iter().any(|e| e["action"] == "lock" && e["outcome"] == "success" && e["lock_id"] == id.as_str()),
+            events.iter().any(|e| e["action"] == "lock"
+                && e["outcome"] == "success"
+                && e["lock_id"] == id.as_str()),
             "the named holder {id} took the lock"
         );
     }
-    let audit_writes = store.audit_events().iter().filter(|e| e["action"] == "state_write" && e["outcome"] == "success").count();
+    let audit_writes = store
+        .audit_events()
+        .iter()
+        .filter(|e| e["action"] == "state_write" && e["outcome"] == "success")
+        .count();
     assert_eq!(audit_writes, successes.len());
 }

@@ -9,20 +9,36 @@ use crate::support::*;
 fn lock_of(store: &TestStore, env: &str) -> Option<serde_json::Value> {
     let o = run(store.platctl().args(["state", "list", "--output", "json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-    v.as_array()?.iter().find(|r| r["env"] == env).map(|r| r["lock"].clone()).filter(|l| !l.is_null())
+    v.as_array()?
+        .iter()
+        .find(|r| r["env"] == env)
+        .map(|r| r["lock"].clone())
+        .filter(|l| !l.is_null())
 }
 
 /// Start a held apply, wait until terraform sleeps in the provisioner, SIGKILL terraform.
 fn kill_terraform_mid_apply(store: &TestStore, root: &TfRoot, env: &str) -> serde_json::Value {
     let child = root
-        .tf(store, env, &["apply", "-auto-approve", "-input=false", "-no-color", "-var=release=crash", "-var=hold_seconds=60"])
+        .tf(
+            store,
+            env,
+            &[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                "-var=release=crash",
+                "-var=hold_seconds=60",
+            ],
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let platctl_pid = child.id();
     let lock = wait_for(30, || lock_of(store, env)).expect("apply took the lock");
-    let tf_pid = wait_for(10, || child_pids(platctl_pid).first().copied()).expect("terraform child");
+    let tf_pid =
+        wait_for(10, || child_pids(platctl_pid).first().copied()).expect("terraform child");
     std::thread::sleep(Duration::from_secs(2));
     kill(tf_pid, "KILL");
     let out = child.wait_with_output().expect("wait");
@@ -34,10 +50,20 @@ fn assert_state_valid(store: &TestStore, env: &str, serials: &[u64]) {
     let cur = store.current(env);
     assert_eq!(cur["version"], 4);
     let serial = cur["serial"].as_u64().expect("serial");
-    assert!(serials.contains(&serial), "state is the old or the new one, serial {serial} in {serials:?}");
+    assert!(
+        serials.contains(&serial),
+        "state is the old or the new one, serial {serial} in {serials:?}"
+    );
     for v in store.versions(env) {
         // `state show --version` verifies the sha256 of every version.
-        ok(run(store.platctl().args(["state", "show", "--env", env, "--version", v["id"].as_str().expect("id")])));
+        ok(run(store.platctl().args([
+            "state",
+            "show",
+            "--env",
+            env,
+            "--version",
+            v["id"].as_str().expect("id"),
+        ])));
     }
 }
 
@@ -58,21 +84,48 @@ fn killed_terraform_leaves_valid_state_and_a_lock_that_unlock_clears() {
     assert!(still["age_seconds"].as_i64().is_some(), "lock age is reported: {still}");
     assert_state_valid(&store, env, &[before, before + 1]);
     // The next writer is refused, and platctl says who holds the lock.
-    let blocked = run(&mut root.tf(&store, env, &["apply", "-auto-approve", "-input=false", "-no-color"]));
+    let blocked =
+        run(&mut root.tf(&store, env, &["apply", "-auto-approve", "-input=false", "-no-color"]));
     assert!(!blocked.status.success());
     let id = still["ID"].as_str().expect("id");
-    assert!(stderr(&blocked).contains(&format!("is locked by {}", still["Who"].as_str().expect("who"))), "{}", stderr(&blocked));
+    assert!(
+        stderr(&blocked).contains(&format!("is locked by {}", still["Who"].as_str().expect("who"))),
+        "{}",
+        stderr(&blocked)
+    );
     assert!(stderr(&blocked).contains(&format!("(ID {id},")), "{}", stderr(&blocked));
 
     // A wrong id is refused (exit 3) and leaves the lock.
-    let wrong = run(store.platctl().args(["state", "unlock", "--env", env, "--id", "not-the-id", "--reason", "test"]));
+    let wrong = run(store.platctl().args([
+        "state",
+        "unlock",
+        "--env",
+        env,
+        "--id",
+        "not-the-id",
+        "--reason",
+        "test",
+    ]));
     assert_eq!(wrong.status.code(), Some(3), "{}", stderr(&wrong));
     assert!(lock_of(&store, env).is_some());
 
-    ok(run(store.platctl().args(["state", "unlock", "--env", env, "--id", id, "--reason", "terraform was killed"])));
+    ok(run(store.platctl().args([
+        "state",
+        "unlock",
+        "--env",
+        env,
+        "--id",
+        id,
+        "--reason",
+        "terraform was killed",
+    ])));
     assert!(lock_of(&store, env).is_none());
     // And the env works again.
-    ok(run(&mut root.tf(&store, env, &["apply", "-auto-approve", "-input=false", "-no-color", "-var=release=after"])));
+    ok(run(&mut root.tf(
+        &store,
+        env,
+        &["apply", "-auto-approve", "-input=false", "-no-color", "-var=release=after"],
+    )));
     assert_eq!(store.current(env)["outputs"]["release"]["value"], "after");
 }
 
@@ -87,7 +140,11 @@ fn killed_terraform_lock_cleared_by_terraform_force_unlock() {
     // `terraform force-unlock` through the wrapper sends UNLOCK with an empty body.
     ok(run(&mut root.tf(&store, env, &["force-unlock", "-force", id])));
     assert!(lock_of(&store, env).is_none(), "force-unlock cleared the lock");
-    let force = store.audit_events().into_iter().find(|e| e["action"] == "force_unlock").expect("force-unlock audited");
+    let force = store
+        .audit_events()
+        .into_iter()
+        .find(|e| e["action"] == "force_unlock")
+        .expect("force-unlock audited");
     assert_eq!(force["lock_id"], id);
 }
 
@@ -97,7 +154,12 @@ fn server_killed_mid_write_tears_nothing() {
     for store in [TestStore::file(), TestStore::s3("tear")] {
         let env = "tear";
         let port = free_port();
-        let mut server = store.platctl().args(["state", "serve", "--listen", &format!("127.0.0.1:{port}")]).stderr(Stdio::piped()).spawn().expect("serve");
+        let mut server = store
+            .platctl()
+            .args(["state", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve");
         wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).expect("server up");
 
         let lock = r#"{"ID":"lock-1","Operation":"OperationTypeApply","Who":"test","Version":"1.11.4","Created":"2026-11-25T10:00:00Z","Path":""}"#;
@@ -121,7 +183,14 @@ fn server_killed_mid_write_tears_nothing() {
         let versions = store.versions(env);
         assert_eq!(versions.len(), 1, "the interrupted write left no version");
         for v in versions {
-            ok(run(store.platctl().args(["state", "show", "--env", env, "--version", v["id"].as_str().expect("id")])));
+            ok(run(store.platctl().args([
+                "state",
+                "show",
+                "--env",
+                env,
+                "--version",
+                v["id"].as_str().expect("id"),
+            ])));
         }
     }
 }
@@ -142,10 +211,19 @@ pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     http_with(port, method, path, body, &[])
 }
 
-pub fn http_with(port: u16, method: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, String) {
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

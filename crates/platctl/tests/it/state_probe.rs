@@ -21,7 +21,8 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
     let upstream = proxy.upstream;
     let client = reqwest::Client::new();
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
-    let url = format!("{upstream}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let url =
+        format!("{upstream}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut builder = client.request(method, url);
     for (name, value) in req.headers() {
         // The whole point: drop the precondition headers.
@@ -45,7 +46,11 @@ fn start_proxy(strip: &'static [&'static str]) -> (SocketAddr, std::thread::Join
     let addr = listener.local_addr().expect("addr");
     let upstream = s3_endpoint();
     let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async move {
             let app = axum::Router::new().fallback(forward).with_state(Proxy { upstream, strip });
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
@@ -62,35 +67,63 @@ fn store_that_ignores_if_none_match_is_refused() {
     let good = ok(run(honest.platctl().args(["store", "probe", "--output", "json"])));
     assert_eq!(json(&good)["conditional_create_enforced"], true);
     let good_file = TestStore::file();
-    assert_eq!(json(&ok(run(good_file.platctl().args(["store", "probe", "--output", "json"]))))["conditional_create_enforced"], true);
+    assert_eq!(
+        json(&ok(run(good_file.platctl().args(["store", "probe", "--output", "json"]))))["conditional_create_enforced"],
+        true
+    );
 
     let (proxy, _thread) = start_proxy(&["if-none-match", "if-match"]);
     let liar = TestStore::s3_at("probe-bad", &format!("http://{proxy}"));
     let probe = run(liar.platctl().args(["store", "probe"]));
-    assert_eq!(probe.status.code(), Some(4), "probe exits 4 on an unsafe store:\n{}", stdout(&probe));
+    assert_eq!(
+        probe.status.code(),
+        Some(4),
+        "probe exits 4 on an unsafe store:\n{}",
+        stdout(&probe)
+    );
     assert!(stdout(&probe).contains("NOT enforced"), "{}", stdout(&probe));
 
     // Locking through the wrapper is refused, naming the store; nothing is written.
     let root = TfRoot::demo();
-    let apply = run(&mut root.tf(&liar, "unsafe", &["apply", "-auto-approve", "-input=false", "-no-color"]));
-    assert_eq!(apply.status.code(), Some(4), "apply is refused before terraform runs:\n{}", stderr(&apply));
+    let apply = run(&mut root.tf(
+        &liar,
+        "unsafe",
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    ));
+    assert_eq!(
+        apply.status.code(),
+        Some(4),
+        "apply is refused before terraform runs:\n{}",
+        stderr(&apply)
+    );
     let err = stderr(&apply);
-    assert!(err.contains("does not enforce create-only writes") && err.contains(&liar.url()), "{err}");
+    assert!(
+        err.contains("does not enforce create-only writes") && err.contains(&liar.url()),
+        "{err}"
+    );
     let list = json(&ok(run(liar.platctl().args(["state", "list", "--output", "json"]))));
     assert_eq!(list, serde_json::json!([]), "no state and no lock were written");
 
     // The operator command says exactly why.
     let serve = run(liar.platctl().args(["state", "serve", "--listen", "127.0.0.1:0"]));
     assert_eq!(serve.status.code(), Some(4), "{}", stderr(&serve));
-    assert!(stderr(&serve).contains("does not enforce create-only writes") && stderr(&serve).contains(&liar.url()), "{}", stderr(&serve));
+    assert!(
+        stderr(&serve).contains("does not enforce create-only writes")
+            && stderr(&serve).contains(&liar.url()),
+        "{}",
+        stderr(&serve)
+    );
 }
 
 #[test]
 fn conditional_delete_is_probed_and_unlock_falls_back_without_it() {
     // SeaweedFS refuses a DELETE whose If-Match ETag is stale; a file store has no such request.
-    let honest = json(&ok(run(TestStore::s3("probe-del").platctl().args(["store", "probe", "--output", "json"]))));
+    let honest = json(&ok(run(TestStore::s3("probe-del")
+        .platctl()
+        .args(["store", "probe", "--output", "json"]))));
     assert_eq!(honest["conditional_delete_enforced"], true, "{honest}");
-    let file = json(&ok(run(TestStore::file().platctl().args(["store", "probe", "--output", "json"]))));
+    let file =
+        json(&ok(run(TestStore::file().platctl().args(["store", "probe", "--output", "json"]))));
     assert_eq!(file["conditional_delete_enforced"], false, "{file}");
 
     // A proxy that drops only If-Match: creates are still safe, deletes are unconditional.
@@ -100,16 +133,26 @@ fn conditional_delete_is_probed_and_unlock_falls_back_without_it() {
     assert_eq!(probe.status.code(), Some(0), "locking stays allowed:\n{}", stderr(&probe));
     let report = json(&probe);
     assert_eq!(report["conditional_create_enforced"], true, "{report}");
-    assert_eq!(report["conditional_delete_enforced"], false, "a DELETE that ignores If-Match is detected: {report}");
+    assert_eq!(
+        report["conditional_delete_enforced"], false,
+        "a DELETE that ignores If-Match is detected: {report}"
+    );
     let table = stdout(&ok(run(store.platctl().args(["store", "probe"]))));
     assert!(table.contains("conditional delete: not enforced"), "{table}");
 
     // Lock and unlock still work there (read, check the ID, delete).
     let root = TfRoot::demo();
     root.init(&store, "fallback");
-    ok(run(&mut root.tf(&store, "fallback", &["apply", "-auto-approve", "-input=false", "-no-color"])));
+    ok(run(&mut root.tf(
+        &store,
+        "fallback",
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    )));
     let list = json(&ok(run(store.platctl().args(["state", "list", "--output", "json"]))));
-    let env = list.as_array().and_then(|a| a.iter().find(|r| r["env"] == "fallback")).expect("env listed");
+    let env = list
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["env"] == "fallback"))
+        .expect("env listed");
     assert!(env["lock"].is_null(), "the lock was released: {env}");
     assert_eq!(store.versions("fallback").len(), 1);
 }

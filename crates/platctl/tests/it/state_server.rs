@@ -29,7 +29,8 @@ fn serve(store: &TestStore, extra: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("serve");
-    wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port)).ok()).expect("server listening");
+    wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .expect("server listening");
     Server { child, port }
 }
 
@@ -66,13 +67,17 @@ fn tokens() -> Tokens {
 }
 
 fn basic(token: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("platctl:{token}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("platctl:{token}"))
+    )
 }
 
 fn req(port: u16, method: &str, path: &str, body: &[u8], token: Option<&str>) -> (u16, String) {
     match token {
         Some(t) => {
-            let auth = if t.starts_with("bearer:") { format!("Bearer {}", &t[7..]) } else { basic(t) };
+            let auth =
+                if t.starts_with("bearer:") { format!("Bearer {}", &t[7..]) } else { basic(t) };
             http_with(port, method, path, body, &[("Authorization", &auth)])
         }
         None => http_with(port, method, path, body, &[]),
@@ -84,7 +89,10 @@ const LOCK_A: &str = r#"{"ID":"lock-a","Operation":"OperationTypeApply","Who":"c
 fn snapshot(store: &TestStore) -> (usize, serde_json::Value, Vec<serde_json::Value>) {
     let versions = store.versions("staging");
     let list = json(&ok(run(store.platctl().args(["state", "list", "--output", "json"]))));
-    let mut cur = list.as_array().and_then(|a| a.iter().find(|r| r["env"] == "staging").cloned()).unwrap_or_default();
+    let mut cur = list
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["env"] == "staging").cloned())
+        .unwrap_or_default();
     // The lock's age ticks on its own; everything else must stay put.
     if let Some(lock) = cur.get_mut("lock").and_then(|l| l.as_object_mut()) {
         lock.remove("age_seconds");
@@ -102,8 +110,28 @@ fn auth_matrix() {
 
     // Seed: two versions of staging, written by the CI token through the protocol.
     assert_eq!(req(p, "LOCK", "/v1/state/staging", LOCK_A.as_bytes(), Some(&t.writer)).0, 200);
-    assert_eq!(req(p, "POST", "/v1/state/staging?ID=lock-a", state_json(1, "L", 2).as_bytes(), Some(&t.writer)).0, 200);
-    assert_eq!(req(p, "POST", "/v1/state/staging?ID=lock-a", state_json(2, "L", 3).as_bytes(), Some(&t.writer)).0, 200);
+    assert_eq!(
+        req(
+            p,
+            "POST",
+            "/v1/state/staging?ID=lock-a",
+            state_json(1, "L", 2).as_bytes(),
+            Some(&t.writer)
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        req(
+            p,
+            "POST",
+            "/v1/state/staging?ID=lock-a",
+            state_json(2, "L", 3).as_bytes(),
+            Some(&t.writer)
+        )
+        .0,
+        200
+    );
     assert_eq!(req(p, "UNLOCK", "/v1/state/staging", LOCK_A.as_bytes(), Some(&t.writer)).0, 200);
     let (_, _, versions) = snapshot(&store);
     let v1 = versions[0]["id"].as_str().expect("id").to_owned();
@@ -128,12 +156,12 @@ fn auth_matrix() {
             ("no token", None, 401),
             ("wrong token", Some(wrong.as_str()), 401),
             ("wrong bearer", Some("bearer:plt_wrong"), 401),
-            ("another env's token", Some(t.other_env.as_str()), if path == "/metrics" { 200 } else { 403 }),
             (
-                "read-only token",
-                Some(t.reader.as_str()),
-                if *method == "GET" { 200 } else { 403 },
+                "another env's token",
+                Some(t.other_env.as_str()),
+                if path == "/metrics" { 200 } else { 403 },
             ),
+            ("read-only token", Some(t.reader.as_str()), if *method == "GET" { 200 } else { 403 }),
         ] {
             let (status, text) = req(p, method, path, body, token);
             assert_eq!(status, expected, "{who}: {method} {path} -> {status} {text}");
@@ -148,21 +176,46 @@ fn auth_matrix() {
 
     // The admin token may do everything, in a sensible order.
     assert_eq!(req(p, "GET", "/v1/state/staging", b"", admin).0, 200);
-    assert_eq!(req(p, "GET", "/v1/state/staging", b"", Some(&format!("bearer:{}", t.admin))).0, 200, "bearer works too");
+    assert_eq!(
+        req(p, "GET", "/v1/state/staging", b"", Some(&format!("bearer:{}", t.admin))).0,
+        200,
+        "bearer works too"
+    );
     assert_eq!(req(p, "GET", "/v1/state/staging/versions", b"", admin).0, 200);
     assert_eq!(req(p, "GET", &format!("/v1/state/staging/versions/{v1}"), b"", admin).0, 200);
     assert_eq!(req(p, "GET", "/metrics", b"", admin).0, 200);
-    assert_eq!(req(p, "POST", "/v1/state/staging/rollback", rollback_body.as_bytes(), admin).0, 200);
+    assert_eq!(
+        req(p, "POST", "/v1/state/staging/rollback", rollback_body.as_bytes(), admin).0,
+        200
+    );
     assert_eq!(req(p, "LOCK", "/v1/state/staging", LOCK_A.as_bytes(), admin).0, 200);
     // A second LOCK answers 423 with the holder's LockInfo, as Terraform expects.
-    let (status, holder) = req(p, "LOCK", "/v1/state/staging", LOCK_A.replace("lock-a", "lock-b").as_bytes(), Some(&t.writer));
+    let (status, holder) = req(
+        p,
+        "LOCK",
+        "/v1/state/staging",
+        LOCK_A.replace("lock-a", "lock-b").as_bytes(),
+        Some(&t.writer),
+    );
     assert_eq!(status, 423);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&holder).expect("LockInfo JSON")["ID"], "lock-a");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&holder).expect("LockInfo JSON")["ID"],
+        "lock-a"
+    );
     // A write with another lock id answers 409 with the holder.
-    let (status, holder) = req(p, "POST", "/v1/state/staging?ID=lock-b", state_json(9, "L", 1).as_bytes(), Some(&t.writer));
+    let (status, holder) = req(
+        p,
+        "POST",
+        "/v1/state/staging?ID=lock-b",
+        state_json(9, "L", 1).as_bytes(),
+        Some(&t.writer),
+    );
     assert_eq!(status, 409);
     assert!(holder.contains("lock-a"));
-    assert_eq!(req(p, "POST", "/v1/state/staging?ID=lock-a", state_json(10, "L", 1).as_bytes(), admin).0, 200);
+    assert_eq!(
+        req(p, "POST", "/v1/state/staging?ID=lock-a", state_json(10, "L", 1).as_bytes(), admin).0,
+        200
+    );
     // Force-unlock (empty UNLOCK) is admin only, and audited.
     assert_eq!(req(p, "UNLOCK", "/v1/state/staging", b"", Some(&t.writer)).0, 403);
     assert_eq!(req(p, "UNLOCK", "/v1/state/staging", b"", admin).0, 200);
@@ -186,27 +239,129 @@ fn bad_input_is_refused_with_a_clear_message_and_writes_nothing() {
     let s = serve(&store, &["--max-body-mib", "1"]);
     let p = s.port;
     assert_eq!(http_with(p, "LOCK", "/v1/state/staging", LOCK_A.as_bytes(), &[]).0, 200);
-    assert_eq!(http_with(p, "POST", "/v1/state/staging?ID=lock-a", state_json(5, "L", 2).as_bytes(), &[]).0, 200);
+    assert_eq!(
+        http_with(p, "POST", "/v1/state/staging?ID=lock-a", state_json(5, "L", 2).as_bytes(), &[])
+            .0,
+        200
+    );
     let before = snapshot(&store);
 
     let good_md5 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
     let next = state_json(6, "L", 2);
     let cases: Vec<(&str, String, Vec<u8>, Vec<(&str, String)>, u16, &str)> = vec![
-        ("non-JSON", "/v1/state/staging?ID=lock-a".into(), b"<html>not state</html>".to_vec(), vec![], 400, "not a JSON"),
-        ("state version 3", "/v1/state/staging?ID=lock-a".into(), br#"{"version":3,"serial":9,"lineage":"L"}"#.to_vec(), vec![], 400, "version 3"),
-        ("wrong lineage", "/v1/state/staging?ID=lock-a".into(), state_json(6, "OTHER", 1).into_bytes(), vec![], 409, "lineage"),
-        ("serial regression", "/v1/state/staging?ID=lock-a".into(), state_json(4, "L", 1).into_bytes(), vec![], 409, "serial regression"),
-        ("same serial, other content", "/v1/state/staging?ID=lock-a".into(), state_json(5, "L", 7).into_bytes(), vec![], 409, "serial"),
-        ("oversize body", "/v1/state/staging?ID=lock-a".into(), state_json(6, "L", 9000).into_bytes(), vec![], 413, "exceeds the limit"),
-        ("bad Content-MD5", "/v1/state/staging?ID=lock-a".into(), next.clone().into_bytes(), vec![("Content-MD5", good_md5(b"other"))], 400, "Content-MD5"),
-        ("no lock id", "/v1/state/staging".into(), next.clone().into_bytes(), vec![], 409, "require the lock"),
+        (
+            "non-JSON",
+            "/v1/state/staging?ID=lock-a".into(),
+            b"<html>not state</html>".to_vec(),
+            vec![],
+            400,
+            "not a JSON",
+        ),
+        (
+            "state version 3",
+            "/v1/state/staging?ID=lock-a".into(),
+            br#"{"version":3,"serial":9,"lineage":"L"}"#.to_vec(),
+            vec![],
+            400,
+            "version 3",
+        ),
+        (
+            "wrong lineage",
+            "/v1/state/staging?ID=lock-a".into(),
+            state_json(6, "OTHER", 1).into_bytes(),
+            vec![],
+            409,
+            "lineage",
+        ),
+        (
+            "serial regression",
+            "/v1/state/staging?ID=lock-a".into(),
+            state_json(4, "L", 1).into_bytes(),
+            vec![],
+            409,
+            "serial regression",
+        ),
+        (
+            "same serial, other content",
+            "/v1/state/staging?ID=lock-a".into(),
+            state_json(5, "L", 7).into_bytes(),
+            vec![],
+            409,
+            "serial",
+        ),
+        (
+            "oversize body",
+            "/v1/state/staging?ID=lock-a".into(),
+            state_json(6, "L", 9000).into_bytes(),
+            vec![],
+            413,
+            "exceeds the limit",
+        ),
+        (
+            "bad Content-MD5",
+            "/v1/state/staging?ID=lock-a".into(),
+            next.clone().into_bytes(),
+            vec![("Content-MD5", good_md5(b"other"))],
+            400,
+            "Content-MD5",
+        ),
+        (
+            "no lock id",
+            "/v1/state/staging".into(),
+            next.clone().into_bytes(),
+            vec![],
+            409,
+            "require the lock",
+        ),
         ("env ..", "/v1/state/..".into(), next.clone().into_bytes(), vec![], 400, "invalid"),
-        ("env with /", "/v1/state/a%2Fb?ID=lock-a".into(), next.clone().into_bytes(), vec![], 400, "invalid env"),
-        ("env nested path", "/v1/state/a/b".into(), next.clone().into_bytes(), vec![], 400, "one path segment"),
-        ("env fullwidth unicode", "/v1/state/%EF%BD%93taging?ID=lock-a".into(), next.clone().into_bytes(), vec![], 400, "invalid env"),
-        ("env zero-width", "/v1/state/staging%E2%80%8B?ID=lock-a".into(), next.clone().into_bytes(), vec![], 400, "invalid env"),
-        ("env uppercase", "/v1/state/STAGING?ID=lock-a".into(), next.clone().into_bytes(), vec![], 400, "invalid env"),
-        ("empty env", "/v1/state/".into(), next.clone().into_bytes(), vec![], 404, "/v1/state/<env>"),
+        (
+            "env with /",
+            "/v1/state/a%2Fb?ID=lock-a".into(),
+            next.clone().into_bytes(),
+            vec![],
+            400,
+            "invalid env",
+        ),
+        (
+            "env nested path",
+            "/v1/state/a/b".into(),
+            next.clone().into_bytes(),
+            vec![],
+            400,
+            "one path segment",
+        ),
+        (
+            "env fullwidth unicode",
+            "/v1/state/%EF%BD%93taging?ID=lock-a".into(),
+            next.clone().into_bytes(),
+            vec![],
+            400,
+            "invalid env",
+        ),
+        (
+            "env zero-width",
+            "/v1/state/staging%E2%80%8B?ID=lock-a".into(),
+            next.clone().into_bytes(),
+            vec![],
+            400,
+            "invalid env",
+        ),
+        (
+            "env uppercase",
+            "/v1/state/STAGING?ID=lock-a".into(),
+            next.clone().into_bytes(),
+            vec![],
+            400,
+            "invalid env",
+        ),
+        (
+            "empty env",
+            "/v1/state/".into(),
+            next.clone().into_bytes(),
+            vec![],
+            404,
+            "/v1/state/<env>",
+        ),
         ("bad LOCK body", "/v1/state/staging".into(), b"{}".to_vec(), vec![], 400, "LockInfo"),
     ];
     for (name, path, body, headers, expected, needle) in cases {
@@ -218,7 +373,13 @@ fn bad_input_is_refused_with_a_clear_message_and_writes_nothing() {
         assert_eq!(snapshot(&store), before, "{name}: nothing may be written");
     }
     // The correct MD5 and body are accepted.
-    let (status, text) = http_with(p, "POST", "/v1/state/staging?ID=lock-a", next.as_bytes(), &[("Content-MD5", &good_md5(next.as_bytes()))]);
+    let (status, text) = http_with(
+        p,
+        "POST",
+        "/v1/state/staging?ID=lock-a",
+        next.as_bytes(),
+        &[("Content-MD5", &good_md5(next.as_bytes()))],
+    );
     assert_eq!(status, 200, "{text}");
     assert_eq!(store.versions("staging").len(), before.0 + 1);
 }
@@ -229,12 +390,32 @@ fn metrics_are_valid_prometheus_text_and_track_locks() {
     let s = serve(&store, &[]);
     let p = s.port;
     assert_eq!(http_with(p, "LOCK", "/v1/state/metrics-env", LOCK_A.as_bytes(), &[]).0, 200);
-    assert_eq!(http_with(p, "POST", "/v1/state/metrics-env?ID=lock-a", state_json(1, "L", 2).as_bytes(), &[]).0, 200);
+    assert_eq!(
+        http_with(
+            p,
+            "POST",
+            "/v1/state/metrics-env?ID=lock-a",
+            state_json(1, "L", 2).as_bytes(),
+            &[]
+        )
+        .0,
+        200
+    );
     assert_eq!(http_with(p, "GET", "/v1/state/nope", b"", &[]).0, 404);
     let (status, body) = http_with(p, "GET", "/metrics", b"", &[]);
     assert_eq!(status, 200);
-    assert!(body.contains(r#"platctl_http_requests_total{route="/v1/state/{env}",method="LOCK",status="200"} 1"#), "{body}");
-    assert!(body.contains(r#"platctl_http_requests_total{route="/v1/state/{env}",method="GET",status="404"} 1"#), "{body}");
+    assert!(
+        body.contains(
+            r#"platctl_http_requests_total{route="/v1/state/{env}",method="LOCK",status="200"} 1"#
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            r#"platctl_http_requests_total{route="/v1/state/{env}",method="GET",status="404"} 1"#
+        ),
+        "{body}"
+    );
     assert!(body.contains(r#"platctl_state_locks_held{env="metrics-env"} 1"#), "{body}");
     assert!(body.contains(r#"platctl_state_lock_age_seconds{env="metrics-env"}"#), "{body}");
     assert!(body.contains(r#"platctl_state_bytes{env="metrics-env"}"#), "{body}");
@@ -245,8 +426,18 @@ fn metrics_are_valid_prometheus_text_and_track_locks() {
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("metrics.txt");
     std::fs::write(&file, &body).expect("write");
-    let check = Command::new("promtool").arg("check").arg("metrics").stdin(std::fs::File::open(&file).expect("open")).output().expect("promtool (Debian package prometheus) is required");
-    assert!(check.status.success(), "promtool check metrics failed:\n{}{}", stdout(&check), stderr(&check));
+    let check = Command::new("promtool")
+        .arg("check")
+        .arg("metrics")
+        .stdin(std::fs::File::open(&file).expect("open"))
+        .output()
+        .expect("promtool (Debian package prometheus) is required");
+    assert!(
+        check.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
 
     assert_eq!(http_with(p, "UNLOCK", "/v1/state/metrics-env", LOCK_A.as_bytes(), &[]).0, 200);
     let (_, body) = http_with(p, "GET", "/metrics", b"", &[]);
@@ -258,12 +449,29 @@ fn serve_refuses_non_loopback_without_tokens_and_serves_tls() {
     let store = TestStore::file();
     let o = run(store.platctl().args(["state", "serve", "--listen", "0.0.0.0:0"]));
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("without a tokens file") && stderr(&o).contains("--tokens"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("without a tokens file") && stderr(&o).contains("--tokens"),
+        "{}",
+        stderr(&o)
+    );
 
     let dir = tempfile::tempdir().expect("tmp");
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -271,7 +479,17 @@ fn serve_refuses_non_loopback_without_tokens_and_serves_tls() {
         .expect("openssl");
     assert!(made.status.success(), "{}", stderr(&made));
     let t = tokens();
-    let s = serve(&store, &["--tokens", t.file.path().to_str().expect("p"), "--tls-cert", cert.to_str().expect("p"), "--tls-key", key.to_str().expect("p")]);
+    let s = serve(
+        &store,
+        &[
+            "--tokens",
+            t.file.path().to_str().expect("p"),
+            "--tls-cert",
+            cert.to_str().expect("p"),
+            "--tls-key",
+            key.to_str().expect("p"),
+        ],
+    );
     let curl = |auth: Option<&str>| {
         let mut c = Command::new("curl");
         c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"]).arg(&cert);
@@ -287,12 +505,32 @@ fn serve_refuses_non_loopback_without_tokens_and_serves_tls() {
 
 #[test]
 fn token_command_prints_a_usable_entry() {
-    let o = ok(run(platctl().args(["state", "token", "--name", "ci", "--envs", "staging,dev-*", "--permissions", "read,lock", "--output", "json"])));
+    let o = ok(run(platctl().args([
+        "state",
+        "token",
+        "--name",
+        "ci",
+        "--envs",
+        "staging,dev-*",
+        "--permissions",
+        "read,lock",
+        "--output",
+        "json",
+    ])));
     let v = json(&o);
     let token = v["token"].as_str().expect("token");
     assert_eq!(v["entry"]["sha256"], sha(token));
     assert_eq!(v["entry"]["envs"], serde_json::json!(["staging", "dev-*"]));
-    let bad = run(platctl().args(["state", "token", "--name", "x", "--envs", "a", "--permissions", "root"]));
+    let bad = run(platctl().args([
+        "state",
+        "token",
+        "--name",
+        "x",
+        "--envs",
+        "a",
+        "--permissions",
+        "root",
+    ]));
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("unknown permission"), "{}", stderr(&bad));
 }
@@ -312,12 +550,20 @@ fn a_late_unlock_never_removes_a_lock_taken_after_a_force_unlock() {
         .stderr(log_a.reopen().expect("log"))
         .spawn()
         .expect("serve A");
-    wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port_a)).ok()).expect("server A listening");
+    wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port_a)).ok())
+        .expect("server A listening");
     let b = serve(&store, &[]);
     let lock_b = LOCK_A.replace("lock-a", "lock-b").replace("ci@runner", "other@runner");
 
     assert_eq!(http_with(port_a, "LOCK", "/v1/state/staging", LOCK_A.as_bytes(), &[]).0, 200);
-    ok(run(store.platctl().args(["state", "unlock", "--env", "staging", "--reason", "stuck pipeline"])));
+    ok(run(store.platctl().args([
+        "state",
+        "unlock",
+        "--env",
+        "staging",
+        "--reason",
+        "stuck pipeline",
+    ])));
     assert_eq!(http_with(b.port, "LOCK", "/v1/state/staging", lock_b.as_bytes(), &[]).0, 200);
 
     let (status, body) = http_with(port_a, "UNLOCK", "/v1/state/staging", LOCK_A.as_bytes(), &[]);
@@ -329,7 +575,10 @@ fn a_late_unlock_never_removes_a_lock_taken_after_a_force_unlock() {
     let _ = child_a.kill();
     let _ = child_a.wait();
     let log = std::fs::read_to_string(log_a.path()).expect("log");
-    assert!(log.contains("unlock by conditional delete") && log.contains("Mismatch"), "A tried its conditional delete first:\n{log}");
+    assert!(
+        log.contains("unlock by conditional delete") && log.contains("Mismatch"),
+        "A tried its conditional delete first:\n{log}"
+    );
 
     // And B's own unlock is the single conditional DELETE.
     assert_eq!(http_with(b.port, "UNLOCK", "/v1/state/staging", lock_b.as_bytes(), &[]).0, 200);

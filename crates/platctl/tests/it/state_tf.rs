@@ -4,7 +4,17 @@
 use crate::support::*;
 
 fn apply(root: &TfRoot, store: &TestStore, env: &str, release: &str) -> std::process::Output {
-    run(&mut root.tf(store, env, &["apply", "-auto-approve", "-input=false", "-no-color", &format!("-var=release={release}")]))
+    run(&mut root.tf(
+        store,
+        env,
+        &[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            &format!("-var=release={release}"),
+        ],
+    ))
 }
 
 fn lifecycle(store: &TestStore) {
@@ -33,7 +43,18 @@ fn lifecycle(store: &TestStore) {
 
     // Roll back to v1: serial = current + 1, same lineage, v1's content.
     let v1_id = v1["id"].as_str().expect("id");
-    let rb = ok(run(store.platctl().args(["state", "rollback", "--env", env, "--to", v1_id, "--reason", "bad release", "--output", "json"])));
+    let rb = ok(run(store.platctl().args([
+        "state",
+        "rollback",
+        "--env",
+        env,
+        "--to",
+        v1_id,
+        "--reason",
+        "bad release",
+        "--output",
+        "json",
+    ])));
     let rolled = json(&rb);
     assert_eq!(rolled["serial"].as_u64(), Some(v2["serial"].as_u64().expect("serial") + 1));
     assert_eq!(rolled["lineage"], v1["lineage"]);
@@ -45,28 +66,53 @@ fn lifecycle(store: &TestStore) {
     assert_eq!(store.versions(env).len(), 3, "a rollback is a version too");
 
     // The rollback changed state only: the configuration (v2) now differs.
-    let plan = run(&mut root.tf(store, env, &["plan", "-detailed-exitcode", "-input=false", "-no-color", "-var=release=v2"]));
-    assert_eq!(plan.status.code(), Some(2), "plan after rollback must show changes:\n{}", stdout(&plan));
-    assert!(stdout(&plan).contains("3 to change") || stdout(&plan).contains("to change"), "{}", stdout(&plan));
+    let plan = run(&mut root.tf(
+        store,
+        env,
+        &["plan", "-detailed-exitcode", "-input=false", "-no-color", "-var=release=v2"],
+    ));
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "plan after rollback must show changes:\n{}",
+        stdout(&plan)
+    );
+    assert!(
+        stdout(&plan).contains("3 to change") || stdout(&plan).contains("to change"),
+        "{}",
+        stdout(&plan)
+    );
 
     // Lock released after every run and the rollback.
     let list = json(&ok(run(store.platctl().args(["state", "list", "--output", "json"]))));
-    let row = list.as_array().expect("array").iter().find(|r| r["env"] == env).expect("env listed").clone();
+    let row = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["env"] == env)
+        .expect("env listed")
+        .clone();
     assert!(row["lock"].is_null(), "no lock must remain: {row}");
     assert_eq!(row["serial"], rolled["serial"]);
 
     // Audit: writes, locks, unlocks, the rollback and every tf run.
     let events = store.audit_events();
-    let count = |action: &str| events.iter().filter(|e| e["action"] == action && e["outcome"] == "success").count();
+    let count = |action: &str| {
+        events.iter().filter(|e| e["action"] == action && e["outcome"] == "success").count()
+    };
     assert_eq!(count("state_write"), 3, "{events:#?}");
     assert!(count("lock") >= 4 && count("unlock") >= 4);
     assert_eq!(count("rollback"), 1);
     let runs: Vec<_> = events.iter().filter(|e| e["action"] == "tf_run").collect();
     assert_eq!(runs.len(), 4, "init, two applies, plan");
-    let apply_run = runs.iter().find(|e| e["details"]["command"] == "apply").expect("apply audited");
+    let apply_run =
+        runs.iter().find(|e| e["details"]["command"] == "apply").expect("apply audited");
     assert_eq!(apply_run["details"]["exit_code"], 0);
     assert_eq!(apply_run["details"]["changes"]["add"], 3);
-    assert!(apply_run["details"]["args"].to_string().contains("-var=<redacted>"), "var values must not be logged: {apply_run}");
+    assert!(
+        apply_run["details"]["args"].to_string().contains("-var=<redacted>"),
+        "var values must not be logged: {apply_run}"
+    );
     let plan_run = runs.iter().find(|e| e["details"]["command"] == "plan").expect("plan audited");
     assert_eq!(plan_run["details"]["exit_code"], 2);
     let rollback = events.iter().find(|e| e["action"] == "rollback").expect("rollback event");
@@ -87,11 +133,21 @@ fn lifecycle_on_s3_store() {
 #[test]
 fn tf_exits_with_terraforms_code_and_reports_a_missing_root() {
     let store = TestStore::file();
-    let root = TfRoot::new("terraform {\n  backend \"http\" {}\n}\nresource \"terraform_data\" \"x\" {\n  input = undefined_thing\n}\n");
+    let root = TfRoot::new(
+        "terraform {\n  backend \"http\" {}\n}\nresource \"terraform_data\" \"x\" {\n  input = undefined_thing\n}\n",
+    );
     root.init(&store, "dev");
     let o = run(&mut root.tf(&store, "dev", &["validate", "-no-color"]));
     assert_eq!(o.status.code(), Some(1), "terraform's own exit code");
-    let missing = run(store.platctl().args(["tf", "--env", "dev", "--dir", "/nonexistent/root", "--", "plan"]));
+    let missing = run(store.platctl().args([
+        "tf",
+        "--env",
+        "dev",
+        "--dir",
+        "/nonexistent/root",
+        "--",
+        "plan",
+    ]));
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("/nonexistent/root does not exist"), "{}", stderr(&missing));
     let bad_env = run(store.platctl().args(["tf", "--env", "../prod", "--", "plan"]));
@@ -105,7 +161,11 @@ fn sigterm_is_forwarded_and_terraform_releases_its_lock() {
     let root = TfRoot::demo();
     root.init(&store, "sig");
     let child = root
-        .tf(&store, "sig", &["apply", "-auto-approve", "-input=false", "-no-color", "-var=hold_seconds=30"])
+        .tf(
+            &store,
+            "sig",
+            &["apply", "-auto-approve", "-input=false", "-no-color", "-var=hold_seconds=30"],
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -123,5 +183,9 @@ fn sigterm_is_forwarded_and_terraform_releases_its_lock() {
     assert_ne!(out.status.code(), Some(0), "an interrupted apply fails");
     let list = json(&ok(run(store.platctl().args(["state", "list", "--output", "json"]))));
     let row = list.as_array().expect("array").iter().find(|r| r["env"] == "sig").cloned();
-    assert!(row.is_none_or(|r| r["lock"].is_null()), "terraform must release the lock after SIGTERM: {list}\n{}", stdout(&out));
+    assert!(
+        row.is_none_or(|r| r["lock"].is_null()),
+        "terraform must release the lock after SIGTERM: {list}\n{}",
+        stdout(&out)
+    );
 }

@@ -15,17 +15,29 @@ pub fn platctl_bin() -> &'static str {
 
 /// The real terraform; the suite fails loudly without it.
 pub fn terraform() -> &'static str {
-    assert!(Path::new(TERRAFORM).exists(), "terraform is required at {TERRAFORM} (the state tests drive the real binary)");
+    assert!(
+        Path::new(TERRAFORM).exists(),
+        "terraform is required at {TERRAFORM} (the state tests drive the real binary)"
+    );
     TERRAFORM
 }
 
 /// A `platctl` command with a clean, deterministic environment.
 pub fn platctl() -> Command {
     let mut cmd = Command::new(platctl_bin());
-    for var in ["PLATCTL_STORE", "PLATCTL_AUDIT_LOG", "TF_HTTP_ADDRESS", "TF_HTTP_USERNAME", "TF_HTTP_PASSWORD"] {
+    for var in [
+        "PLATCTL_STORE",
+        "PLATCTL_AUDIT_LOG",
+        "TF_HTTP_ADDRESS",
+        "TF_HTTP_USERNAME",
+        "TF_HTTP_PASSWORD",
+    ] {
         cmd.env_remove(var);
     }
-    cmd.env("NO_COLOR", "1").env("TF_CLI_CONFIG_FILE", "/dev/null").env("TF_IN_AUTOMATION", "1").env("PLATCTL_ACTOR", "tester");
+    cmd.env("NO_COLOR", "1")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("PLATCTL_ACTOR", "tester");
     cmd.env("PLATCTL_TERRAFORM", terraform());
     cmd
 }
@@ -45,12 +57,20 @@ pub fn stderr(o: &Output) -> String {
 /// Assert success and show both streams otherwise.
 #[track_caller]
 pub fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "command failed ({:?})\nstdout:\n{}\nstderr:\n{}", o.status, stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "command failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
     o
 }
 
 pub fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", stdout(o), stderr(o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", stdout(o), stderr(o))
+    })
 }
 
 /// The S3 endpoint of the SeaweedFS started by scripts/test.
@@ -67,16 +87,32 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub fn test_bucket() -> String {
     let name = "platctl-tests".to_owned();
     let status = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", &format!("{}/{name}", s3_endpoint())])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            &format!("{}/{name}", s3_endpoint()),
+        ])
         .output()
         .expect("curl");
     let code = String::from_utf8_lossy(&status.stdout).into_owned();
-    assert!(code == "200" || code == "409", "cannot create bucket {name} on {} (HTTP {code})", s3_endpoint());
+    assert!(
+        code == "200" || code == "409",
+        "cannot create bucket {name} on {} (HTTP {code})",
+        s3_endpoint()
+    );
     name
 }
 
 fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// Which store a test runs against.
@@ -96,7 +132,11 @@ pub struct TestStore {
 impl TestStore {
     pub fn file() -> TestStore {
         let dir = tempfile::tempdir().expect("tempdir");
-        TestStore { kind: StoreKind::File(dir.path().join("store")), audit: dir.path().join("audit.jsonl"), _dir: dir }
+        TestStore {
+            kind: StoreKind::File(dir.path().join("store")),
+            audit: dir.path().join("audit.jsonl"),
+            _dir: dir,
+        }
     }
 
     pub fn s3(tag: &str) -> TestStore {
