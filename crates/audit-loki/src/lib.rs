@@ -52,6 +52,8 @@ pub enum LokiError {
     InvalidLine { path: PathBuf, offset: u64, reason: String },
     #[error("{0} is being shipped by another platctl process; wait for it to finish")]
     Busy(PathBuf),
+    #[error(transparent)]
+    Write(#[from] platctl_atomic_file::WriteError),
 }
 
 /// The spool's [`Target`]: its file, cursor and shipper lock.

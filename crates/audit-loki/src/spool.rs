@@ -6,8 +6,8 @@
 //! cursor file (`platctl audit ship --from FILE`).
 //!
 //! A cursor names the file by (device, inode) and a byte offset just after the
-//! last delivered line. It is written atomically (temp file, fsync, rename,
-//! fsync of the directory) and only after Loki answered 2xx, so a crash at any
+//! last delivered line. It is written atomically (`platctl_atomic_file`: temp
+//! file, fsync, rename, fsync of the directory) and only after Loki answered 2xx, so a crash at any
 //! point re-sends at most the batch in flight, never skips one. When the file
 //! behind a path changes (rotation, spool compaction), the cursor no longer
 //! matches and delivery restarts at offset 0 of the new file.
@@ -48,17 +48,8 @@ pub fn read_cursor(path: &Path) -> Result<Option<Cursor>, LokiError> {
 
 /// Atomically replace the cursor file and make the change durable.
 pub fn write_cursor(path: &Path, cursor: &Cursor) -> Result<(), LokiError> {
-    let tmp = path.with_extension("json.tmp");
     let body = serde_json::to_vec(cursor).map_err(|e| LokiError::Config(e.to_string()))?;
-    let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(&body).and_then(|()| f.sync_all()).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    sync_dir(path)
-}
-
-fn sync_dir(path: &Path) -> Result<(), LokiError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+    Ok(platctl_atomic_file::write(path, &body)?)
 }
 
 /// What to do with a line that is not an audit event.
@@ -268,7 +259,8 @@ impl Spool {
             })();
             result.map_err(|e| io(&self.file, e))?;
             if len == 0 {
-                sync_dir(&self.file)?;
+                // A new spool file: its directory entry must survive a crash too.
+                platctl_atomic_file::sync_parent_dir(&self.file).map_err(|e| io(&self.dir, e))?;
             }
             return Ok(());
         }
@@ -298,12 +290,10 @@ impl Spool {
         {
             return Ok(false);
         }
-        let fresh_path = self.dir.join("spool.jsonl.new");
-        let fresh = File::create(&fresh_path).map_err(|e| io(&fresh_path, e))?;
-        fresh.sync_all().map_err(|e| io(&fresh_path, e))?;
-        let fresh_meta = fresh.metadata().map_err(|e| io(&fresh_path, e))?;
-        std::fs::rename(&fresh_path, &self.file).map_err(|e| io(&self.file, e))?;
-        sync_dir(&self.file)?;
+        platctl_atomic_file::write(&self.file, b"")?;
+        // Appenders that open the new file keep its inode, and only the holder of the
+        // shipper lock replaces it: this is the file just written.
+        let fresh_meta = std::fs::metadata(&self.file).map_err(|e| io(&self.file, e))?;
         // A crash here leaves a cursor naming the old inode: the reader then
         // starts the new (empty or freshly appended) file at 0, which is right.
         write_cursor(

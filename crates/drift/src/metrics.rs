@@ -1,5 +1,5 @@
-//! Drift metrics in the Prometheus text format, for a textfile collector or a
-//! Pushgateway.
+//! Drift metrics in the Prometheus text format, for a textfile collector (the
+//! binary writes the file with `platctl_atomic_file`) or a Pushgateway.
 
 use std::fmt::Write as _;
 
@@ -65,19 +65,6 @@ pub fn render(reports: &[EnvReport], last_success: &[(String, Option<i64>)]) -> 
         }
     }
     out
-}
-
-/// Write metrics atomically (temp file + rename), as textfile collectors expect.
-pub fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir =
-        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("metrics"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// PUT the metrics to a Pushgateway under job `platctl_drift` (replacing the group).

@@ -56,6 +56,8 @@ pub enum SecretsError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Write(#[from] platctl_atomic_file::WriteError),
     #[error("invalid Secret manifest: {0}")]
     InvalidManifest(String),
     #[error("encryption failed: {0}")]

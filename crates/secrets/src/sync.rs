@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -475,12 +474,12 @@ pub async fn sync(
 
     let stale_files = stale_files(&env_dir, &changes);
 
-    // 4. Write: temp file in the same directory, fsync, rename.
+    // 4. Write each file atomically and durably (platctl_atomic_file).
     if !writes.is_empty() {
         std::fs::create_dir_all(&env_dir).map_err(crate::io_err(&env_dir))?;
     }
     for (path, text) in &writes {
-        write_atomic(path, text.as_bytes())?;
+        platctl_atomic_file::write(path, text.as_bytes()).map_err(SecretsError::from)?;
     }
     Ok(SyncReport { env: opts.env.clone(), dry_run: opts.dry_run, secrets: changes, stale_files })
 }
@@ -534,29 +533,4 @@ fn stale_files(env_dir: &Path, changes: &[SecretChange]) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
-}
-
-/// Write `bytes` to `path` through a temporary file in the same directory
-/// and a rename, so readers see the old or the new file, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut rnd = [0u8; 6];
-    getrandom::fill(&mut rnd).map_err(|e| SecretsError::Crypto(e.to_string()))?;
-    let tmp = dir.join(format!(".{file_name}.tmp-{}-{}", std::process::id(), hex::encode(rnd)));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|source: std::io::Error| {
-        let _ = std::fs::remove_file(&tmp);
-        SecretsError::Io { path: path.to_owned(), source }
-    })
 }

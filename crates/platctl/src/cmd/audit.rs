@@ -280,8 +280,6 @@ async fn ship(args: ShipArgs) -> anyhow::Result<ExitCode> {
 
 fn write_metrics(path: Option<&Path>, metrics: &Metrics) -> anyhow::Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let tmp = path.with_extension("prom.tmp");
-    std::fs::write(&tmp, metrics.prometheus_text())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    platctl_atomic_file::write(path, metrics.prometheus_text().as_bytes())
+        .context("cannot write the shipping metrics (--metrics)")
 }

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use platctl_drift::{DriftRun, Source, metrics, report};
 
 use crate::cli::{DriftArgs, DriftFormat};
@@ -48,8 +49,8 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     }
     let text = metrics::render(&outcome.reports, &outcome.last_success);
     if let Some(path) = &args.metrics {
-        metrics::write_file(path, &text)
-            .map_err(|e| anyhow::anyhow!("cannot write metrics to {}: {e}", path.display()))?;
+        platctl_atomic_file::write(path, text.as_bytes())
+            .context("cannot write the drift metrics")?;
     }
     if let Some(gateway) = &args.pushgateway {
         metrics::push(gateway, &text).await.map_err(anyhow::Error::msg)?;
