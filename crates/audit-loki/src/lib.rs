@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod push;
+#[cfg(feature = "test-support")]
 pub mod receiver;
 pub mod ship;
 pub mod spool;

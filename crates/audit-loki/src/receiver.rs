@@ -3,6 +3,9 @@
 //! optionally gzip-encoded — validates it strictly (timestamps must be
 //! nanosecond strings, entries `[ts, line]` or `[ts, line, {metadata}]`), and
 //! can inject faults: HTTP statuses and slow answers.
+//!
+//! Compiled only with the `test-support` feature: tests and the benchmark enable
+//! it; production builds of platctl do not contain it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
