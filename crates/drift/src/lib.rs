@@ -103,15 +103,25 @@ pub struct DriftOutcome {
     pub last_success: Vec<(String, Option<i64>)>,
 }
 
+/// What a run found, over all its envs. The binary maps it to an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every env was checked and is clean.
+    Clean,
+    /// Every env was checked; at least one has drift or pending changes.
+    Changes,
+    /// At least one check failed: the run is incomplete (this wins over drift).
+    Incomplete,
+}
+
 impl DriftOutcome {
-    /// 1 if any check failed, else 2 if anything drifted or is pending, else 0.
-    pub fn exit_code(&self) -> u8 {
+    pub fn verdict(&self) -> Verdict {
         if self.reports.iter().any(|r| r.status == Status::Error) {
-            1
+            Verdict::Incomplete
         } else if self.reports.iter().any(|r| matches!(r.status, Status::Drift | Status::Pending)) {
-            2
+            Verdict::Changes
         } else {
-            0
+            Verdict::Clean
         }
     }
 }
@@ -318,4 +328,52 @@ fn tail(stderr: &[u8], stdout: &[u8]) -> String {
     let text = String::from_utf8_lossy(text);
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines[lines.len().saturating_sub(4)..].join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{PlanFindings, ResourceChange};
+
+    fn report(env: &str, status: Status) -> EnvReport {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
+        if status == Status::Error {
+            return EnvReport::failed(env, "terraform init failed".into(), None, now, 1);
+        }
+        let mut findings = PlanFindings { lines: 3, ..PlanFindings::default() };
+        let change = ResourceChange {
+            address: "terraform_data.x".into(),
+            action: "update".into(),
+            reason: None,
+        };
+        match status {
+            Status::Drift => {
+                findings.drift.push(change);
+                findings.drift_count = 1;
+            }
+            Status::Pending => {
+                findings.pending.push(change);
+                findings.pending_count = 1;
+            }
+            _ => {}
+        }
+        let code = if status == Status::Clean { 0 } else { 2 };
+        let r = EnvReport::build(env, &findings, Some(code), vec![], None, now, 1);
+        assert_eq!(r.status, status);
+        r
+    }
+
+    fn verdict(statuses: &[Status]) -> Verdict {
+        let reports = statuses.iter().map(|s| report("e", *s)).collect();
+        DriftOutcome { reports, last_success: vec![] }.verdict()
+    }
+
+    #[test]
+    fn an_incomplete_run_wins_over_drift_and_drift_over_clean() {
+        assert_eq!(verdict(&[Status::Clean, Status::Clean]), Verdict::Clean);
+        assert_eq!(verdict(&[Status::Clean, Status::Pending]), Verdict::Changes);
+        assert_eq!(verdict(&[Status::Drift, Status::Clean]), Verdict::Changes);
+        assert_eq!(verdict(&[Status::Drift, Status::Error, Status::Clean]), Verdict::Incomplete);
+        assert_eq!(verdict(&[Status::Error]), Verdict::Incomplete);
+    }
 }

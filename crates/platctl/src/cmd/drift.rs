@@ -5,7 +5,7 @@ use anyhow::Context;
 use platctl_drift::{DriftRun, Source, metrics, report};
 
 use crate::cli::{DriftArgs, DriftFormat};
-use crate::output;
+use crate::{exit, output};
 
 pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs"));
@@ -55,5 +55,5 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
     if let Some(gateway) = &args.pushgateway {
         metrics::push(gateway, &text).await.map_err(anyhow::Error::msg)?;
     }
-    Ok(ExitCode::from(outcome.exit_code()))
+    Ok(ExitCode::from(exit::drift(outcome.verdict())))
 }

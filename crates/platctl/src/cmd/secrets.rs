@@ -229,7 +229,7 @@ async fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
         ManifestFormat::Yaml => print!("{}", sealed.to_yaml()?),
         ManifestFormat::Json => println!("{}", sealed.to_json()?),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit::OK))
 }
 
 async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -293,7 +293,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(anyhow::Error::new(e)),
     };
     print_sync(&report, &root, args.output)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit::OK))
 }
 
 fn display_path(root: &Path, p: &Path) -> String {

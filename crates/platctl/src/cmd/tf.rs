@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use platctl_tf::{Backend, TfRun};
 
 use crate::cli::TfArgs;
-use crate::output;
+use crate::{exit, output};
 
 pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
     platctl_state::validate_env(&args.env)?;
@@ -71,5 +71,5 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default(),
         audit_path.display()
     ));
-    Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))
+    Ok(ExitCode::from(exit::terraform(outcome.exit_code)))
 }
