@@ -307,12 +307,15 @@ pub struct DriftArgs {
         conflicts_with = "all"
     )]
     pub envs: Vec<String>,
-    /// Check every env root found under --dir.
+    /// Check every env root found under --envs-dir.
     #[arg(long)]
     pub all: bool,
-    /// The directory holding one Terraform root per env. Default: infra/terraform/envs.
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    /// The folder holding one Terraform root per env (ENVS_DIR/<env>). Default: infra/terraform/envs.
+    #[arg(long, value_name = "ENVS_DIR")]
+    pub envs_dir: Option<PathBuf>,
+    /// Deprecated name of --envs-dir (`platctl tf --dir` is one root, not this folder).
+    #[arg(long = "dir", value_name = "ENVS_DIR", hide = true, conflicts_with = "envs_dir")]
+    pub deprecated_dir: Option<PathBuf>,
     /// Read state from a shared `platctl state serve` (no report history then).
     #[arg(long, value_name = "URL", conflicts_with = "store")]
     pub server: Option<String>,

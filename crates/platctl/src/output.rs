@@ -18,6 +18,15 @@ pub fn paint_error(s: &str) -> String {
     if color_enabled() { format!("\x1b[1;31m{s}\x1b[0m") } else { s.to_owned() }
 }
 
+/// A warning for people (e.g. a deprecated flag): stderr, yellow when colour is on.
+pub fn warn(msg: impl std::fmt::Display) {
+    if color_enabled() {
+        eprintln!("\x1b[1;33mwarning:\x1b[0m {msg}");
+    } else {
+        eprintln!("warning: {msg}");
+    }
+}
+
 /// Progress and status lines for people: stderr, so stdout stays parseable.
 pub fn progress(msg: impl std::fmt::Display) {
     if color_enabled() {

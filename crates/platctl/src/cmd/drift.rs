@@ -1,3 +1,5 @@
+//! `platctl drift`: read-only drift checks of every env (crate platctl-drift).
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -8,7 +10,17 @@ use crate::cli::{DriftArgs, DriftFormat};
 use crate::{exit, output};
 
 pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.dir.clone().unwrap_or_else(|| super::repo_root().join("infra/terraform/envs"));
+    if args.deprecated_dir.is_some() {
+        output::warn(
+            "`platctl drift --dir` is deprecated and will be removed: use --envs-dir (the folder \
+             holding one root per env; `platctl tf --dir` names a single root)",
+        );
+    }
+    let dir = args
+        .envs_dir
+        .clone()
+        .or_else(|| args.deprecated_dir.clone())
+        .unwrap_or_else(|| super::repo_root().join("infra/terraform/envs"));
     let envs = if args.all { platctl_drift::discover_envs(&dir)? } else { args.envs.clone() };
     let (source, sink) = match &args.server {
         Some(url) => {

@@ -31,7 +31,7 @@ impl Envs {
 
     fn drift(&self, store: &TestStore, extra: &[&str]) -> Command {
         let mut cmd = store.platctl();
-        cmd.args(["drift", "--dir"]).arg(self.dir.path()).args(extra);
+        cmd.args(["drift", "--envs-dir"]).arg(self.dir.path()).args(extra);
         cmd
     }
 }
@@ -232,9 +232,19 @@ fn broken_config_exits_1_and_all_discovers_envs() {
         "{}",
         stdout(&md)
     );
+    assert!(!stderr(&md).contains("deprecated"), "{}", stderr(&md));
+
+    // `drift --dir` is the deprecated name of --envs-dir: it still works, and says so.
     let none = run(store.platctl().args(["drift", "--all", "--dir", "/nonexistent-envs"]));
     assert_eq!(none.status.code(), Some(1));
-    assert!(stderr(&none).contains("/nonexistent-envs"), "{}", stderr(&none));
+    let err = stderr(&none);
+    assert!(err.contains("/nonexistent-envs"), "the alias's value is used: {err}");
+    assert!(
+        err.contains("warning: `platctl drift --dir` is deprecated") && err.contains("--envs-dir"),
+        "{err}"
+    );
+    let both = run(store.platctl().args(["drift", "--all", "--dir", "a", "--envs-dir", "b"]));
+    assert_eq!(both.status.code(), Some(2), "one name at a time: {}", stderr(&both));
 }
 
 #[test]
