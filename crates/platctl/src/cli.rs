@@ -1,10 +1,10 @@
-//! Command-line definition. Each subcommand's flags live here; its behaviour
-//! lives in `cmd/<name>.rs`.
+//! Command-line definition: every subcommand's flags live here (and only here);
+//! its behaviour lives in `cmd/<name>.rs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::output::Format;
 
@@ -63,10 +63,10 @@ pub enum Command {
     Smoke(SmokeArgs),
     /// Secrets: seal for sealed-secrets, sync from OpenBao into Git, scan the repo for credentials.
     #[command(subcommand)]
-    Secrets(crate::cmd::secrets::SecretsCommand),
+    Secrets(SecretsCommand),
     /// Audit log: ship events to Loki (backfill a JSON Lines file, or drain the Loki spool).
     #[command(subcommand)]
-    Audit(crate::cmd::audit::AuditCommand),
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,7 +244,7 @@ pub struct SmokeArgs {
     pub output: SmokeOutput,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum SmokeOutput {
     #[default]
     Text,
@@ -277,14 +277,14 @@ pub struct CheckArgs {
     pub skip: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
     Human,
     Json,
     Sarif,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum DriftFormat {
     #[default]
     Table,
@@ -336,4 +336,184 @@ pub struct DriftArgs {
     /// Extra arguments for `terraform plan`, after `--` (e.g. -var-file=x.tfvars).
     #[arg(last = true, value_name = "PLAN ARGS")]
     pub plan_args: Vec<String>,
+}
+
+// `platctl secrets`
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal a Secret for the sealed-secrets controller (kubeseal-compatible).
+    ///
+    /// Reads a v1 Secret manifest (data and/or stringData) on stdin, or builds one
+    /// from --name/--namespace with --from-literal and --from-file, and writes a
+    /// bitnami.com/v1alpha1 SealedSecret to stdout. Each value gets a fresh AES-256-GCM
+    /// key wrapped with RSA-OAEP-SHA256 under the scope's label.
+    #[command(
+        after_help = "Exit codes: 0 sealed; 1 error (invalid manifest, certificate expired, \
+not RSA, unreachable or not a certificate).\n\
+Example: kubectl create secret generic db -n app --from-literal=password=... --dry-run=client -o yaml \
+| platctl secrets seal --cert deploy/secrets/staging/sealed-secrets-cert.pem > db.sealed.yaml"
+    )]
+    Seal(SealArgs),
+    /// Seal the OpenBao KV v2 values mapped for an env into SealedSecret files.
+    ///
+    /// Reads deploy/secrets/mapping.yaml, reads every mapped OpenBao path first, then
+    /// (re)writes only the files whose sources changed (KV version, keys, template,
+    /// scope or controller certificate), each atomically, as
+    /// deploy/secrets/<env>/<namespace>-<name>.yaml. One audit event per run.
+    /// OpenBao: BAO_ADDR (or VAULT_ADDR); BAO_TOKEN (or VAULT_TOKEN), or AppRole with
+    /// BAO_ROLE_ID + BAO_SECRET_ID (mount BAO_APPROLE_MOUNT, default approle), or
+    /// Kubernetes auth in a pod with BAO_K8S_ROLE.
+    #[command(
+        after_help = "Exit codes: 0 done (or nothing to do); 1 error (permission denied, OpenBao \
+unreachable, bad mapping or certificate); 5 a mapped path, version or field does not exist. \
+On any error no file is written."
+    )]
+    Sync(SyncArgs),
+    /// Find plaintext Kubernetes Secrets and credentials (Linode tokens, private keys,
+    /// S3 keys, AWS key ids) in every file Git would see under PATH.
+    ///
+    /// Honours .gitignore; skips .git/, target/, binary files and files over 2 MiB.
+    /// Allowlist: PATH/.platctl-scan-allow, one `GLOB  # reason` per line (reason required).
+    /// Findings show file, line and column, never the matched text.
+    #[command(
+        after_help = "Exit codes: 0 nothing found; 1 findings (or an error, e.g. a bad allowlist)."
+    )]
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Only this namespace and name may unseal (label "ns/name").
+    Strict,
+    /// Any name in this namespace (label "ns").
+    NamespaceWide,
+    /// Any namespace and name (empty label).
+    ClusterWide,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ManifestFormat {
+    #[default]
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// The controller's public certificate: a PEM file, or the controller's
+    /// http(s)://…/v1/cert.pem URL (a bare http(s)://host:port means its /v1/cert.pem).
+    #[arg(long, env = "PLATCTL_SEALED_SECRETS_CERT", value_name = "FILE|URL")]
+    pub cert: String,
+    /// Who may unseal. Default: the manifest's sealedsecrets.bitnami.com/* annotation, else strict.
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
+    /// Build the Secret from flags instead of stdin: its name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The Secret's namespace (fills in a manifest without one).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// KEY=VALUE (repeatable). Note: values on a command line end up in shell history.
+    #[arg(long, value_name = "KEY=VALUE", requires = "name")]
+    pub from_literal: Vec<String>,
+    /// KEY=PATH: the file's bytes (repeatable).
+    #[arg(long, value_name = "KEY=PATH", requires = "name")]
+    pub from_file: Vec<String>,
+    /// Secret type for --name (default Opaque).
+    #[arg(long = "type", value_name = "TYPE", requires = "name")]
+    pub secret_type: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: ManifestFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The environment in the mapping file.
+    #[arg(long)]
+    pub env: String,
+    /// Mapping file. Default: deploy/secrets/mapping.yaml at the repository root.
+    #[arg(long, env = "PLATCTL_SECRETS_MAPPING", value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    /// Show what would change (names, paths, versions; never values) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Audit log (JSON Lines). Default: $PLATCTL_AUDIT_LOG, then .platctl/audit.jsonl at the repository root.
+    #[arg(long, env = "PLATCTL_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Directory (or file) to scan.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Allowlist file. Default: PATH/.platctl-scan-allow.
+    #[arg(long, value_name = "FILE")]
+    pub allowlist: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: ReportFormat,
+}
+
+// `platctl audit`
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Ship audit events to Loki: backfill a JSON Lines audit file (--from FILE),
+    /// or drain the Loki sink's spool (without --from). Idempotent.
+    Ship(ShipArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every event is delivered; 1 error: Loki refused a batch (4xx other than 429: \
+not retried, events kept), --timeout reached with events left, a line that is not an audit event, the file \
+being shipped by another process, or I/O; 2 usage.\n\
+Re-running is safe: a cursor next to the file (per Loki URL and tenant) records what Loki acknowledged, and \
+re-sent events are exact duplicates that Loki stores once.\n\
+Credentials come from the environment only: PLATCTL_LOKI_USERNAME + PLATCTL_LOKI_PASSWORD (basic) or \
+PLATCTL_LOKI_TOKEN (bearer). Progress goes to stderr. See docs/audit.md."
+)]
+pub struct ShipArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// JSON Lines audit file to backfill. Without it, the Loki spool is drained.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Loki base URL or push URL. Default: $PLATCTL_LOKI_URL.
+    #[arg(long, value_name = "URL")]
+    pub loki: Option<String>,
+    /// Tenant (X-Scope-OrgID). Default: $PLATCTL_LOKI_TENANT.
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
+    /// The Loki spool to drain. Default: $PLATCTL_LOKI_SPOOL, then `<audit log>.loki-spool`.
+    #[arg(long, value_name = "DIR", conflicts_with = "from")]
+    pub spool: Option<PathBuf>,
+    /// Ignore the cursor and send every line again (Loki drops exact duplicates).
+    #[arg(long)]
+    pub from_start: bool,
+    /// Stop retrying after S seconds (events left are reported, exit 1). Default: retry until delivered.
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Most events per push request.
+    #[arg(long, value_name = "N")]
+    pub batch_events: Option<usize>,
+    /// Most bytes of log lines per push request (before gzip).
+    #[arg(long, value_name = "BYTES")]
+    pub batch_bytes: Option<usize>,
+    /// Also write platctl_audit_ship_errors_total and platctl_audit_spool_pending_events
+    /// to FILE in the Prometheus text format (node_exporter textfile collector).
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
 }

@@ -8,67 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
 use platctl_audit::{AuditSink, FanOut, JsonlFileSink};
 use platctl_audit_loki::config::{ENV_PASSWORD, ENV_TENANT, ENV_TOKEN, ENV_URL, ENV_USERNAME};
 use platctl_audit_loki::{Control, Ended, LokiConfig, LokiSink, Metrics, Pusher, Spool, Target};
 use serde::Serialize;
 
-use crate::cli::StoreArgs;
+use crate::cli::{AuditCommand, ShipArgs};
 use crate::exit;
 use crate::output::{self, Format};
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Ship audit events to Loki: backfill a JSON Lines audit file (--from FILE),
-    /// or drain the Loki sink's spool (without --from). Idempotent.
-    Ship(ShipArgs),
-}
-
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Exit codes: 0 every event is delivered; 1 error: Loki refused a batch (4xx other than 429: \
-not retried, events kept), --timeout reached with events left, a line that is not an audit event, the file \
-being shipped by another process, or I/O; 2 usage.\n\
-Re-running is safe: a cursor next to the file (per Loki URL and tenant) records what Loki acknowledged, and \
-re-sent events are exact duplicates that Loki stores once.\n\
-Credentials come from the environment only: PLATCTL_LOKI_USERNAME + PLATCTL_LOKI_PASSWORD (basic) or \
-PLATCTL_LOKI_TOKEN (bearer). Progress goes to stderr. See docs/audit.md."
-)]
-pub struct ShipArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// JSON Lines audit file to backfill. Without it, the Loki spool is drained.
-    #[arg(long, value_name = "FILE")]
-    pub from: Option<PathBuf>,
-    /// Loki base URL or push URL. Default: $PLATCTL_LOKI_URL.
-    #[arg(long, value_name = "URL")]
-    pub loki: Option<String>,
-    /// Tenant (X-Scope-OrgID). Default: $PLATCTL_LOKI_TENANT.
-    #[arg(long, value_name = "ID")]
-    pub tenant: Option<String>,
-    /// The Loki spool to drain. Default: $PLATCTL_LOKI_SPOOL, then `<audit log>.loki-spool`.
-    #[arg(long, value_name = "DIR", conflicts_with = "from")]
-    pub spool: Option<PathBuf>,
-    /// Ignore the cursor and send every line again (Loki drops exact duplicates).
-    #[arg(long)]
-    pub from_start: bool,
-    /// Stop retrying after S seconds (events left are reported, exit 1). Default: retry until delivered.
-    #[arg(long, value_name = "S")]
-    pub timeout: Option<f64>,
-    /// Most events per push request.
-    #[arg(long, value_name = "N")]
-    pub batch_events: Option<usize>,
-    /// Most bytes of log lines per push request (before gzip).
-    #[arg(long, value_name = "BYTES")]
-    pub batch_bytes: Option<usize>,
-    /// Also write platctl_audit_ship_errors_total and platctl_audit_spool_pending_events
-    /// to FILE in the Prometheus text format (node_exporter textfile collector).
-    #[arg(long, value_name = "FILE")]
-    pub metrics: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub output: Format,
-}
 
 /// Where the Loki sink of an audit log spools: $PLATCTL_LOKI_SPOOL, else
 /// `<audit log>.loki-spool` (a directory next to it).

@@ -1,9 +1,9 @@
 //! Command dispatch and the context every command shares.
 
-pub mod audit;
+mod audit;
 mod check;
 mod drift;
-pub mod secrets;
+mod secrets;
 mod smoke;
 mod state;
 mod store;

@@ -1,73 +1,23 @@
-//! `platctl secrets seal|sync|scan`: the flags (kept here, next to the
-//! behaviour) and the glue to the `platctl-secrets` library.
+//! `platctl secrets seal|sync|scan`: the glue to the `platctl-secrets` library
+//! (the flags are in cli.rs).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
 use platctl_audit::{Action, AuditEvent, Outcome, default_actor};
 use platctl_secrets::bao::{BaoClient, BaoConfig};
 use platctl_secrets::scan::{self, ScanReport};
 use platctl_secrets::sync::{ChangeKind, SyncError, SyncOptions, SyncReport};
 use platctl_secrets::{Scope, SecretInput, SecretsError};
 
+use crate::cli::{
+    ManifestFormat, ReportFormat, ScanArgs, ScopeArg, SealArgs, SecretsCommand, SyncArgs,
+};
 use crate::exit;
 use crate::output::{paint_error, progress};
-
-#[derive(Debug, Subcommand)]
-pub enum SecretsCommand {
-    /// Seal a Secret for the sealed-secrets controller (kubeseal-compatible).
-    ///
-    /// Reads a v1 Secret manifest (data and/or stringData) on stdin, or builds one
-    /// from --name/--namespace with --from-literal and --from-file, and writes a
-    /// bitnami.com/v1alpha1 SealedSecret to stdout. Each value gets a fresh AES-256-GCM
-    /// key wrapped with RSA-OAEP-SHA256 under the scope's label.
-    #[command(
-        after_help = "Exit codes: 0 sealed; 1 error (invalid manifest, certificate expired, \
-not RSA, unreachable or not a certificate).\n\
-Example: kubectl create secret generic db -n app --from-literal=password=... --dry-run=client -o yaml \
-| platctl secrets seal --cert deploy/secrets/staging/sealed-secrets-cert.pem > db.sealed.yaml"
-    )]
-    Seal(SealArgs),
-    /// Seal the OpenBao KV v2 values mapped for an env into SealedSecret files.
-    ///
-    /// Reads deploy/secrets/mapping.yaml, reads every mapped OpenBao path first, then
-    /// (re)writes only the files whose sources changed (KV version, keys, template,
-    /// scope or controller certificate), each atomically, as
-    /// deploy/secrets/<env>/<namespace>-<name>.yaml. One audit event per run.
-    /// OpenBao: BAO_ADDR (or VAULT_ADDR); BAO_TOKEN (or VAULT_TOKEN), or AppRole with
-    /// BAO_ROLE_ID + BAO_SECRET_ID (mount BAO_APPROLE_MOUNT, default approle), or
-    /// Kubernetes auth in a pod with BAO_K8S_ROLE.
-    #[command(
-        after_help = "Exit codes: 0 done (or nothing to do); 1 error (permission denied, OpenBao \
-unreachable, bad mapping or certificate); 5 a mapped path, version or field does not exist. \
-On any error no file is written."
-    )]
-    Sync(SyncArgs),
-    /// Find plaintext Kubernetes Secrets and credentials (Linode tokens, private keys,
-    /// S3 keys, AWS key ids) in every file Git would see under PATH.
-    ///
-    /// Honours .gitignore; skips .git/, target/, binary files and files over 2 MiB.
-    /// Allowlist: PATH/.platctl-scan-allow, one `GLOB  # reason` per line (reason required).
-    /// Findings show file, line and column, never the matched text.
-    #[command(
-        after_help = "Exit codes: 0 nothing found; 1 findings (or an error, e.g. a bad allowlist)."
-    )]
-    Scan(ScanArgs),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ScopeArg {
-    /// Only this namespace and name may unseal (label "ns/name").
-    Strict,
-    /// Any name in this namespace (label "ns").
-    NamespaceWide,
-    /// Any namespace and name (empty label).
-    ClusterWide,
-}
 
 impl From<ScopeArg> for Scope {
     fn from(s: ScopeArg) -> Scope {
@@ -77,78 +27,6 @@ impl From<ScopeArg> for Scope {
             ScopeArg::ClusterWide => Scope::ClusterWide,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ManifestFormat {
-    #[default]
-    Yaml,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ReportFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-#[derive(Debug, Args)]
-pub struct SealArgs {
-    /// The controller's public certificate: a PEM file, or the controller's
-    /// http(s)://…/v1/cert.pem URL (a bare http(s)://host:port means its /v1/cert.pem).
-    #[arg(long, env = "PLATCTL_SEALED_SECRETS_CERT", value_name = "FILE|URL")]
-    pub cert: String,
-    /// Who may unseal. Default: the manifest's sealedsecrets.bitnami.com/* annotation, else strict.
-    #[arg(long, value_enum)]
-    pub scope: Option<ScopeArg>,
-    /// Build the Secret from flags instead of stdin: its name.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// The Secret's namespace (fills in a manifest without one).
-    #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
-    /// KEY=VALUE (repeatable). Note: values on a command line end up in shell history.
-    #[arg(long, value_name = "KEY=VALUE", requires = "name")]
-    pub from_literal: Vec<String>,
-    /// KEY=PATH: the file's bytes (repeatable).
-    #[arg(long, value_name = "KEY=PATH", requires = "name")]
-    pub from_file: Vec<String>,
-    /// Secret type for --name (default Opaque).
-    #[arg(long = "type", value_name = "TYPE", requires = "name")]
-    pub secret_type: Option<String>,
-    #[arg(long, value_enum, default_value_t)]
-    pub output: ManifestFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct SyncArgs {
-    /// The environment in the mapping file.
-    #[arg(long)]
-    pub env: String,
-    /// Mapping file. Default: deploy/secrets/mapping.yaml at the repository root.
-    #[arg(long, env = "PLATCTL_SECRETS_MAPPING", value_name = "FILE")]
-    pub mapping: Option<PathBuf>,
-    /// Show what would change (names, paths, versions; never values) and write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Audit log (JSON Lines). Default: $PLATCTL_AUDIT_LOG, then .platctl/audit.jsonl at the repository root.
-    #[arg(long, env = "PLATCTL_AUDIT_LOG", value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub output: ReportFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct ScanArgs {
-    /// Directory (or file) to scan.
-    #[arg(default_value = ".")]
-    pub path: PathBuf,
-    /// Allowlist file. Default: PATH/.platctl-scan-allow.
-    #[arg(long, value_name = "FILE")]
-    pub allowlist: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t)]
-    pub output: ReportFormat,
 }
 
 pub async fn run(cmd: SecretsCommand) -> anyhow::Result<ExitCode> {
