@@ -36,10 +36,17 @@ pub enum DriftError {
     NoEnvs(PathBuf),
     #[error("cannot list env roots in {path}: {source}")]
     ListEnvs { path: PathBuf, source: std::io::Error },
+    // Store and state errors are large: boxed, so every `Result` here stays small.
     #[error("cannot keep the drift report of env {env} in the store: {source}")]
-    SaveReport { env: String, source: platctl_store::StoreError },
+    SaveReport { env: String, source: Box<platctl_store::StoreError> },
     #[error(transparent)]
-    State(#[from] platctl_state::StateError),
+    State(Box<platctl_state::StateError>),
+}
+
+impl From<platctl_state::StateError> for DriftError {
+    fn from(e: platctl_state::StateError) -> Self {
+        DriftError::State(Box::new(e))
+    }
 }
 
 /// Where state and history come from.
@@ -306,20 +313,16 @@ async fn check_env(
         .to_lowercase(),
     );
     // Keep the last *successful* report: an errored check must not reset first-seen times.
-    let last_success = if report.status == Status::Error {
-        previous_success
-    } else {
-        if let Source::Store(state) = &run.source {
-            let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
-            state
-                .store()
-                .put(&report_key(&env), Bytes::from(body))
-                .await
-                .map_err(|source| DriftError::SaveReport { env: env.clone(), source })?;
-        }
-        Some(report.checked_at.unix_timestamp())
-    };
-    Ok((report, last_success))
+    if report.status == Status::Error {
+        return Ok((report, previous_success));
+    }
+    if let Source::Store(state) = &run.source {
+        let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
+        let saved = state.store().put(&report_key(&env), Bytes::from(body)).await;
+        saved.map_err(|e| DriftError::SaveReport { env: env.clone(), source: Box::new(e) })?;
+    }
+    let checked_at = report.checked_at.unix_timestamp();
+    Ok((report, Some(checked_at)))
 }
 
 /// The last few lines of a command's output, for an error message.

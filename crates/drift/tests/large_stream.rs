@@ -19,7 +19,7 @@ impl Read for PlanStream {
             }
             self.line += 1;
             let l = self.line;
-            let text = if l % 10 == 0 {
+            let text = if l.is_multiple_of(10) {
                 format!(
                     r#"{{"@level":"info","@message":"linode_instance.n[{l}]: Plan to update","@module":"terraform.ui","change":{{"resource":{{"addr":"linode_instance.n[{l}]","module":"","resource":"linode_instance.n[{l}]","implied_provider":"linode","resource_type":"linode_instance","resource_name":"n","resource_key":{l}}},"action":"update"}},"type":"planned_change"}}"#
                 )

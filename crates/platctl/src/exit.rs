@@ -71,7 +71,7 @@ fn state_error_code(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     use platctl_state::StateError;
     use platctl_store::StoreError;
     if let Some(platctl_tf::TfError::State(inner)) = e.downcast_ref::<platctl_tf::TfError>() {
-        return state_error_code(inner);
+        return state_error_code(inner.as_ref());
     }
     if let Some(StoreError::Unsafe { .. }) = e.downcast_ref::<StoreError>() {
         return Some(UNSAFE_STORE);

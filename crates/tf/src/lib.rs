@@ -19,8 +19,9 @@ pub use summary::ChangeSummary;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TfError {
+    /// Boxed: a state error is large, and this enum is returned everywhere.
     #[error(transparent)]
-    State(#[from] platctl_state::StateError),
+    State(Box<platctl_state::StateError>),
     #[error(
         "terraform root directory {0} does not exist; pass --dir or create it (env roots live in infra/terraform/envs/<env>)"
     )]
@@ -35,6 +36,12 @@ pub enum TfError {
     Open(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("i/o error while running terraform: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<platctl_state::StateError> for TfError {
+    fn from(e: platctl_state::StateError) -> Self {
+        TfError::State(Box::new(e))
+    }
 }
 
 /// Opens the state store for [`Backend::Deferred`].

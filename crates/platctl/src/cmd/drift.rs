@@ -50,7 +50,7 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         extra_plan_args: args.plan_args.clone(),
         actor: platctl_audit::default_actor(),
         audit: sink,
-        progress: Arc::new(|line| output::progress(line)),
+        progress: Arc::new(output::progress),
     })
     .await?;
 

@@ -76,8 +76,10 @@ fn basic(token: &str) -> String {
 fn req(port: u16, method: &str, path: &str, body: &[u8], token: Option<&str>) -> (u16, String) {
     match token {
         Some(t) => {
-            let auth =
-                if t.starts_with("bearer:") { format!("Bearer {}", &t[7..]) } else { basic(t) };
+            let auth = match t.strip_prefix("bearer:") {
+                Some(bearer) => format!("Bearer {bearer}"),
+                None => basic(t),
+            };
             http_with(port, method, path, body, &[("Authorization", &auth)])
         }
         None => http_with(port, method, path, body, &[]),
@@ -248,7 +250,9 @@ fn bad_input_is_refused_with_a_clear_message_and_writes_nothing() {
 
     let good_md5 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
     let next = state_json(6, "L", 2);
-    let cases: Vec<(&str, String, Vec<u8>, Vec<(&str, String)>, u16, &str)> = vec![
+    // (name, path, body, headers, expected status, expected body text)
+    type Case<'a> = (&'a str, String, Vec<u8>, Vec<(&'a str, String)>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "non-JSON",
             "/v1/state/staging?ID=lock-a".into(),
