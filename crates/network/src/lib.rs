@@ -264,7 +264,11 @@ pub fn check_objects(
             policies: flows.iter().flat_map(|f| nca::spec_policies(matrix, f)).collect(),
         });
     }
-    let first = nca::run(&opts.nca, &dir.join("all"), &resources, &policy_dir, &combined)?;
+    let first = if combined.is_empty() {
+        Vec::new()
+    } else {
+        nca::run(&opts.nca, &dir.join("all"), &resources, &policy_dir, &combined)?
+    };
     // Flow by flow only where a combined query failed, and only for the
     // flows whose pods nca's evidence names (all of them if it names none).
     let mut single: Vec<nca::Query> = Vec::new();
@@ -352,4 +356,32 @@ fn suspects<'a>(
         .copied()
         .filter(|f| pairs.iter().any(|(s, d)| covers(&f.from, s) && covers(&f.to, d)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspects_are_the_flows_whose_ends_nca_names() {
+        let m = Matrix::parse(
+            "[externals.internet]\ncidr = \"0.0.0.0/0\"\nabout = \"public\"\n\
+             [workloads.web]\nnamespace = \"shop\"\nlabels = { app = \"web\" }\nprovided = { ports = [\"TCP/80\"], about = \"t\" }\n\
+             [workloads.db]\nnamespace = \"shop\"\nlabels = { app = \"db\" }\nprovided = { ports = [\"TCP/5432\"], about = \"t\" }\n\
+             [[closed]]\nfrom = \"internet\"\nto = \"db\"\nwhy = \"a\"\n\
+             [[closed]]\nfrom = \"web\"\nto = \"internet\"\nwhy = \"b\"\n\
+             [[closed]]\nfrom = \"db\"\nto = \"web\"\nwhy = \"c\"\n",
+            std::path::Path::new("m.toml"),
+        )
+        .expect("matrix");
+        let topo = topology::build(&[], &m).expect("topology");
+        let flows: Vec<&Flow> = m.flows.iter().collect();
+        let evidence = "Both all-closed and platform allow the following connection(s):\n\
+            src: ['0.0.0.0-9.255.255.255,11.0.0.0-255.255.255.255'], dst: ['shop/db-1', 'shop/db-2'], conn: All connections\n\
+            src: ['shop/db-1'], dst: ['shop/web-2'], conn: {'protocols': 'TCP', 'dst_ports': '80'}\n";
+        let got: Vec<usize> =
+            suspects(evidence, &flows, &m, &topo).iter().map(|f| f.index).collect();
+        assert_eq!(got, [1, 3]);
+        assert!(suspects("no connections listed", &flows, &m, &topo).is_empty());
+    }
 }

@@ -200,6 +200,39 @@ fn tail(text: &str, lines: usize) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_flow_between_pods_is_allowed_on_both_sides_and_an_external_on_one() {
+        let m = Matrix::parse(
+            "[externals.internet]\ncidr = \"0.0.0.0/0\"\nexcept = [\"10.0.0.0/8\"]\nabout = \"public\"\n\
+             [workloads.web]\nnamespace = \"shop\"\nlabels = { app = \"web\" }\n\
+             [workloads.db]\nnamespace = \"data\"\nlabels = { app = \"db\" }\n\
+             [[open]]\nfrom = \"web\"\nto = \"db\"\nports = [\"TCP/5432\"]\nwhy = \"queries\"\n\
+             [[closed]]\nfrom = \"internet\"\nto = \"db\"\nwhy = \"private\"\n",
+            Path::new("m.toml"),
+        )
+        .expect("matrix");
+        let both = spec_policies(&m, &m.flows[0]);
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[0]["metadata"], json!({"name": "open-001-in", "namespace": "data"}));
+        assert_eq!(
+            both[0]["spec"]["ingress"][0],
+            json!({"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}},
+                             "podSelector": {"matchLabels": {"app": "web"}}}],
+                   "ports": [{"protocol": "TCP", "port": 5432}]})
+        );
+        assert_eq!(
+            both[1]["spec"]["egress"][0]["to"][0]["podSelector"],
+            json!({"matchLabels": {"app": "db"}})
+        );
+        let one = spec_policies(&m, &m.flows[1]);
+        assert_eq!(one.len(), 1, "no policy can select the internet");
+        assert_eq!(
+            one[0]["spec"]["ingress"][0],
+            json!({"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}),
+            "a closed flow without ports covers every port"
+        );
+    }
+
     const OUT: &str = "global: cluster has 3 unique endpoints, 2 namespaces\n\
 Running query open-001\n\
 platform permits all connections specified in open-001\n\
