@@ -223,6 +223,16 @@ fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
     body.attributes().find(|a| a.key() == key).map(hcl::Attribute::expr)
 }
 
+/// Whether `b` is `<identifier> "<first label>" ...`.
+fn is_block(b: &Block, identifier: &str, label: &str) -> bool {
+    b.identifier() == identifier && b.labels().first().is_some_and(|l| l.as_str() == label)
+}
+
+/// The first `<identifier> "<first label>"` block of a body.
+fn find_block<'a>(body: &'a Body, identifier: &str, label: &str) -> Option<&'a Block> {
+    body.blocks().find(|b| is_block(b, identifier, label))
+}
+
 /// Evaluates the small expression language the module uses: literals,
 /// lists, `var.X` (default), `<iterator>.value`, `cond ? a : []`.
 fn eval(expr: &Expression, vars: &Body, iter: Option<(&str, &Expression)>) -> Expression {
@@ -241,12 +251,7 @@ fn eval(expr: &Expression, vars: &Body, iter: Option<(&str, &Expression)>) -> Ex
                 })
                 .collect();
             match (root.as_str(), attrs.as_slice()) {
-                ("var", [name]) => vars
-                    .blocks()
-                    .find(|b| {
-                        b.identifier() == "variable"
-                            && b.labels().first().is_some_and(|l| l.as_str() == *name)
-                    })
+                ("var", [name]) => find_block(vars, "variable", name)
                     .and_then(|b| attr(b.body(), "default"))
                     .map_or(Expression::Null, |d| eval(d, vars, None)),
                 (it, ["value"]) if iter.is_some_and(|(n, _)| n == it) => {
@@ -294,10 +299,7 @@ pub fn read_firewall(dir: &Path) -> Firewall {
     let main = parse(&dir.join("main.tf"));
     let vars = parse(&dir.join("variables.tf"));
     let mut fw = Firewall::default();
-    for res in main.blocks().filter(|b| {
-        b.identifier() == "resource"
-            && b.labels().first().is_some_and(|l| l.as_str() == "linode_firewall")
-    }) {
+    for res in main.blocks().filter(|b| is_block(b, "resource", "linode_firewall")) {
         let body = res.body();
         fw.inbound_policy = attr(body, "inbound_policy").and_then(string);
         fw.outbound_policy = attr(body, "outbound_policy").and_then(string);
@@ -497,7 +499,7 @@ fn pool_blocks(body: &Body) -> Vec<&Body> {
     for b in body.blocks() {
         match b.identifier() {
             "pool" => out.push(b.body()),
-            "dynamic" if b.labels().first().is_some_and(|l| l.as_str() == "pool") => {
+            "dynamic" if is_block(b, "dynamic", "pool") => {
                 out.extend(
                     b.body().blocks().filter(|c| c.identifier() == "content").map(Block::body),
                 );
@@ -511,13 +513,7 @@ fn pool_blocks(body: &Body) -> Vec<&Body> {
 #[test]
 fn every_node_pool_attaches_the_firewall_and_no_instance_ids_are_used() {
     let main = parse(&modules().join("lke-cluster/main.tf"));
-    let cluster = main
-        .blocks()
-        .find(|b| {
-            b.identifier() == "resource"
-                && b.labels().first().is_some_and(|l| l.as_str() == "linode_lke_cluster")
-        })
-        .expect("linode_lke_cluster");
+    let cluster = find_block(&main, "resource", "linode_lke_cluster").expect("linode_lke_cluster");
     let pools = pool_blocks(cluster.body());
     assert_eq!(pools.len(), 3, "system, workload and the optional GPU pool");
     for p in pools {
@@ -532,13 +528,7 @@ fn every_node_pool_attaches_the_firewall_and_no_instance_ids_are_used() {
     {
         let text = std::fs::read_to_string(envs.join(env).join("main.tf")).expect("env root");
         let body = hcl::parse(&text).expect("env root parses");
-        let cluster = body
-            .blocks()
-            .find(|b| {
-                b.identifier() == "module"
-                    && b.labels().first().is_some_and(|l| l.as_str() == "cluster")
-            })
-            .expect("module cluster");
+        let cluster = find_block(&body, "module", "cluster").expect("module cluster");
         let fw = attr(cluster.body(), "firewall_id").map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(fw, expected, "envs/{env}: the cluster's pools must attach the firewall");
         assert!(
