@@ -5,6 +5,8 @@ mod support;
 mod audit_loki;
 mod check;
 mod drift;
+mod firewall;
+mod network;
 mod secrets;
 mod smoke;
 mod snapshots_cli;

@@ -8,6 +8,9 @@ locals {
   kube_host  = local.kubeconfig.clusters[0].cluster.server
   kube_ca    = base64decode(local.kubeconfig.clusters[0].cluster["certificate-authority-data"])
   kube_token = local.kubeconfig.users[0].user.token
+
+  gateway_ips         = compact([for e in local.hosted : lookup(var.gateway_ipv4, e, null)])
+  gateway_http_egress = length(local.gateway_ips) > 0 ? [for ip in local.gateway_ips : "${ip}/32"] : ["0.0.0.0/0"]
 }
 
 module "cluster" {
@@ -25,15 +28,20 @@ module "cluster" {
   system_pool       = var.system_pool
   workload_pool     = var.workload_pool
   gpu_pool          = var.gpu_pool
+  # Every pool (GPU included) attaches the node firewall, so autoscaled and
+  # recycled nodes are covered from their first boot.
+  firewall_id = module.firewall.id
 }
 
 module "firewall" {
   source = "../../modules/firewall"
 
   label             = "${var.cluster_label}-nodes"
-  linode_ids        = module.cluster.node_instance_ids
   nodeports_enabled = true
-  tags              = ["env:${local.environment}"]
+  # cert-manager's HTTP-01 self-check leaves through port 80 to the Gateways'
+  # NodeBalancers; once their addresses are known, port 80 opens only to them.
+  http_egress_ipv4 = local.gateway_http_egress
+  tags             = ["env:${local.environment}"]
 }
 
 module "dns" {

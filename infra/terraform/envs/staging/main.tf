@@ -26,6 +26,8 @@ module "cluster" {
   acl_allowed_ipv4  = var.acl_allowed_ipv4
   system_pool       = var.system_pool
   workload_pool     = var.workload_pool
+  # Every pool attaches the node firewall (see envs/production).
+  firewall_id = module.firewall[0].id
 }
 
 module "firewall" {
@@ -33,8 +35,8 @@ module "firewall" {
   count  = local.dedicated
 
   label             = "${var.cluster_label}-nodes"
-  linode_ids        = module.cluster[0].node_instance_ids
   nodeports_enabled = true
+  http_egress_ipv4  = var.gateway_ipv4 == null ? ["0.0.0.0/0"] : ["${var.gateway_ipv4}/32"]
   tags              = ["env:${local.environment}"]
 }
 

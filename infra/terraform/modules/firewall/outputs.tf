@@ -1,5 +1,5 @@
 output "id" {
-  description = "ID of the Cloud Firewall."
+  description = "ID of the Cloud Firewall (input firewall_id of the lke-cluster module)."
   value       = linode_firewall.this.id
 }
 

@@ -21,12 +21,26 @@ resource "linode_lke_cluster" "this" {
     }
   }
 
+  lifecycle {
+    # A pool without firewall_id creates nodes no Cloud Firewall protects.
+    precondition {
+      condition     = var.firewall_id != null
+      error_message = "firewall_id is required: pass the firewall module's id so every node pool (system, workload, GPU) attaches the node firewall."
+    }
+  }
+
   # Pool order is significant for the provider (see its "Nested Node Pool
   # Caveats"): never reorder; append new pools at the end.
+  #
+  # Every pool, the optional GPU pool included, carries the node firewall:
+  # LKE attaches it to each node the pool creates, so autoscaled and recycled
+  # nodes are protected from their first boot and never show up as drift.
   pool {
     type  = var.system_pool.type
     count = var.system_pool.count
     tags  = ["pool:system"]
+
+    firewall_id = var.firewall_id
 
     labels = {
       "node.platform.io/pool" = "system"
@@ -36,6 +50,8 @@ resource "linode_lke_cluster" "this" {
   pool {
     type = var.workload_pool.type
     tags = ["pool:workload"]
+
+    firewall_id = var.firewall_id
 
     labels = {
       "node.platform.io/pool" = "workload"
@@ -53,6 +69,8 @@ resource "linode_lke_cluster" "this" {
     content {
       type = pool.value.type
       tags = ["pool:gpu"]
+
+      firewall_id = var.firewall_id
 
       labels = {
         "node.platform.io/pool"  = "gpu"

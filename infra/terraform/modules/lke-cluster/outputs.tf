@@ -23,8 +23,3 @@ output "pool_ids" {
   description = "IDs of the node pools, in declaration order (system, workload, gpu)."
   value       = [for p in linode_lke_cluster.this.pool : p.id]
 }
-
-output "node_instance_ids" {
-  description = "Linode instance IDs of every node currently in the cluster (input for the firewall module)."
-  value       = flatten([for p in linode_lke_cluster.this.pool : [for n in p.nodes : n.instance_id]])
-}

@@ -40,6 +40,17 @@ variable "k8s_version" {
   }
 }
 
+variable "firewall_id" {
+  description = "ID of the Cloud Firewall every node pool attaches (firewall module output id). Must be set: the cluster's precondition refuses a plan without it, since a pool without a firewall creates unprotected nodes."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.firewall_id == null || try(var.firewall_id > 0 && floor(var.firewall_id) == var.firewall_id, false)
+    error_message = "firewall_id must be the numeric ID of a Cloud Firewall (the firewall module's id output)."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to the cluster in addition to env:<environment> and managed-by:terraform."
   type        = list(string)
