@@ -43,8 +43,8 @@ Example: kubectl create secret generic db -n app --from-literal=password=... --d
     /// Kubernetes auth in a pod with BAO_K8S_ROLE.
     #[command(
         after_help = "Exit codes: 0 done (or nothing to do); 1 error (permission denied, OpenBao \
-unreachable, bad mapping or certificate); 5 a mapped path, version or field does not exist. \
-On any error no file is written."
+unreachable, bad mapping or certificate); 5 a mapped path, version or field does not exist, or \
+the env has no sealing key yet (`platctl secrets key generate`). On any error no file is written."
     )]
     Sync(SyncArgs),
     /// Find plaintext Kubernetes Secrets and credentials (Linode tokens, private keys,
@@ -57,6 +57,12 @@ On any error no file is written."
         after_help = "Exit codes: 0 nothing found; 1 findings (or an error, e.g. a bad allowlist)."
     )]
     Scan(ScanArgs),
+    /// The platform-owned sealing keys: generate, rotate, list (keys live in OpenBao).
+    #[command(subcommand)]
+    Key(crate::cli::KeyCommand),
+    /// Day 0: seed OpenBao (generated values, Terraform outputs), create the sealing
+    /// keys, and name every value a person must still supply.
+    Bootstrap(crate::cli::BootstrapArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,6 +162,8 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<ExitCode> {
         SecretsCommand::Seal(args) => seal(args).await,
         SecretsCommand::Sync(args) => sync(args).await,
         SecretsCommand::Scan(args) => scan_cmd(&args),
+        SecretsCommand::Key(c) => super::sealing::key(c).await,
+        SecretsCommand::Bootstrap(args) => super::sealing::bootstrap(args).await,
     }
 }
 
