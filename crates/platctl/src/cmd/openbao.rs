@@ -418,7 +418,19 @@ async fn unseal(args: OpenbaoUnsealArgs) -> anyhow::Result<ExitCode> {
             if !st.sealed {
                 return Ok(st);
             }
-            client.unseal(&share).await
+            let st = client.unseal(&share).await?;
+            if st.sealed && st.progress == 0 {
+                // The threshold was reached but the node is not unsealed yet: a
+                // raft follower completes its join first. Wait for it (10 s).
+                for _ in 0..20 {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    let now = client.seal_status().await?;
+                    if !now.sealed {
+                        return Ok(now);
+                    }
+                }
+            }
+            Ok(st)
         }
         .await;
         match result {

@@ -5,6 +5,8 @@ mod support;
 mod audit_loki;
 mod check;
 mod drift;
+mod grafana;
+mod openbao;
 mod secrets;
 mod smoke;
 mod snapshots_cli;
