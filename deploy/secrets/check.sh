@@ -59,11 +59,12 @@ unset VAULT_ADDR VAULT_TOKEN BAO_ROLE_ID BAO_SECRET_ID BAO_CACERT
 MOUNT="chk$RANDOM$RANDOM"
 run "enable a KV v2 mount $MOUNT on $BAO_ADDR" bao secrets enable -path="$MOUNT" -version=2 kv
 TREE="$WORK/tree/deploy"
-mkdir -p "$WORK/tree" && cp -r deploy "$WORK/tree/"
-sed -i "s/mount: secret\b/mount: $MOUNT/g" "$TREE/secrets/mapping.yaml" "$TREE/secrets/sources.yaml"
+mkdir -p "$WORK/tree/infra/openbao" && cp -r deploy "$WORK/tree/" && cp infra/openbao/sources.yaml "$WORK/tree/infra/openbao/"
+SOURCES="$WORK/tree/infra/openbao/sources.yaml"
+sed -i "s/mount: secret\b/mount: $MOUNT/g" "$TREE/secrets/mapping.yaml" "$SOURCES"
 grep -rl 'secretPath: secret/data/' "$TREE" | xargs sed -i "s#secretPath: secret/data/#secretPath: $MOUNT/data/#"
 S="$TREE/secrets"
-boot() { "$PLATCTL" secrets bootstrap --sources "$S/sources.yaml" --mapping "$S/mapping.yaml" --tree "$TREE" "$@"; }
+boot() { "$PLATCTL" secrets bootstrap --sources "$SOURCES" --mapping "$S/mapping.yaml" --tree "$TREE" "$@"; }
 
 # 1. The shipped tree has no certificate at all: nothing to seal for until the keys exist.
 run "no placeholder certificate in deploy/ (none is committed before day 0)" \
@@ -106,7 +107,7 @@ run "the sealing keys exist: certificates written, the class is the shipped one"
 run "each missing value's command is \`platctl secrets bootstrap --supply <its path>\`" \
   jq -e 'all(.missing[]; .command == "platctl secrets bootstrap --supply \(.path)")' "$WORK/boot1.json"
 exit_is 2 "--supply refuses when stdin ends before the last field, and writes nothing" bash -c \
-  "echo only-one | '$PLATCTL' secrets bootstrap --sources '$S/sources.yaml' --supply platform/argocd/dex-github"
+  "echo only-one | '$PLATCTL' secrets bootstrap --sources '$SOURCES' --supply platform/argocd/dex-github"
 run "... platform/argocd/dex-github is still absent" bash -c "! bao kv get -mount=$MOUNT platform/argocd/dex-github >/dev/null 2>&1"
 run "--supply writes a path's missing fields in one version" bash -c '
   jq -r ".missing | group_by(.path)[] | \"\(.[0].path) \(length)\"" "$1" | while read -r path n; do
@@ -114,7 +115,7 @@ run "--supply writes a path's missing fields in one version" bash -c '
       | "$2" secrets bootstrap --sources "$3" --supply "$path" >/dev/null || exit 1
   done
   [ "$(bao kv get -mount="$4" -format=json production/object-storage/backup | jq -r ".data.metadata.version")" = 1 ]' \
-  _ "$WORK/boot1.json" "$PLATCTL" "$S/sources.yaml" "$MOUNT"
+  _ "$WORK/boot1.json" "$PLATCTL" "$SOURCES" "$MOUNT"
 before=$(bao kv get -mount="$MOUNT" -format=json platform/monitoring/grafana-admin | jq -r .data.metadata.version)
 exit_is 0 "bootstrap again: complete (exit 0)" boot --terraform-outputs global="$WORK/global.json"
 after=$(bao kv get -mount="$MOUNT" -format=json platform/monitoring/grafana-admin | jq -r .data.metadata.version)

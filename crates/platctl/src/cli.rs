@@ -407,7 +407,7 @@ pub struct KeyListArgs {
 only a person can supply are missing: each is listed with the command that writes it.\n\
 Values are never printed. Run it again after supplying them; existing fields are never changed.")]
 pub struct BootstrapArgs {
-    /// Where each value comes from. Default: deploy/secrets/sources.yaml.
+    /// Where each value comes from. Default: infra/openbao/sources.yaml.
     #[arg(long, value_name = "FILE")]
     pub sources: Option<PathBuf>,
     /// Mapping file. Default: deploy/secrets/mapping.yaml.
@@ -518,7 +518,7 @@ pub struct OpenbaoUnsealArgs {
 
 #[derive(Debug, Args)]
 pub struct OpenbaoConfigureArgs {
-    /// Default: deploy/secrets/access.yaml at the repository root.
+    /// Default: infra/openbao/access.yaml at the repository root.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Show what would change; write nothing.

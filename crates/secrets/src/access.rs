@@ -1,5 +1,5 @@
 //! `platctl openbao configure`: OpenBao's mounts, policies and Kubernetes
-//! auth roles, declared in Git (`deploy/secrets/access.yaml`) and
+//! auth roles, declared in Git (`infra/openbao/access.yaml`) and
 //! applied idempotently. Audit devices are declared in the server's own
 //! configuration (OpenBao refuses to create them through the API); configure
 //! refuses to go on when none is enabled.

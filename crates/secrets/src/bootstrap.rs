@@ -1,6 +1,6 @@
 //! `platctl secrets bootstrap`: day 0 of the secret store.
 //!
-//! `deploy/secrets/sources.yaml` says, for every OpenBao field the tree
+//! `infra/openbao/sources.yaml` says, for every OpenBao field the tree
 //! reads (the sync mapping's sources and every `SecretProviderClass` object
 //! under `deploy/`), where its value comes from:
 //!
@@ -45,7 +45,7 @@ pub enum Source {
     },
 }
 
-/// `deploy/secrets/sources.yaml`.
+/// `infra/openbao/sources.yaml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sources {
@@ -315,22 +315,8 @@ pub async fn bootstrap(bao: &BaoClient, opts: &BootstrapOptions) -> Result<Boots
     let mut missing = Vec::new();
     let mut present = 0;
     for (path, fields) in &sources.secrets {
-        let current = match bao.kv_read(&mount, path, None).await {
-            Ok(kv) => Some(kv),
-            Err(BaoError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let mut data: BTreeMap<String, Sensitive> = BTreeMap::new();
-        if let Some(kv) = &current {
-            for k in kv.fields.keys() {
-                if let Some(b) = kv.field_bytes(k) {
-                    data.insert(
-                        k.clone(),
-                        Sensitive::new(String::from_utf8_lossy(&b).into_owned()),
-                    );
-                }
-            }
-        }
+        let current = read_current(bao, &mount, path).await?;
+        let mut data = existing_fields(current.as_ref());
         let mut new_fields = Vec::new();
         let mut person = Vec::new();
         for (field, src) in fields {
@@ -440,11 +426,10 @@ pub async fn person_fields_missing(
         path: PathBuf::from("sources.yaml"),
         detail: format!("no path {path:?} under `secrets:`"),
     })?;
-    let present: BTreeSet<String> = match bao.kv_read(mount, path, None).await {
-        Ok(kv) => kv.fields.keys().cloned().collect(),
-        Err(BaoError::NotFound { .. }) => BTreeSet::new(),
-        Err(e) => return Err(e.into()),
-    };
+    let present: BTreeSet<String> = read_current(bao, mount, path)
+        .await?
+        .map(|kv| kv.fields.keys().cloned().collect())
+        .unwrap_or_default();
     Ok(fields
         .iter()
         .filter_map(|(f, src)| match src {
@@ -480,21 +465,36 @@ pub async fn supply(
             detail: format!("an empty value for {path}; nothing was written"),
         });
     }
-    let current = match bao.kv_read(mount, path, None).await {
-        Ok(kv) => Some(kv),
-        Err(BaoError::NotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let mut data: BTreeMap<String, Sensitive> = BTreeMap::new();
-    if let Some(kv) = &current {
-        for k in kv.fields.keys() {
-            if let Some(b) = kv.field_bytes(k) {
-                data.insert(k.clone(), Sensitive::new(String::from_utf8_lossy(&b).into_owned()));
-            }
-        }
-    }
+    let current = read_current(bao, mount, path).await?;
+    let mut data = existing_fields(current.as_ref());
     data.extend(values);
     Ok(bao.kv_write(mount, path, &data, Some(current.map_or(0, |kv| kv.version))).await?)
+}
+
+/// The current version of `path`, or `None` when it does not exist yet.
+async fn read_current(
+    bao: &BaoClient,
+    mount: &str,
+    path: &str,
+) -> Result<Option<crate::bao::KvVersion>> {
+    match bao.kv_read(mount, path, None).await {
+        Ok(kv) => Ok(Some(kv)),
+        Err(BaoError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The fields a KV version already has: a new version is written with all of
+/// them (KV v2 replaces the whole secret), so nothing existing is lost.
+fn existing_fields(current: Option<&crate::bao::KvVersion>) -> BTreeMap<String, Sensitive> {
+    let Some(kv) = current else { return BTreeMap::new() };
+    kv.fields
+        .keys()
+        .filter_map(|k| {
+            kv.field_bytes(k)
+                .map(|b| (k.clone(), Sensitive::new(String::from_utf8_lossy(&b).into_owned())))
+        })
+        .collect()
 }
 
 /// `bytes` random bytes, base64url without padding.

@@ -46,7 +46,7 @@ pub const READY_SECRET: &str = "sealed-secrets-keys-ready";
 pub const SPC_FILE: &str = "sealing-keys/sealed-secrets-keys.yaml";
 /// In-cluster OpenBao, its CA inside the CSI provider pod, and the
 /// Kubernetes auth role the controller's service account logs in with
-/// (deploy/secrets/access.yaml).
+/// (infra/openbao/access.yaml).
 pub const OPENBAO_ADDRESS: &str = "https://openbao.openbao.svc:8200";
 pub const OPENBAO_CA_PATH: &str = "/openbao/ca/ca.crt";
 pub const AUTH_MOUNT: &str = "kubernetes";
@@ -270,6 +270,9 @@ pub struct KeyReport {
     pub env: String,
     /// The key created by this run, if any.
     pub created: Option<KeyInfo>,
+    /// With --dry-run: the key a real run would create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_create: Option<String>,
     /// The newest key: the one `seal` and `sync` now use.
     pub active: KeyInfo,
     /// Every key of the env (older ones stay for decryption).
@@ -315,6 +318,11 @@ async fn new_key(bao: &BaoClient, opts: &KeyOptions, env: &str, rotate: bool) ->
         )));
     }
     let mut seqs = list_keys(bao, &opts.mount, env).await?;
+    let would_create = match (seqs.last().copied(), rotate) {
+        (None, _) if opts.dry_run => Some(key_name(env, 1)),
+        (Some(last), true) if opts.dry_run => Some(key_name(env, last + 1)),
+        _ => None,
+    };
     let created = match (seqs.last().copied(), rotate) {
         (None, true) => {
             return Err(SecretsError::NoSealingKey {
@@ -361,6 +369,7 @@ async fn new_key(bao: &BaoClient, opts: &KeyOptions, env: &str, rotate: bool) ->
     Ok(KeyReport {
         env: env.to_owned(),
         created,
+        would_create,
         active,
         keys,
         cert_file,

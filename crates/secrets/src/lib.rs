@@ -13,7 +13,7 @@
 //!   snapshots, check-and-set KV writes, access configuration).
 //! - [`keys`]: the platform-owned sealing keys: generated here, kept in
 //!   OpenBao, certificates in Git, installed through the CSI provider.
-//! - [`bootstrap`]: day-0 seeding of OpenBao from `deploy/secrets/sources.yaml`.
+//! - [`bootstrap`]: day-0 seeding of OpenBao from `infra/openbao/sources.yaml`.
 //! - [`snapshot`]: raft snapshots to and from Object Storage.
 //! - [`access`]: the idempotent OpenBao configuration (`platctl openbao configure`).
 //!
@@ -47,7 +47,7 @@ pub enum SecretsError {
     )]
     CertNotPem { source_name: String, detail: String },
     #[error(
-        "certificate {source_name} expired at {not_after} (notAfter); fetch the controller's current certificate from <controller>/v1/cert.pem (the controller renews its key every 30 days)"
+        "certificate {source_name} expired at {not_after} (notAfter); rotate the env's sealing key (`platctl secrets key rotate --env ENV`), or fetch a self-managed controller's current certificate from <controller>/v1/cert.pem"
     )]
     CertExpired { source_name: String, not_after: String },
     #[error(

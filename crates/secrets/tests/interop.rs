@@ -250,8 +250,9 @@ fn the_repository_secrets_tree_is_consistent_and_ships_no_certificate() {
     );
 
     // Every OpenBao field the tree reads has a declared source.
-    let sources = platctl_secrets::bootstrap::Sources::load(&root.join("sources.yaml"))
-        .expect("sources.yaml");
+    let sources =
+        platctl_secrets::bootstrap::Sources::load(&root.join("../../infra/openbao/sources.yaml"))
+            .expect("sources.yaml");
     let refs =
         platctl_secrets::bootstrap::references(&mapping, &root.join("..")).expect("references");
     assert!(refs.len() >= 20, "{refs:?}");

@@ -451,7 +451,7 @@ async fn client_from_env() -> anyhow::Result<BaoClient> {
 
 async fn configure(args: OpenbaoConfigureArgs) -> anyhow::Result<ExitCode> {
     let file =
-        args.file.clone().unwrap_or_else(|| super::repo_root().join("deploy/secrets/access.yaml"));
+        args.file.clone().unwrap_or_else(|| super::repo_root().join("infra/openbao/access.yaml"));
     let access = access::Access::load(&file)?;
     let client = client_from_env().await?;
     let changes = access::configure(&client, &access, args.dry_run).await?;

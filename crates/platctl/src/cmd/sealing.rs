@@ -82,9 +82,10 @@ fn print_key_report(
         return print_json(r);
     }
     let would = if dry_run { "would be " } else { "" };
-    match &r.created {
-        Some(k) => println!("{}: created {} ({})", r.env, k.name, k.openbao_path),
-        None => println!("{}: key {} already in OpenBao", r.env, r.active.name),
+    match (&r.created, &r.would_create) {
+        (Some(k), _) => println!("{}: created {} ({})", r.env, k.name, k.openbao_path),
+        (None, Some(name)) => println!("{}: would create {name} (dry run)", r.env),
+        (None, None) => println!("{}: key {} already in OpenBao", r.env, r.active.name),
     }
     println!(
         "{}: active key {}  sha256:{}  valid until {}",
@@ -220,7 +221,7 @@ pub async fn bootstrap(args: BootstrapArgs) -> anyhow::Result<ExitCode> {
         sources_path: args
             .sources
             .clone()
-            .unwrap_or_else(|| root.join("deploy/secrets/sources.yaml")),
+            .unwrap_or_else(|| root.join("infra/openbao/sources.yaml")),
         mapping_path: mapping_path(args.mapping.as_ref()),
         tree: args.tree.clone().unwrap_or_else(|| root.join("deploy")),
         terraform_outputs: outputs,
@@ -250,7 +251,7 @@ async fn supply(args: &BootstrapArgs, path: &str) -> anyhow::Result<ExitCode> {
     let sources_path = args
         .sources
         .clone()
-        .unwrap_or_else(|| super::repo_root().join("deploy/secrets/sources.yaml"));
+        .unwrap_or_else(|| super::repo_root().join("infra/openbao/sources.yaml"));
     let sources = boot::Sources::load(&sources_path)?;
     let bao = connect().await?;
     let missing = boot::person_fields_missing(&bao, &sources, path).await?;

@@ -261,6 +261,24 @@ fn init(
     (out_dir, format!("{}{}", run.stdout, run.stderr))
 }
 
+/// `init` with one holder, for the cases that must be refused.
+fn init_one(addr: &str, holder_spec: &str, threshold: &str, out_dir: &Path, cwd: &Path) -> Run {
+    let out = out_dir.to_str().expect("utf8");
+    let args = [
+        "openbao",
+        "init",
+        "--addr",
+        addr,
+        "--key-holder",
+        holder_spec,
+        "--threshold",
+        threshold,
+        "--out-dir",
+        out,
+    ];
+    platctl(&args, None, &[], cwd)
+}
+
 fn share(holders: &Holders, dir: &Path, name: &str) -> String {
     holders.decrypt(&dir.join(format!("{name}.unseal-share.asc")))
 }
@@ -297,23 +315,7 @@ fn three_node_raft_cluster_initialises_with_pgp_shares_and_unseals_without_print
     // --out-dir inside the repository is refused before anything happens.
     let inside = workspace_root().join("target/tmp-openbao-shares");
     let spec = format!("alice={}", holders.public_key("alice").display());
-    let run = platctl(
-        &[
-            "openbao",
-            "init",
-            "--addr",
-            &n1.addr,
-            "--key-holder",
-            &spec,
-            "--threshold",
-            "1",
-            "--out-dir",
-            inside.to_str().expect("utf8"),
-        ],
-        None,
-        &[],
-        &workspace_root(),
-    );
+    let run = init_one(&n1.addr, &spec, "1", &inside, &workspace_root());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("inside the repository"), "{}", run.stderr);
     assert_eq!(n1.status()["initialized"], false, "a refused init must not initialise");
@@ -345,23 +347,7 @@ fn three_node_raft_cluster_initialises_with_pgp_shares_and_unseals_without_print
     }
 
     // A second init is refused (exit 3).
-    let run = platctl(
-        &[
-            "openbao",
-            "init",
-            "--addr",
-            &n1.addr,
-            "--key-holder",
-            &spec,
-            "--threshold",
-            "1",
-            "--out-dir",
-            cwd.path().join("again").to_str().expect("utf8"),
-        ],
-        None,
-        &[],
-        cwd.path(),
-    );
+    let run = init_one(&n1.addr, &spec, "1", &cwd.path().join("again"), cwd.path());
     assert_eq!(run.code, 3, "{}", run.stderr);
 
     // The encrypted file itself is refused, with the fix.
@@ -463,7 +449,7 @@ fn workspace_root() -> PathBuf {
 fn access_file(dir: &Path) -> PathBuf {
     // The repository's access.yaml, plus what an OpenBao outside a cluster needs to
     // review tokens (in the cluster it uses its pod's service account and CA).
-    let mut text = std::fs::read_to_string(workspace_root().join("deploy/secrets/access.yaml"))
+    let mut text = std::fs::read_to_string(workspace_root().join("infra/openbao/access.yaml"))
         .expect("access.yaml");
     let ca =
         rcgen::generate_simple_self_signed(vec!["kubernetes".to_owned()]).expect("ca").cert.pem();
@@ -753,45 +739,13 @@ fn unseal_and_init_refuse_to_leak_shares() {
     let f = cwd.path().join("dave-secret.asc");
     std::fs::write(&f, &secret.stdout).expect("write");
     let spec = format!("dave={}", f.display());
-    let run = platctl(
-        &[
-            "openbao",
-            "init",
-            "--addr",
-            &server.addr,
-            "--key-holder",
-            &spec,
-            "--threshold",
-            "1",
-            "--out-dir",
-            cwd.path().join("s").to_str().expect("utf8"),
-        ],
-        None,
-        &[],
-        cwd.path(),
-    );
+    let run = init_one(&server.addr, &spec, "1", &cwd.path().join("s"), cwd.path());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("dave"), "{}", run.stderr);
     assert_eq!(server.status()["initialized"], false);
     // Threshold above the number of holders.
     let spec = format!("dave={}", holders.public_key("dave").display());
-    let run = platctl(
-        &[
-            "openbao",
-            "init",
-            "--addr",
-            &server.addr,
-            "--key-holder",
-            &spec,
-            "--threshold",
-            "2",
-            "--out-dir",
-            cwd.path().join("s").to_str().expect("utf8"),
-        ],
-        None,
-        &[],
-        cwd.path(),
-    );
+    let run = init_one(&server.addr, &spec, "2", &cwd.path().join("s"), cwd.path());
     assert_eq!(run.code, 2, "{}", run.stderr);
     // A wrong share is an error (exit 1) and says nothing of the share.
     let (dir, _) = init(&server, &holders, &["dave"], 1, cwd.path());
