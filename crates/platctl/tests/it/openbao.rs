@@ -390,13 +390,7 @@ fn three_node_raft_cluster_initialises_with_pgp_shares_and_unseals_without_print
     assert_eq!(peers, Some(3), "a three-voter raft cluster");
 
     // The audit device records the work, values HMAC'd: a KV value never appears.
-    http(
-        "POST",
-        &n1.addr,
-        "sys/mounts/secret",
-        Some(&root),
-        Some(json!({"type": "kv", "options": {"version": "2"}})),
-    );
+    mount_kv(&n1.addr, &root);
     let value = format!("audit-me-{}", std::process::id());
     let (s, _) = http(
         "POST",
@@ -440,6 +434,29 @@ fn wait_active(server: &Server, token: &str) {
         (http("GET", &server.addr, "sys/mounts", Some(token), None).0 == 200).then_some(())
     });
     assert!(active.is_some(), "node did not become active:\n{}", server.log());
+}
+
+/// A KV v2 mount at `secret/`, retried while a just-unsealed node settles.
+fn mount_kv(addr: &str, token: &str) {
+    let body = json!({"type": "kv", "options": {"version": "2"}});
+    let mounted = support::wait_for(30, || {
+        let (s, v) = http("POST", addr, "sys/mounts/secret", Some(token), Some(body.clone()));
+        let in_use = v.to_string().contains("path is already in use");
+        ((200..300).contains(&s) || in_use).then_some(())
+    });
+    assert!(mounted.is_some(), "cannot mount secret/ on {addr}");
+    // Writes succeed once the mount is usable.
+    let ready = support::wait_for(30, || {
+        let (s, _) = http(
+            "POST",
+            addr,
+            "secret/data/ready",
+            Some(token),
+            Some(json!({"data": {"ok": "1"}})),
+        );
+        (s == 200).then_some(())
+    });
+    assert!(ready.is_some(), "secret/ on {addr} does not accept writes");
 }
 
 fn workspace_root() -> PathBuf {
@@ -575,13 +592,7 @@ fn snapshots_go_to_object_storage_and_restore_same_cluster_and_into_a_new_one() 
     let server = Server::single(true);
     let ready = ready_single(&server, cwd.path());
     let token = ready.token.clone();
-    http(
-        "POST",
-        &server.addr,
-        "sys/mounts/secret",
-        Some(&token),
-        Some(json!({"type": "kv", "options": {"version": "2"}})),
-    );
+    mount_kv(&server.addr, &token);
     let put = |addr: &str, tok: &str, v: &str| {
         http("POST", addr, "secret/data/app", Some(tok), Some(json!({"data": {"k": v}}))).0
     };
@@ -703,7 +714,9 @@ fn snapshots_go_to_object_storage_and_restore_same_cluster_and_into_a_new_one() 
         fresh.log()
     );
     wait_active(&fresh, &token);
-    assert_eq!(get(&fresh.addr, &token), json!("before"), "the old cluster's data and root token");
+    let restored =
+        support::wait_for(30, || (get(&fresh.addr, &token) == json!("before")).then_some(()));
+    assert!(restored.is_some(), "the old cluster's data and root token:\n{}", fresh.log());
     assert_ne!(
         http("GET", &fresh.addr, "sys/mounts", Some(&fresh_token), None).0,
         200,
