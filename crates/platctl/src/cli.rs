@@ -67,6 +67,9 @@ pub enum Command {
     /// Audit log: ship events to Loki (backfill a JSON Lines file, or drain the Loki spool).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// OpenBao: init with PGP-encrypted shares, unseal, configure access, raft snapshots.
+    #[command(subcommand)]
+    Openbao(OpenbaoCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,8 +369,8 @@ Example: kubectl create secret generic db -n app --from-literal=password=... --d
     /// Kubernetes auth in a pod with BAO_K8S_ROLE.
     #[command(
         after_help = "Exit codes: 0 done (or nothing to do); 1 error (permission denied, OpenBao \
-unreachable, bad mapping or certificate); 5 a mapped path, version or field does not exist. \
-On any error no file is written."
+unreachable, bad mapping or certificate); 5 a mapped path, version or field does not exist, or \
+the env has no sealing key yet (`platctl secrets key generate`). On any error no file is written."
     )]
     Sync(SyncArgs),
     /// Find plaintext Kubernetes Secrets and credentials (Linode tokens, private keys,
@@ -380,6 +383,12 @@ On any error no file is written."
         after_help = "Exit codes: 0 nothing found; 1 findings (or an error, e.g. a bad allowlist)."
     )]
     Scan(ScanArgs),
+    /// The platform-owned sealing keys: generate, rotate, list (keys live in OpenBao).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Day 0: seed OpenBao (generated values, Terraform outputs), create the sealing
+    /// keys, and name every value a person must still supply.
+    Bootstrap(BootstrapArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -514,6 +523,246 @@ pub struct ShipArgs {
     /// to FILE in the Prometheus text format (node_exporter textfile collector).
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// `platctl secrets key`: the platform-owned Sealed Secrets keys (issue 14).
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make sure ENV has a sealing key: create key 1 in OpenBao if it has none,
+    /// write its certificate to deploy/secrets/ENV/sealed-secrets-cert.pem and the
+    /// controller's SecretProviderClass (deploy/secrets/sealing-keys/). Idempotent.
+    ///
+    /// The key pair (RSA-4096, certificate like the controller's own) is generated
+    /// in memory and written create-only to OpenBao at <mount>/sealed-secrets/ENV/<n>;
+    /// the private key never touches the disk. No cluster is needed.
+    #[command(after_help = "Exit codes: 0 the key exists and Git has its certificate; 1 error \
+(OpenBao unreachable or denied, bad mapping, ENV owns no key).")]
+    Generate(KeyArgs),
+    /// Create a new active key for ENV; older keys stay (in OpenBao and in the cluster)
+    /// so everything sealed for them still decrypts. Then reseal: `platctl secrets sync`.
+    #[command(
+        after_help = "Exit codes: 0 rotated; 1 error; 5 ENV has no key yet (use generate).\n\
+Order: commit the certificate and the SecretProviderClass, let the controller pick the new key up \
+(kubectl -n kube-system get secret -l sealedsecrets.bitnami.com/sealed-secrets-key=active), then \
+`platctl secrets sync --env ENV` and commit the resealed files. See docs/secrets.md."
+    )]
+    Rotate(KeyArgs),
+    /// The sealing keys in OpenBao (never the private keys), newest last, and whether
+    /// Git's certificate is the newest.
+    #[command(
+        after_help = "Exit codes: 0 listed (Git's certificates are the newest keys); 1 error; \
+3 a certificate in Git is missing or not the newest key (run `platctl secrets key generate`)."
+    )]
+    List(KeyListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The environment (a key owner in the mapping: no `cert:` of its own).
+    #[arg(long)]
+    pub env: String,
+    /// Mapping file. Default: deploy/secrets/mapping.yaml at the repository root.
+    #[arg(long, env = "PLATCTL_SECRETS_MAPPING", value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    /// The KV v2 mount holding sealed-secrets/<env>/<n>.
+    #[arg(long, default_value = "secret", value_name = "MOUNT")]
+    pub kv_mount: String,
+    /// Show what would happen; write nothing (no key, no file).
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyListArgs {
+    /// Only these environments (repeatable). Default: every key owner of the mapping.
+    #[arg(long = "env", value_name = "ENV")]
+    pub envs: Vec<String>,
+    #[arg(long, env = "PLATCTL_SECRETS_MAPPING", value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    #[arg(long, default_value = "secret", value_name = "MOUNT")]
+    pub kv_mount: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// `platctl secrets bootstrap`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 every value is in OpenBao and every key owner has a key; \
+1 error (sources do not cover a field the tree reads, OpenBao unreachable or denied); 5 values \
+only a person can supply are missing: each is listed with the command that writes it.\n\
+Values are never printed. Run it again after supplying them; existing fields are never changed.")]
+pub struct BootstrapArgs {
+    /// Where each value comes from. Default: infra/openbao/sources.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub sources: Option<PathBuf>,
+    /// Mapping file. Default: deploy/secrets/mapping.yaml.
+    #[arg(long, env = "PLATCTL_SECRETS_MAPPING", value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    /// The folder searched for SecretProviderClasses. Default: deploy/.
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// ROOT=FILE: the `terraform output -json` of a root (`-` reads stdin), e.g.
+    /// global=<(platctl tf --env global -- output -json). Repeatable.
+    #[arg(long = "terraform-outputs", value_name = "ROOT=FILE")]
+    pub terraform_outputs: Vec<String>,
+    /// Show what would be written; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Instead of a bootstrap: write the missing person-supplied fields of this
+    /// OpenBao path, all in one version. Each value is read from a prompt that
+    /// does not echo, or one per line from stdin (in field order).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["dry_run", "terraform_outputs"])]
+    pub supply: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// `platctl openbao`: operate the platform's OpenBao (issue 14).
+#[derive(Debug, Subcommand)]
+pub enum OpenbaoCommand {
+    /// Seal status of one or more servers (every pod of the StatefulSet).
+    #[command(after_help = "Exit codes: 0 every server is initialised and unsealed; 1 error \
+(unreachable); 3 a server is sealed or not initialised.")]
+    Status(OpenbaoAddrArgs),
+    /// Initialise a new OpenBao: Shamir shares, each encrypted by OpenBao itself to a
+    /// named holder's OpenPGP key (one ASCII-armored file per holder in --out-dir), or
+    /// printed once to a terminal. Never to a pipe, a log or the repository.
+    #[command(
+        after_help = "Exit codes: 0 initialised; 1 error; 2 usage (bad holder key, threshold, \
+--out-dir inside the repository, --print-once without a terminal); 3 already initialised.\n\
+Each holder decrypts only their share: `gpg -d NAME.unseal-share.asc | platctl openbao unseal`."
+    )]
+    Init(OpenbaoInitArgs),
+    /// Enter one unseal key share into every server given (a share typed once unseals
+    /// all pods). The share comes from --share-file, or stdin when piped, or a prompt
+    /// that does not echo.
+    #[command(
+        after_help = "Exit codes: 0 every server is unsealed; 1 error (bad share, unreachable); \
+3 accepted, but more shares are needed (progress shown)."
+    )]
+    Unseal(OpenbaoUnsealArgs),
+    /// Apply mounts, policies and Kubernetes auth roles from Git, idempotently.
+    #[command(after_help = "Exit codes: 0 applied (or nothing to do); 1 error (no audit device \
+enabled, permission denied, a mount of another type in the way).\nNeeds a token that may write \
+sys/ (the root token on day 0; revoke it afterwards).")]
+    Configure(OpenbaoConfigureArgs),
+    /// Raft snapshots to Object Storage and back (docs/runbooks/openbao-restore.md).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenbaoAddrArgs {
+    /// Server address (repeatable: every pod). Default: $BAO_ADDR. CA: $BAO_CACERT.
+    #[arg(long = "addr", value_name = "URL")]
+    pub addrs: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenbaoInitArgs {
+    /// Server address. Default: $BAO_ADDR. CA: $BAO_CACERT.
+    #[arg(long, value_name = "URL")]
+    pub addr: Option<String>,
+    /// NAME=FILE: a share holder and their OpenPGP public key (`gpg --export` or
+    /// `--armor --export`). One share per holder. Repeatable.
+    #[arg(long = "key-holder", value_name = "NAME=FILE", required_unless_present = "print_once")]
+    pub key_holders: Vec<String>,
+    /// Shares needed to unseal.
+    #[arg(long, value_name = "N")]
+    pub threshold: u32,
+    /// The holder whose key the root token is encrypted to (default: the first).
+    #[arg(long, value_name = "NAME")]
+    pub root_token_holder: Option<String>,
+    /// Where the encrypted shares are written (NAME.unseal-share.asc, mode 0600).
+    /// Refused inside the repository.
+    #[arg(long, value_name = "DIR", required_unless_present = "print_once")]
+    pub out_dir: Option<PathBuf>,
+    /// No PGP: print the shares and the root token once, to a terminal only.
+    #[arg(long, conflicts_with_all = ["key_holders", "out_dir", "root_token_holder"])]
+    pub print_once: bool,
+    /// Number of shares with --print-once.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub shares: u32,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenbaoUnsealArgs {
+    /// Server address (repeatable: every pod). Default: $BAO_ADDR. CA: $BAO_CACERT.
+    #[arg(long = "addr", value_name = "URL")]
+    pub addrs: Vec<String>,
+    /// Read the share from this file (`-`: stdin) instead of stdin or a prompt.
+    #[arg(long, value_name = "FILE")]
+    pub share_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenbaoConfigureArgs {
+    /// Default: infra/openbao/access.yaml at the repository root.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a raft snapshot and store it create-only (openbao-<time>.snap + .json).
+    /// Auth: BAO_TOKEN, AppRole, or BAO_K8S_ROLE in the CronJob. Store: AWS_* variables.
+    #[command(after_help = "Exit codes: 0 stored; 1 error (sealed, denied, store unreachable).")]
+    Save(SnapshotSaveArgs),
+    /// The snapshots in a store, newest first.
+    #[command(after_help = "Exit codes: 0 listed; 1 error.")]
+    List(SnapshotListArgs),
+    /// Replace OpenBao's data with a snapshot (checked against its SHA-256 first).
+    #[command(after_help = "Exit codes: 0 restored; 1 error; 2 usage (no --yes); 3 the snapshot \
+comes from another cluster (restore with --force, then unseal with that cluster's shares); \
+5 no such snapshot.")]
+    Restore(SnapshotRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotSaveArgs {
+    /// Store URL: s3://bucket[/prefix] (Object Storage) or file:///abs/dir.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotListArgs {
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotRestoreArgs {
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The snapshot key (openbao-<time>.snap). Default: the newest.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Disaster recovery into a new cluster: accept a snapshot taken with other unseal keys.
+    #[arg(long)]
+    pub force: bool,
+    /// Confirm: every change made since the snapshot is lost.
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
 }

@@ -95,9 +95,7 @@ impl BaoConfig {
     }
 
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
-        let addr = env_first(get, &["BAO_ADDR", "VAULT_ADDR"]).ok_or_else(|| {
-            BaoError::Config("no OpenBao address: set BAO_ADDR (or VAULT_ADDR), e.g. https://bao.example.net:8200".into())
-        })?;
+        let endpoint = BaoEndpoint::from_lookup(get)?;
         let auth = if let Some(token) = env_first(get, &["BAO_TOKEN", "VAULT_TOKEN"]) {
             Auth::Token(token.trim().to_owned())
         } else if let Some(role_id) = env_first(get, &["BAO_ROLE_ID", "VAULT_ROLE_ID"]) {
@@ -122,6 +120,34 @@ impl BaoConfig {
                 "no OpenBao credentials: set BAO_TOKEN, or BAO_ROLE_ID and BAO_SECRET_ID (AppRole), or BAO_K8S_ROLE (in a pod)".into(),
             ));
         };
+        Ok(BaoConfig {
+            addr: endpoint.addr,
+            auth,
+            namespace: endpoint.namespace,
+            ca_cert_pem: endpoint.ca_cert_pem,
+        })
+    }
+}
+
+/// Where OpenBao is, without credentials: `BAO_ADDR` (or `VAULT_ADDR`),
+/// `BAO_NAMESPACE` and `BAO_CACERT`. The unauthenticated operator endpoints
+/// (init, seal status, unseal) need only this.
+#[derive(Debug, Clone)]
+pub struct BaoEndpoint {
+    pub addr: String,
+    pub namespace: Option<String>,
+    pub ca_cert_pem: Option<Vec<u8>>,
+}
+
+impl BaoEndpoint {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(&|n| std::env::var(n).ok())
+    }
+
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+        let addr = env_first(get, &["BAO_ADDR", "VAULT_ADDR"]).ok_or_else(|| {
+            BaoError::Config("no OpenBao address: set BAO_ADDR (or VAULT_ADDR), e.g. https://bao.example.net:8200".into())
+        })?;
         let namespace = env_first(get, &["BAO_NAMESPACE", "VAULT_NAMESPACE"]);
         let ca_cert_pem = match env_first(get, &["BAO_CACERT", "VAULT_CACERT"]) {
             Some(path) => Some(
@@ -130,7 +156,11 @@ impl BaoConfig {
             ),
             None => None,
         };
-        Ok(BaoConfig { addr: addr.trim_end_matches('/').to_owned(), auth, namespace, ca_cert_pem })
+        Ok(BaoEndpoint {
+            addr: addr.trim().trim_end_matches('/').to_owned(),
+            namespace,
+            ca_cert_pem,
+        })
     }
 }
 
@@ -206,7 +236,7 @@ struct ErrorBody {
     errors: Vec<String>,
 }
 
-fn encode_path(path: &str) -> String {
+pub(crate) fn encode_path(path: &str) -> String {
     path.split('/')
         .filter(|s| !s.is_empty())
         .map(|seg| url::form_urlencoded::byte_serialize(seg.as_bytes()).collect::<String>())
@@ -254,6 +284,23 @@ impl BaoClient {
         Ok(client)
     }
 
+    /// The server address this client talks to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// A client without a token, for the unauthenticated `sys/init`,
+    /// `sys/seal-status` and `sys/unseal` endpoints.
+    pub async fn anonymous(addr: &str, ca_cert_pem: Option<Vec<u8>>) -> Result<Self> {
+        Self::connect(&BaoConfig {
+            addr: addr.trim_end_matches('/').to_owned(),
+            auth: Auth::Token(String::new()),
+            namespace: None,
+            ca_cert_pem,
+        })
+        .await
+    }
+
     /// A client for an already-known token.
     pub async fn with_token(addr: &str, token: &str) -> Result<Self> {
         Self::connect(&BaoConfig {
@@ -265,7 +312,11 @@ impl BaoClient {
         .await
     }
 
-    fn request(&self, method: reqwest::Method, api_path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        api_path: &str,
+    ) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}/v1/{api_path}", self.addr));
         if !self.token.is_empty() {
             req = req.header("X-Vault-Token", &self.token);
@@ -276,7 +327,7 @@ impl BaoClient {
         req
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> BaoError {
+    pub(crate) fn unreachable(&self, e: &reqwest::Error) -> BaoError {
         BaoError::Unreachable { addr: self.addr.clone(), detail: crate::cert::error_chain(e) }
     }
 
@@ -361,7 +412,7 @@ impl BaoClient {
 }
 
 /// OpenBao's `{"errors": [...]}` body as one line (never contains values).
-fn error_text(body: &str) -> String {
+pub(crate) fn error_text(body: &str) -> String {
     match serde_json::from_str::<ErrorBody>(body) {
         Ok(b) if !b.errors.is_empty() => b.errors.join("; "),
         _ => body.chars().take(200).collect::<String>().trim().to_owned(),

@@ -9,15 +9,27 @@
 //! - [`bao`]: a small OpenBao (Vault-compatible) KV v2 client: token or AppRole.
 //! - [`sync`]: the mapping file, and an all-or-nothing sync into the GitOps tree.
 //! - [`patterns`] and [`scan`]: credential patterns and the repository scan.
+//! - [`openbao`]: operator calls (init with PGP-encrypted shares, unseal, raft
+//!   snapshots, check-and-set KV writes, access configuration).
+//! - [`keys`]: the platform-owned sealing keys: generated here, kept in
+//!   OpenBao, certificates in Git, installed through the CSI provider.
+//! - [`bootstrap`]: day-0 seeding of OpenBao from `infra/openbao/sources.yaml`.
+//! - [`snapshot`]: raft snapshots to and from Object Storage.
+//! - [`access`]: the idempotent OpenBao configuration (`platctl openbao configure`).
 //!
 //! Nothing here logs or returns a secret value in an error.
 
+pub mod access;
 pub mod bao;
+pub mod bootstrap;
 pub mod cert;
 pub mod crypto;
+pub mod keys;
+pub mod openbao;
 pub mod patterns;
 pub mod scan;
 pub mod seal;
+pub mod snapshot;
 pub mod sync;
 
 pub use cert::ControllerCert;
@@ -35,7 +47,7 @@ pub enum SecretsError {
     )]
     CertNotPem { source_name: String, detail: String },
     #[error(
-        "certificate {source_name} expired at {not_after} (notAfter); fetch the controller's current certificate from <controller>/v1/cert.pem (the controller renews its key every 30 days)"
+        "certificate {source_name} expired at {not_after} (notAfter); rotate the env's sealing key (`platctl secrets key rotate --env ENV`), or fetch a self-managed controller's current certificate from <controller>/v1/cert.pem"
     )]
     CertExpired { source_name: String, not_after: String },
     #[error(
@@ -64,10 +76,24 @@ pub enum SecretsError {
     Crypto(String),
     #[error("cannot encode output: {0}")]
     Encode(String),
-    #[error("OpenBao: {0}")]
+    #[error(transparent)]
     Bao(#[from] bao::BaoError),
     #[error("invalid mapping file {path}: {detail}")]
     Mapping { path: PathBuf, detail: String },
+    #[error("sealing key: {0}")]
+    Keys(String),
+    #[error("invalid {path}: {detail}")]
+    Sources { path: PathBuf, detail: String },
+    #[error(
+        "{env} has no sealing key yet ({detail}); create it with `platctl secrets key generate --env {env}` (or `platctl secrets bootstrap`)"
+    )]
+    NoSealingKey { env: String, detail: String },
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+    #[error("snapshot: {0}")]
+    SnapshotNotFound(String),
+    #[error("snapshot: {0}")]
+    SnapshotForeign(String),
     #[error("invalid allowlist {path} line {line}: {detail}")]
     Allowlist { path: PathBuf, line: usize, detail: String },
 }

@@ -255,7 +255,8 @@ impl SyncError {
         }
     }
 
-    /// True when every failure is a missing path, version or field.
+    /// True when every failure is a missing path, version or field, or the
+    /// environment has no sealing key yet.
     pub fn is_not_found(&self) -> bool {
         match self {
             SyncError::Sources(v) => v.iter().all(|e| {
@@ -266,6 +267,7 @@ impl SyncError {
                         | BaoError::MissingField { .. }
                 )
             }),
+            SyncError::Other(SecretsError::NoSealingKey { .. }) => true,
             SyncError::Other(_) => false,
         }
     }
@@ -358,6 +360,21 @@ pub async fn sync(
     })?;
     let env_dir = base.join(&opts.env);
     let cert_path = env_map.cert.as_ref().map_or_else(|| env_dir.join(CERT_FILE), |c| base.join(c));
+    if !cert_path.exists() {
+        let owner = env_map
+            .cert
+            .as_ref()
+            .and_then(|c| c.parent())
+            .and_then(|p| p.to_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or(&opts.env)
+            .to_owned();
+        return Err(SecretsError::NoSealingKey {
+            env: owner,
+            detail: format!("no certificate at {}", cert_path.display()),
+        }
+        .into());
+    }
     let cert = crate::cert::load_file(&cert_path)?;
 
     // 1. Read every distinct (mount, path, version) once; collect every failure.

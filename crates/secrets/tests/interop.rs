@@ -178,33 +178,102 @@ fn mapping_files_are_validated() {
 }
 
 #[test]
-fn the_repository_mapping_and_certificates_are_usable() {
+fn the_repository_secrets_tree_is_consistent_and_ships_no_certificate() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/secrets");
     let mapping =
         Mapping::load(&root.join("mapping.yaml")).expect("deploy/secrets/mapping.yaml is valid");
-    assert!(
-        mapping.environments.contains_key("staging")
-            && mapping.environments.contains_key("production")
+    // Key owners: staging and production. The platform's Secrets are sealed for
+    // the shared cluster's controller with the production key.
+    assert_eq!(platctl_secrets::keys::key_envs(&mapping), ["production", "staging"]);
+    assert_eq!(
+        mapping.environments["platform"].cert.as_deref(),
+        Some(Path::new("production/sealed-secrets-cert.pem"))
     );
-    for (env, em) in &mapping.environments {
-        let cert = em
-            .cert
-            .as_ref()
-            .map_or_else(|| root.join(env).join("sealed-secrets-cert.pem"), |c| root.join(c));
-        let cert = platctl_secrets::cert::load_file(&cert).unwrap_or_else(|e| panic!("{env}: {e}"));
-        // Fails a year before the placeholder (or real) certificate expires.
-        let year = time::OffsetDateTime::now_utc().year() + 1;
+    // No certificate is committed before day 0: no placeholder to replace.
+    for env in mapping.environments.keys() {
+        let cert = root.join(env).join("sealed-secrets-cert.pem");
         assert!(
-            cert.not_after.as_str() > format!("{year}").as_str(),
-            "{env}: certificate expires soon ({})",
-            cert.not_after
+            !cert.exists(),
+            "{} is committed; only `platctl secrets key generate` writes it",
+            cert.display()
         );
+    }
+    for (env, em) in &mapping.environments {
         for s in &em.secrets {
-            assert_eq!(
-                s.namespace, *env,
-                "{env}: {}/{} is outside the env's namespace (the {env}-secrets Application syncs into {env})",
+            let ok = if env == "platform" {
+                ["monitoring", "argocd"].contains(&s.namespace.as_str())
+            } else {
+                s.namespace == *env
+            };
+            assert!(
+                ok,
+                "{env}: {}/{} is outside what the {env} Application syncs",
                 s.namespace, s.name
             );
         }
     }
+    let platform: Vec<String> = mapping.environments["platform"]
+        .secrets
+        .iter()
+        .map(|s| format!("{}/{}", s.namespace, s.name))
+        .collect();
+    for want in [
+        "monitoring/grafana-admin",
+        "monitoring/loki-s3",
+        "monitoring/alertmanager-oncall",
+        "argocd/argocd-dex-github",
+    ] {
+        assert!(platform.iter().any(|p| p == want), "{want} is not in the platform mapping");
+    }
+
+    // The committed key class is exactly what `platctl secrets key` writes for
+    // the keys it names, and names every key owner's first key.
+    let spc_path = root.join(platctl_secrets::keys::SPC_FILE);
+    let spc = std::fs::read_to_string(&spc_path).expect("sealing-keys class");
+    let doc: serde_json::Value = serde_saphyr::from_str(&spc).expect("yaml");
+    let mut keys = Vec::new();
+    for o in doc["spec"]["secretObjects"].as_array().expect("secretObjects") {
+        let name = o["secretName"].as_str().expect("name");
+        if let Some(rest) = name.strip_prefix("sealed-secrets-key-") {
+            let (env, seq) = rest.rsplit_once('-').expect("<env>-<n>");
+            keys.push((env.to_owned(), seq.parse::<u64>().expect("n")));
+        }
+    }
+    for env in ["production", "staging"] {
+        assert!(keys.contains(&(env.to_owned(), 1)), "{env}'s first key is not installed");
+    }
+    assert_eq!(
+        spc,
+        platctl_secrets::keys::spc_yaml("secret", &keys).expect("render"),
+        "{} was edited by hand",
+        spc_path.display()
+    );
+
+    // Every OpenBao field the tree reads has a declared source.
+    let sources =
+        platctl_secrets::bootstrap::Sources::load(&root.join("../../infra/openbao/sources.yaml"))
+            .expect("sources.yaml");
+    let refs =
+        platctl_secrets::bootstrap::references(&mapping, &root.join("..")).expect("references");
+    assert!(refs.len() >= 20, "{refs:?}");
+    for r in &refs {
+        assert!(
+            r.mount == sources.mount
+                && sources.secrets.get(&r.path).is_some_and(|f| f.contains_key(&r.field)),
+            "{}/{}#{} (read by {}) has no source in sources.yaml",
+            r.mount,
+            r.path,
+            r.field,
+            r.by
+        );
+    }
+    // Both paths of a value are tested elsewhere; here: the drift job's token and
+    // the snapshot job's key are read through the CSI provider.
+    assert!(refs.iter().any(|r| r.path == "platform/platctl-drift"
+        && r.by.contains("SecretProviderClass platctl-drift/platctl-drift")));
+    assert!(
+        refs.iter()
+            .any(|r| r.path == "platform/openbao/snapshot-s3"
+                && r.by.contains("openbao-snapshot-s3"))
+    );
 }

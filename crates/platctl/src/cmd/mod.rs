@@ -3,6 +3,8 @@
 mod audit;
 mod check;
 mod drift;
+mod openbao;
+mod sealing;
 mod secrets;
 mod smoke;
 mod state;
@@ -28,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(c) => secrets::run(c).await,
         Command::Smoke(args) => smoke::run(args).await,
         Command::Audit(c) => audit::run(c).await,
+        Command::Openbao(c) => openbao::run(c).await,
     }
 }
 

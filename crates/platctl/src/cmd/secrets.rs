@@ -34,6 +34,8 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<ExitCode> {
         SecretsCommand::Seal(args) => seal(args).await,
         SecretsCommand::Sync(args) => sync(args).await,
         SecretsCommand::Scan(args) => scan_cmd(&args),
+        SecretsCommand::Key(c) => super::sealing::key(c).await,
+        SecretsCommand::Bootstrap(args) => super::sealing::bootstrap(args).await,
     }
 }
 

@@ -990,6 +990,208 @@ fn sync_authenticates_in_cluster_with_a_service_account_token() {
     );
 }
 
+// ---------------------------------------------------------------- sealing keys (issue 14)
+
+fn kv_field(mount: &str, path: &str, field: &str) -> String {
+    let v = bao_ok("GET", &format!("{mount}/data/{path}"), None);
+    v["data"]["data"][field].as_str().unwrap_or_else(|| panic!("{mount}/{path}#{field}")).to_owned()
+}
+
+/// A repository copy with a mapping for environments that have no cluster.
+struct KeyEnv {
+    dir: tempfile::TempDir,
+    keys: tempfile::TempDir,
+    mount: String,
+}
+
+impl KeyEnv {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mount = new_kv_mount();
+        std::fs::create_dir_all(dir.path().join("deploy/secrets")).expect("mkdir");
+        let mapping = format!(
+            "environments:\n  qa:\n    secrets:\n      - name: app\n        namespace: qa\n        keys:\n          TOKEN: {{mount: {mount}, path: qa/app, field: token}}\n  \
+             qa-platform:\n    cert: qa/sealed-secrets-cert.pem\n    secrets: []\n  later:\n    secrets: []\n"
+        );
+        std::fs::write(dir.path().join("deploy/secrets/mapping.yaml"), mapping).expect("mapping");
+        KeyEnv { dir, keys: tempfile::tempdir().expect("keys"), mount }
+    }
+
+    fn mapping(&self) -> String {
+        self.dir.path().join("deploy/secrets/mapping.yaml").to_str().expect("utf8").to_owned()
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("deploy/secrets/qa/sealed-secrets-cert.pem")
+    }
+
+    fn key(&self, args: &[&str]) -> Run {
+        let addr = env_var("PLATCTL_TEST_BAO_ADDR");
+        let token = env_var("PLATCTL_TEST_BAO_TOKEN");
+        let mapping = self.mapping();
+        let mut all = vec!["secrets", "key"];
+        all.extend_from_slice(args);
+        all.extend(["--mapping", &mapping, "--kv-mount", &self.mount]);
+        platctl(&all, None, &[("BAO_ADDR", &addr), ("BAO_TOKEN", &token)], self.dir.path())
+    }
+
+    /// The private key of qa's key `n`, read from OpenBao into a file outside the tree.
+    fn private_key(&self, n: u64) -> PathBuf {
+        let p = self.keys.path().join(format!("qa-{n}.pem"));
+        std::fs::write(&p, kv_field(&self.mount, &format!("sealed-secrets/qa/{n}"), "tls.key"))
+            .expect("key");
+        p
+    }
+}
+
+#[test]
+fn a_key_generated_before_its_cluster_exists_seals_and_only_that_key_decrypts() {
+    let env = KeyEnv::new();
+    let value = format!("qa-token-{}", unique(""));
+    kv_put(&env.mount, "qa/app", json!({"token": value}));
+
+    // An env that owns no key (it uses qa's certificate) is refused.
+    let run = env.key(&["generate", "--env", "qa-platform"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("owns no sealing key"), "{}", run.stderr);
+    // Rotating before the first key: exit 5, naming `generate`.
+    let run = env.key(&["rotate", "--env", "qa"]);
+    assert_eq!(run.code, 5, "{}", run.all());
+    assert!(run.stderr.contains("platctl secrets key generate --env qa"), "{}", run.stderr);
+    // A dry run creates nothing.
+    let run = env.key(&["generate", "--env", "qa", "--dry-run"]);
+    assert_ne!(run.code, 0);
+    assert!(!env.cert().exists());
+
+    let run = env.key(&["generate", "--env", "qa", "--output", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let report: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(report["created"]["name"], "sealed-secrets-key-qa-1");
+    assert_eq!(report["cert_written"], true);
+    // The private key lives only in OpenBao: nowhere in the tree, nothing printed.
+    let marker = format!("{} KEY", "PRIVATE");
+    assert!(!run.all().contains(&marker));
+    for f in walk(env.dir.path()) {
+        assert!(
+            !std::fs::read_to_string(&f).unwrap_or_default().contains(&marker),
+            "{} holds a private key",
+            f.display()
+        );
+    }
+    // The class installs it for the controller: a kubernetes.io/tls Secret with
+    // the label the controller selects, then the ready gate.
+    let spc = std::fs::read_to_string(
+        env.dir.path().join("deploy/secrets/sealing-keys/sealed-secrets-keys.yaml"),
+    )
+    .expect("class");
+    let doc: Value = serde_saphyr::from_str(&spc).expect("yaml");
+    let objects = doc["spec"]["secretObjects"].as_array().expect("secretObjects");
+    let names: Vec<&str> = objects.iter().filter_map(|o| o["secretName"].as_str()).collect();
+    // Only keys that exist are listed ("later" owns a key but has none yet).
+    assert_eq!(names, ["sealed-secrets-key-qa-1", "sealed-secrets-keys-ready"]);
+    assert_eq!(objects[0]["type"], "kubernetes.io/tls");
+    assert_eq!(objects[0]["labels"]["sealedsecrets.bitnami.com/sealed-secrets-key"], "active");
+
+    // Seal ad hoc with the certificate: kubesealpy opens it with the generated key.
+    let key1 = env.private_key(1);
+    let cert = env.cert();
+    let run = platctl(
+        &["secrets", "seal", "--cert", cert.to_str().expect("utf8")],
+        Some(MANIFEST.as_bytes()),
+        &[],
+        env.dir.path(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let opened =
+        unseal(&key1, &run.stdout, None).expect("kubesealpy decrypts with the generated key");
+    assert_eq!(opened["name"], "db-creds");
+
+    // The sync mapping seals for it too.
+    let addr = env_var("PLATCTL_TEST_BAO_ADDR");
+    let token = env_var("PLATCTL_TEST_BAO_TOKEN");
+    let mapping = env.mapping();
+    let sync = || {
+        platctl(
+            &[
+                "secrets",
+                "sync",
+                "--env",
+                "qa",
+                "--mapping",
+                &mapping,
+                "--audit-log",
+                env.keys.path().join("audit.jsonl").to_str().expect("utf8"),
+                "--output",
+                "json",
+            ],
+            None,
+            &[("BAO_ADDR", &addr), ("BAO_TOKEN", &token)],
+            env.dir.path(),
+        )
+    };
+    let run = sync();
+    assert_eq!(run.code, 0, "{}", run.all());
+    let sealed_v1 = std::fs::read_to_string(env.dir.path().join("deploy/secrets/qa/qa-app.yaml"))
+        .expect("synced");
+    assert_eq!(decrypt_key(&key1, &sealed_v1, "TOKEN"), value);
+
+    // generate again: idempotent, no new key, files untouched.
+    let cert_before = std::fs::read(env.cert()).expect("cert");
+    let run = env.key(&["generate", "--env", "qa", "--output", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let report: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(report["created"].is_null());
+    assert_eq!(std::fs::read(env.cert()).expect("cert"), cert_before);
+
+    // Rotate: key 2 is active, key 1 stays (old SealedSecrets still open with it).
+    let run = env.key(&["rotate", "--env", "qa", "--output", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let report: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(report["active"]["name"], "sealed-secrets-key-qa-2");
+    assert_eq!(report["keys"].as_array().map(Vec::len), Some(2));
+    assert_ne!(std::fs::read(env.cert()).expect("cert"), cert_before);
+    let spc = std::fs::read_to_string(
+        env.dir.path().join("deploy/secrets/sealing-keys/sealed-secrets-keys.yaml"),
+    )
+    .expect("class");
+    assert!(
+        spc.contains("sealed-secrets-key-qa-1") && spc.contains("sealed-secrets-key-qa-2"),
+        "{spc}"
+    );
+    let key2 = env.private_key(2);
+    assert_eq!(
+        decrypt_key(&key1, &sealed_v1, "TOKEN"),
+        value,
+        "the old key still opens the old file"
+    );
+    let run = sync();
+    assert_eq!(run.code, 0, "{}", run.all());
+    let out: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(
+        out["secrets"][0]["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .any(|r| r == "controller certificate changed")
+    );
+    let sealed_v2 = std::fs::read_to_string(env.dir.path().join("deploy/secrets/qa/qa-app.yaml"))
+        .expect("resealed");
+    assert_eq!(decrypt_key(&key2, &sealed_v2, "TOKEN"), value);
+    assert!(unseal(&key1, &sealed_v2, None).is_err(), "the resealed file is for the new key only");
+
+    // key list: Git has the newest certificate (exit 0); an older one is flagged (exit 3).
+    let run = env.key(&["list", "--env", "qa"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("sealed-secrets-key-qa-2") && run.stdout.contains("active"),
+        "{}",
+        run.stdout
+    );
+    std::fs::write(env.cert(), &cert_before).expect("old cert");
+    let run = env.key(&["list", "--env", "qa"]);
+    assert_eq!(run.code, 3, "{}", run.all());
+}
+
 // ---------------------------------------------------------------- scan
 
 #[test]

@@ -14,3 +14,11 @@ module "zone" {
   create_zone = true
   soa_email   = var.soa_email
 }
+
+module "openbao_snapshots" {
+  source = "../../modules/openbao-snapshots"
+
+  region         = var.region
+  bucket_name    = var.openbao_snapshot_bucket_name
+  retention_days = var.openbao_snapshot_retention_days
+}

@@ -26,13 +26,13 @@ output "ci_secret_key" {
 }
 
 output "loki_access_key" {
-  description = "Loki bucket key ID (sealed into deploy/secrets as loki-s3)."
+  description = "Loki bucket key ID (into OpenBao via `platctl secrets bootstrap --terraform-outputs global=...`, sealed as monitoring/loki-s3)."
   value       = module.buckets.loki_access_key
   sensitive   = true
 }
 
 output "loki_secret_key" {
-  description = "Loki bucket secret key (sealed into deploy/secrets as loki-s3)."
+  description = "Loki bucket secret key (into OpenBao via `platctl secrets bootstrap`, sealed as monitoring/loki-s3)."
   value       = module.buckets.loki_secret_key
   sensitive   = true
 }
@@ -40,4 +40,21 @@ output "loki_secret_key" {
 output "domain_id" {
   description = "ID of the DNS zone."
   value       = module.zone.domain_id
+}
+
+output "openbao_snapshot_bucket" {
+  description = "OpenBao raft snapshot bucket."
+  value       = module.openbao_snapshots.bucket
+}
+
+output "openbao_snapshot_access_key" {
+  description = "Key ID limited to the snapshot bucket (into OpenBao via `platctl secrets bootstrap --terraform-outputs global=...`)."
+  value       = module.openbao_snapshots.access_key
+  sensitive   = true
+}
+
+output "openbao_snapshot_secret_key" {
+  description = "Secret key limited to the snapshot bucket (into OpenBao via `platctl secrets bootstrap`)."
+  value       = module.openbao_snapshots.secret_key
+  sensitive   = true
 }

@@ -31,3 +31,15 @@ variable "soa_email" {
   description = "SOA contact of the DNS zone."
   type        = string
 }
+
+variable "openbao_snapshot_bucket_name" {
+  description = "Bucket of OpenBao's raft snapshots (deploy/platform/openbao/snapshot.yaml writes to it)."
+  type        = string
+  default     = "platform-openbao-snapshots"
+}
+
+variable "openbao_snapshot_retention_days" {
+  description = "Days OpenBao snapshots are kept."
+  type        = number
+  default     = 30
+}
