@@ -67,6 +67,8 @@ pub enum Command {
     /// Audit log: ship events to Loki (backfill a JSON Lines file, or drain the Loki spool).
     #[command(subcommand)]
     Audit(crate::cmd::audit::AuditCommand),
+    /// Write platform.yaml (the one configuration file) and every file derived from it; --check gates deploys.
+    Init(crate::cmd::init::InitArgs),
 }
 
 #[derive(Debug, Subcommand)]

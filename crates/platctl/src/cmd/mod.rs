@@ -3,6 +3,7 @@
 pub mod audit;
 mod check;
 mod drift;
+pub mod init;
 pub mod secrets;
 mod smoke;
 mod state;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(c) => secrets::run(c).await,
         Command::Smoke(args) => smoke::run(args).await,
         Command::Audit(c) => audit::run(c).await,
+        Command::Init(args) => init::run(args),
     }
 }
 
