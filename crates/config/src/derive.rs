@@ -80,7 +80,8 @@ pub fn tokens(v: &Values) -> Vec<Token> {
 }
 
 /// Old text → new text, for every derived value that differs between one of
-/// `olds` and `new`. In a configured tree the zero digest maps to the
+/// `olds` and `new`, plus the new values mapped to themselves (so that a value
+/// that stays is matched whole and nothing inside it is replaced). In a configured tree the zero digest maps to the
 /// configured digest (or is removed, leaving the tag).
 pub fn replacements(olds: &[&Values], new: &Values) -> Vec<(Token, String)> {
     let mut out: Vec<(Token, String)> = Vec::new();
@@ -104,6 +105,14 @@ pub fn replacements(olds: &[&Values], new: &Values) -> Vec<(Token, String)> {
     // or, until one is released, the tag alone.
     if new.drift_image_digest.is_some() || new.placeholders().is_empty() {
         push("digest", ZERO_DIGEST.to_owned(), token(new, "digest"));
+    }
+    // The new values themselves, unchanged: a repository URL that stays must
+    // not have the organisation inside it replaced.
+    for t in tokens(new) {
+        if t.field != "acl" && !out.iter().any(|(o, _)| o.text == t.text) {
+            let same = t.text.clone();
+            out.push((t, same));
+        }
     }
     out
 }
@@ -169,6 +178,9 @@ pub fn rewrite(text: &str, pairs: &[(Token, String)]) -> (String, Vec<(&'static 
         out.push_str(&text[last..s]);
         out.push_str(&pairs[k].1);
         last = e;
+        if pairs[k].0.text == pairs[k].1 {
+            return;
+        }
         let field = pairs[k].0.field;
         match counts.iter_mut().find(|(f, _)| *f == field) {
             Some((_, n)) => *n += 1,
@@ -345,6 +357,21 @@ mod tests {
         // Applying the same values again changes nothing.
         let again = replacements(&[&team(), &Values::template()], &team());
         assert_eq!(rewrite(&out, &again).0, out);
+    }
+
+    #[test]
+    fn an_unchanged_value_shields_what_is_inside_it() {
+        let mut renamed = team();
+        renamed.org = "acme2".into();
+        let pairs = replacements(&[&team()], &renamed);
+        let text =
+            "repoURL: git@github.com:acme/infra.git\nimage: ghcr.io/acme/x:1\ng, acme:admins\n";
+        let (out, counts) = rewrite(text, &pairs);
+        assert_eq!(
+            out,
+            "repoURL: git@github.com:acme/infra.git\nimage: ghcr.io/acme/x:1\ng, acme2:admins\n"
+        );
+        assert_eq!(counts, [("org", 1)]);
     }
 
     #[test]

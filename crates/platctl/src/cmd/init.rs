@@ -150,15 +150,19 @@ pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
     report(&root, &plan, args.output, true)
 }
 
+/// Set the organisation; a registry that was the default (`ghcr.io/<org>`)
+/// follows it unless --registry is given.
+fn set_org(v: &mut Values, org: &str, registry_given: bool) {
+    let old_default = format!("ghcr.io/{}", v.org.to_ascii_lowercase());
+    if !registry_given && (v.registry == old_default || v.registry == Values::template().registry) {
+        v.registry = format!("ghcr.io/{}", org.trim().to_ascii_lowercase());
+    }
+    org.clone_into(&mut v.org);
+}
+
 fn apply_flags(v: &mut Values, args: &InitArgs) {
-    let old_default_registry = format!("ghcr.io/{}", v.org.to_ascii_lowercase());
     if let Some(org) = &args.org {
-        v.org = org.clone();
-        if args.registry.is_none()
-            && (v.registry == old_default_registry || v.registry == Values::template().registry)
-        {
-            v.registry = format!("ghcr.io/{}", org.trim().to_ascii_lowercase());
-        }
+        set_org(v, org, args.registry.is_some());
     }
     let set = |target: &mut String, from: &Option<String>| {
         if let Some(x) = from {
@@ -221,10 +225,7 @@ fn ask_values(v: &mut Values, args: &InitArgs) -> anyhow::Result<()> {
     };
     if args.org.is_none() {
         let org = ask("GitHub organisation", &v.org)?;
-        if args.registry.is_none() && v.registry == Values::template().registry {
-            v.registry = format!("ghcr.io/{}", org.to_ascii_lowercase());
-        }
-        v.org = org;
+        set_org(v, &org, args.registry.is_some());
     }
     if args.repo.is_none() {
         v.repo_url = ask("Repository URL (https or ssh)", &v.repo_url)?;
