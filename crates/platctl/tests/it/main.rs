@@ -4,6 +4,7 @@ mod support;
 
 mod audit_loki;
 mod check;
+mod ci_workflows;
 mod drift;
 mod init;
 mod secrets;
