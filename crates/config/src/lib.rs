@@ -14,11 +14,16 @@
 //! - [`placeholder`]: the scan for placeholder values (documentation domains
 //!   and addresses, `.invalid`, all-zero digests, `example-org`, `CHANGEME`)
 //!   anywhere deployable, telling apart the ones the configuration owns.
+//! - [`runbooks`]: every name a runbook uses resolves in the tree or the CLI.
+//!
+//! The last two are the logic of `platctl check` rules to come; they depend
+//! on nothing of the rule engine, so they move into it as they are.
 //!
 //! See docs/configuration.md for the design.
 
 pub mod derive;
 pub mod placeholder;
+pub mod runbooks;
 pub mod text;
 pub mod tree;
 pub mod values;

@@ -7,6 +7,7 @@ mod check;
 mod ci_workflows;
 mod drift;
 mod init;
+mod runbooks;
 mod secrets;
 mod smoke;
 mod snapshots_cli;
