@@ -15,13 +15,16 @@
 //!   and addresses, `.invalid`, all-zero digests, `example-org`, `CHANGEME`)
 //!   anywhere deployable, telling apart the ones the configuration owns.
 //! - [`runbooks`]: every name a runbook uses resolves in the tree or the CLI.
+//! - [`labels`]: every Loki label a dashboard queries is written by something
+//!   in the tree.
 //!
-//! The last two are the logic of `platctl check` rules to come; they depend
+//! The last three are the logic of `platctl check` rules to come; they depend
 //! on nothing of the rule engine, so they move into it as they are.
 //!
 //! See docs/configuration.md for the design.
 
 pub mod derive;
+pub mod labels;
 pub mod placeholder;
 pub mod runbooks;
 pub mod text;

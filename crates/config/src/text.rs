@@ -33,7 +33,7 @@ pub fn deployed_ranges(format: Format, text: &str) -> Vec<Range<usize>> {
     match format {
         Format::Yaml => yaml_code(text),
         Format::Hcl => hcl_values(text),
-        Format::Json => vec![0..text.len()],
+        Format::Json => std::iter::once(0..text.len()).collect(),
     }
 }
 
@@ -92,7 +92,7 @@ fn strip_comment(line: &str) -> &str {
             {
                 quote = Some(c)
             }
-            None if c == '#' && prev.is_whitespace() || c == '#' && i == 0 => return &line[..i],
+            None if c == '#' && (prev.is_whitespace() || i == 0) => return &line[..i],
             None => {}
         }
         prev = c;

@@ -698,9 +698,12 @@ mod tests {
         );
     }
 
+    /// A field and an edit that makes it invalid.
+    type BadCase = (&'static str, fn(&mut Values));
+
     #[test]
     fn each_bad_value_is_named_with_a_fix() {
-        let cases: &[(&str, fn(&mut Values))] = &[
+        let cases: &[BadCase] = &[
             ("domain", |v| v.domain = "not a domain".into()),
             ("domain", |v| v.domain = "localhost".into()),
             ("domain", |v| v.domain = "foo_bar.acme.io".into()),

@@ -7,6 +7,7 @@ mod check;
 mod ci_workflows;
 mod drift;
 mod init;
+mod labels;
 mod runbooks;
 mod secrets;
 mod smoke;
