@@ -56,18 +56,6 @@ static MATCHER: LazyLock<Regex> =
     LazyLock::new(|| re(r#"([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)""#));
 static BY: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:by|without)\s*\(([^)]*)\)"));
 
-fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 /// The Loki labels the tree at `root` writes.
 pub fn produced(root: &Path) -> Produced {
     let mut p = Produced::default();
@@ -83,9 +71,8 @@ pub fn produced(root: &Path) -> Produced {
     }
     add(&mut p, "source", Some("platctl"));
     p.open.extend(["env".to_owned(), "action".to_owned()]);
-    let mut files = Vec::new();
-    walk(&root.join("deploy"), &mut files);
-    walk(&root.join(".github/workflows"), &mut files);
+    let mut files = crate::tree::files_under(&root.join("deploy"));
+    files.extend(crate::tree::files_under(&root.join(".github/workflows")));
     for f in files {
         let Ok(text) = std::fs::read_to_string(&f) else { continue };
         for c in LOKI_SOURCE.captures_iter(&text) {
@@ -156,8 +143,7 @@ fn loki_exprs(panel: &Value, out: &mut Vec<(String, String)>) {
 /// [`produced`] does not write.
 pub fn check(root: &Path) -> Vec<Unproduced> {
     let produced = produced(root);
-    let mut files = Vec::new();
-    walk(&root.join("deploy"), &mut files);
+    let mut files = crate::tree::files_under(&root.join("deploy"));
     files.sort();
     let mut out = Vec::new();
     for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "json")) {

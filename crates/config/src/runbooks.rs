@@ -50,26 +50,13 @@ pub struct Names {
 /// Namespaces every cluster has without the tree creating them.
 const BUILTIN_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-fn yaml_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(p);
-        }
-    }
-}
-
 /// Applications, namespaces, workflows and alerts of the tree at `root`.
 pub fn names(root: &Path) -> Names {
     let mut n = Names::default();
     n.namespaces.extend(BUILTIN_NAMESPACES.iter().map(|s| (*s).to_owned()));
-    let mut files = Vec::new();
-    yaml_files(&root.join("deploy"), &mut files);
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+    let files = crate::tree::files_under(&root.join("deploy"));
+    for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml")) {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
         let Ok(docs) = serde_saphyr::from_multiple::<Value>(&text) else { continue };
         for d in docs {
             let kind = d["kind"].as_str().unwrap_or("");
