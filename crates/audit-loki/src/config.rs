@@ -52,6 +52,8 @@ pub struct LokiConfig {
     pub exit_flush: Duration,
     /// gzip the JSON body (`Content-Encoding: gzip`).
     pub gzip: bool,
+    /// The `source` label of every stream: `platctl` by default, `ci` for CI runs.
+    pub source: String,
 }
 
 /// The environment variables read by [`LokiConfig::from_env`].
@@ -61,6 +63,7 @@ pub const ENV_USERNAME: &str = "PLATCTL_LOKI_USERNAME";
 pub const ENV_PASSWORD: &str = "PLATCTL_LOKI_PASSWORD";
 pub const ENV_TOKEN: &str = "PLATCTL_LOKI_TOKEN";
 pub const ENV_SPOOL: &str = "PLATCTL_LOKI_SPOOL";
+pub const ENV_SOURCE: &str = "PLATCTL_LOKI_SOURCE";
 
 impl LokiConfig {
     /// A config with defaults for everything but the URL. `url` is either
@@ -78,6 +81,7 @@ impl LokiConfig {
             request_timeout: Duration::from_secs(10),
             exit_flush: Duration::from_secs(2),
             gzip: true,
+            source: crate::push::SOURCE.to_owned(),
         })
     }
 
@@ -101,6 +105,9 @@ impl LokiConfig {
         let mut cfg = LokiConfig::new(&url)?;
         cfg.tenant = get(ENV_TENANT);
         cfg.auth = auth_from(get(ENV_USERNAME), get(ENV_PASSWORD), get(ENV_TOKEN))?;
+        if let Some(source) = get(ENV_SOURCE) {
+            cfg.source = source_label(&source)?;
+        }
         let num = |k: &str| -> Result<Option<u64>, LokiError> {
             get(k)
                 .map(|v| {
@@ -138,6 +145,20 @@ impl LokiConfig {
         }
         Ok(Some(cfg))
     }
+}
+
+/// A `source` label value: short, lower-case, low cardinality (`platctl`, `ci`).
+pub fn source_label(value: &str) -> Result<String, LokiError> {
+    let v = value.trim();
+    if v.is_empty()
+        || v.len() > 32
+        || !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(LokiError::Config(format!(
+            "{ENV_SOURCE}={value:?} is not a source label: use lower-case letters, digits, - or _ (at most 32), e.g. ci"
+        )));
+    }
+    Ok(v.to_owned())
 }
 
 /// Basic auth needs both halves; basic and bearer exclude each other.
@@ -254,5 +275,15 @@ mod tests {
         ]))
         .expect_err("bad number");
         assert!(err.to_string().contains("PLATCTL_LOKI_BATCH_WAIT_MS"), "{err}");
+        let cfg = LokiConfig::from_lookup(env(&[(ENV_URL, "http://l"), (ENV_SOURCE, "ci")]))
+            .expect("ok")
+            .expect("on");
+        assert_eq!(cfg.source, "ci");
+        let plain =
+            LokiConfig::from_lookup(env(&[(ENV_URL, "http://l")])).expect("ok").expect("on");
+        assert_eq!(plain.source, "platctl");
+        let err = LokiConfig::from_lookup(env(&[(ENV_URL, "http://l"), (ENV_SOURCE, "CI runner")]))
+            .expect_err("bad label");
+        assert!(err.to_string().contains(ENV_SOURCE), "{err}");
     }
 }

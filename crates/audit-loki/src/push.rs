@@ -7,7 +7,8 @@ use std::io::Write;
 
 use platctl_audit::AuditEvent;
 
-/// The `source` label of every audit stream.
+/// The default `source` label of audit streams (`PLATCTL_LOKI_SOURCE` overrides:
+/// `ci` for runs in CI, see docs/audit.md).
 pub const SOURCE: &str = "platctl";
 /// The `env` label of events that name no environment.
 pub const NO_ENV: &str = "none";
@@ -58,8 +59,9 @@ fn outcome_str(ev: &AuditEvent) -> String {
 }
 
 /// Encode entries as a push body, one stream per (env, action) in order of
-/// first appearance, entries in input order within each stream.
-pub fn encode_json(entries: &[Entry]) -> Vec<u8> {
+/// first appearance, entries in input order within each stream; every stream
+/// carries the `source` label.
+pub fn encode_json(entries: &[Entry], source: &str) -> Vec<u8> {
     let mut streams: Vec<((&str, &str), Vec<usize>)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let key = (e.env.as_str(), e.action);
@@ -76,7 +78,7 @@ pub fn encode_json(entries: &[Entry]) -> Vec<u8> {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"stream\":{\"source\":");
-        json_str(&mut out, SOURCE);
+        json_str(&mut out, source);
         out.extend_from_slice(b",\"env\":");
         json_str(&mut out, env);
         out.extend_from_slice(b",\"action\":");
@@ -139,7 +141,7 @@ mod tests {
         let c = AuditEvent::new(Action::ForceUnlock, Outcome::Denied, "eve");
         let entries: Vec<Entry> = [&a, &b, &c, &a].iter().map(|e| Entry::from_event(e)).collect();
         let body: serde_json::Value =
-            serde_json::from_slice(&encode_json(&entries)).expect("valid JSON");
+            serde_json::from_slice(&encode_json(&entries, SOURCE)).expect("valid JSON");
         let streams = body["streams"].as_array().expect("streams");
         assert_eq!(streams.len(), 3, "one stream per (env, action)");
         assert_eq!(
@@ -163,6 +165,9 @@ mod tests {
             serde_json::from_str(streams[1]["values"][0][1].as_str().expect("line"))
                 .expect("event");
         assert_eq!(b_line, b, "escaping round-trips");
+        let ci: serde_json::Value =
+            serde_json::from_slice(&encode_json(&entries, "ci")).expect("valid JSON");
+        assert_eq!(ci["streams"][0]["stream"]["source"], "ci");
     }
 
     #[test]

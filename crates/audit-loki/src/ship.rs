@@ -173,7 +173,12 @@ impl Target {
     /// `--from FILE` to `push_url` (+ tenant): the cursor sits next to the
     /// file, named by a hash of the destination, so each Loki keeps its own.
     pub fn for_file(file: &Path, cfg: &LokiConfig) -> Target {
-        let dest = format!("{}|{}", cfg.push_url, cfg.tenant.as_deref().unwrap_or(""));
+        let mut dest = format!("{}|{}", cfg.push_url, cfg.tenant.as_deref().unwrap_or(""));
+        // Another source label is another set of streams: its own cursor.
+        if cfg.source != crate::push::SOURCE {
+            dest.push('|');
+            dest.push_str(&cfg.source);
+        }
         // FNV-1a: stable across builds and platforms.
         let h = dest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -294,7 +299,7 @@ fn prepare(
     if batch.entries.is_empty() {
         return Ok(Step::End { end, skipped: batch.skipped_invalid });
     }
-    let json = encode_json(&batch.entries);
+    let json = encode_json(&batch.entries, &cfg.source);
     let body = bytes::Bytes::from(if cfg.gzip { gzip(&json) } else { json });
     Ok(Step::Batch(Prepared {
         body,

@@ -70,6 +70,8 @@ pub enum Command {
     /// OpenBao: init with PGP-encrypted shares, unseal, configure access, raft snapshots.
     #[command(subcommand)]
     Openbao(OpenbaoCommand),
+    /// Write platform.yaml (the one configuration file) and every file derived from it; --check gates deploys.
+    Init(InitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -763,6 +765,67 @@ pub struct SnapshotRestoreArgs {
     /// Confirm: every change made since the snapshot is lost.
     #[arg(long)]
     pub yes: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopologyArg {
+    Shared,
+    Dedicated,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Every value lands in platform.yaml, the one configuration file; init then \
+rewrites every derived file (Argo CD repoURLs, Gateway hostnames, ClusterIssuer e-mail, the env roots' \
+ACL and inputs, image references). Values not given keep their current value; on a terminal without \
+--yes, init asks for each one and for confirmation. Bad values change no file.\n\n\
+Exit codes: 0 written, or nothing to change (--check: configured and current); 1 error (I/O, unreadable \
+platform.yaml, declined at the prompt); 2 usage or a bad value (nothing written), or changes pending \
+without --yes and no terminal to ask on; 3 (--check) a derived file is stale or a placeholder value \
+remains (the deploy workflows refuse to run)."
+)]
+pub struct InitArgs {
+    /// GitHub organisation (Argo CD login and RBAC groups).
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+    /// Git URL Argo CD reads this repository from: https://… or ssh (git@host:org/repo.git).
+    #[arg(long = "repo", value_name = "URL")]
+    pub repo: Option<String>,
+    /// Base DNS domain: staging.<domain>, production.<domain>.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Let's Encrypt account contact.
+    #[arg(long, value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+    /// Operators' egress addresses admitted by the API-server ACL (replaces the list).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR[,CIDR]")]
+    pub admin_cidr: Vec<String>,
+    /// CI runners' static egress addresses, also admitted (replaces the list; '' clears it).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR[,CIDR]")]
+    pub ci_cidr: Option<Vec<String>>,
+    /// Linode region of the clusters and buckets (default fr-par).
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    /// shared: one cluster for staging and production; dedicated: staging has its own.
+    #[arg(long, value_enum)]
+    pub topology: Option<TopologyArg>,
+    /// Image registry (default ghcr.io/<org>).
+    #[arg(long, value_name = "HOST/PATH")]
+    pub registry: Option<String>,
+    /// Pin the drift CronJob's image to this digest (printed by the drift-image workflow).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub drift_image_digest: Option<String>,
+    /// Write without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Write nothing; exit 3 if a derived file is stale or a placeholder value remains.
+    #[arg(long, conflicts_with_all = ["org", "repo", "domain", "acme_email", "admin_cidr", "ci_cidr", "region", "topology", "registry", "drift_image_digest", "yes"])]
+    pub check: bool,
+    /// The repository root. Default: the nearest ancestor with .git.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod check;
 mod drift;
+mod init;
 mod openbao;
 mod sealing;
 mod secrets;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Smoke(args) => smoke::run(args).await,
         Command::Audit(c) => audit::run(c).await,
         Command::Openbao(c) => openbao::run(c).await,
+        Command::Init(args) => init::run(args),
     }
 }
 

@@ -4,11 +4,15 @@ mod support;
 
 mod audit_loki;
 mod check;
+mod ci_workflows;
 mod drift;
 mod firewall;
 mod grafana;
+mod init;
+mod labels;
 mod network;
 mod openbao;
+mod runbooks;
 mod secrets;
 mod smoke;
 mod snapshots_cli;

@@ -271,3 +271,67 @@ pub fn child_pids(pid: u32) -> Vec<u32> {
 pub fn kill(pid: u32, signal: &str) {
     let _ = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
 }
+
+/// The repository this test binary was built from.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+/// The JSON schemas for `platctl check`: $PLATCTL_SCHEMAS, else ../shared/schemas.
+pub fn schemas_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
+        return PathBuf::from(p);
+    }
+    let p = repo_root().join("../shared/schemas");
+    assert!(p.is_dir(), "schemas not found at {}: export PLATCTL_SCHEMAS", p.display());
+    p
+}
+
+/// A fresh copy of the repository's files (tracked and new, not ignored) in a
+/// temporary folder with an empty `.git`, as a team's clone would look.
+pub fn repo_copy() -> tempfile::TempDir {
+    let root = repo_root();
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .output()
+        .expect("git ls-files");
+    assert!(out.status.success(), "git ls-files: {}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().expect("tempdir");
+    for rel in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(rel).expect("utf-8 path"));
+        let (from, to) = (root.join(rel), dir.path().join(rel));
+        let Ok(meta) = std::fs::symlink_metadata(&from) else { continue }; // deleted in the work tree
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&from).expect("readlink");
+            std::os::unix::fs::symlink(target, &to).expect("symlink");
+        } else {
+            std::fs::copy(&from, &to).expect("copy");
+        }
+    }
+    std::fs::create_dir(dir.path().join(".git")).expect(".git");
+    dir
+}
+
+/// Every regular file under `dir` (not .git) with its content.
+pub fn tree_snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let p = e.path();
+            let ft = e.file_type().expect("file type");
+            if ft.is_dir() && e.file_name() != ".git" {
+                walk(base, &p, out);
+            } else if ft.is_file() {
+                out.insert(
+                    p.strip_prefix(base).expect("prefix").to_owned(),
+                    std::fs::read(&p).expect("read"),
+                );
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}

@@ -58,3 +58,20 @@ output "openbao_snapshot_secret_key" {
   value       = module.openbao_snapshots.secret_key
   sensitive   = true
 }
+
+output "read_only_access_key" {
+  description = "Read-only key of both buckets (GitHub secret PLATCTL_OBJ_READONLY_ACCESS_KEY_ID of the plan and drift environments)."
+  value       = module.buckets.read_only_access_key
+  sensitive   = true
+}
+
+output "read_only_secret_key" {
+  description = "Secret of the read-only key (GitHub secret PLATCTL_OBJ_READONLY_SECRET_ACCESS_KEY)."
+  value       = module.buckets.read_only_secret_key
+  sensitive   = true
+}
+
+output "ci_runner_egress_cidr" {
+  description = "The platform-ci runner's address for platform.yaml's ci_cidrs (null when var.ci_runner is null)."
+  value       = try(module.ci_runner[0].egress_cidr, null)
+}

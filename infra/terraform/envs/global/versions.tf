@@ -14,8 +14,14 @@ terraform {
   }
 }
 
-# Token from LINODE_TOKEN. Bucket versioning and lifecycle rules need
-# Object Storage keys: the provider creates short-lived ones.
+# Token from LINODE_TOKEN. Bucket versioning and lifecycle rules are read and
+# written through S3 with Object Storage keys. An apply (token with
+# object_storage:read_write) lets the provider create short-lived ones; plan
+# and drift run with a token that cannot, and pass the read-only key of both
+# buckets instead (TF_VAR_obj_access_key / TF_VAR_obj_secret_key from the
+# environment; docs/ci-access.md).
 provider "linode" {
-  obj_use_temp_keys = true
+  obj_access_key    = var.obj_access_key
+  obj_secret_key    = var.obj_secret_key
+  obj_use_temp_keys = var.obj_access_key == null
 }

@@ -2,9 +2,10 @@ region        = "fr-par"
 cluster_label = "platform-fr-par"
 k8s_version   = "1.34"
 
-# Replace with your operators' and CI runners' egress addresses
-# (TEST-NET-3 placeholder; 0.0.0.0/0 is rejected by validation).
+# The API-server ACL: platform.yaml's admin_cidrs + ci_cidrs, set by
+# `platctl init` (as are region, domain and repo_url): change them there.
 acl_allowed_ipv4 = ["203.0.113.0/24"]
+acl_allowed_ipv6 = []
 
 system_pool = {
   type  = "g6-standard-4"

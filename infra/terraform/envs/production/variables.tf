@@ -23,12 +23,12 @@ variable "k8s_version" {
 }
 
 variable "acl_allowed_ipv4" {
-  description = "IPv4 CIDRs allowed to reach the production API server (operators, CI runners)."
+  description = "IPv4 CIDRs allowed to reach the production API server (platform.yaml: admin_cidrs + ci_cidrs)."
   type        = list(string)
 }
 
 variable "acl_allowed_ipv6" {
-  description = "IPv6 CIDRs allowed to reach the production API server."
+  description = "IPv6 CIDRs allowed to reach the production API server (platform.yaml: admin_cidrs + ci_cidrs)."
   type        = list(string)
   default     = []
 }

@@ -22,8 +22,9 @@ module "cluster" {
   k8s_version       = var.k8s_version
   tags              = ["hosts:staging"]
   high_availability = var.high_availability
-  acl_enabled       = length(var.acl_allowed_ipv4) > 0
+  acl_enabled       = length(var.acl_allowed_ipv4) + length(var.acl_allowed_ipv6) > 0
   acl_allowed_ipv4  = var.acl_allowed_ipv4
+  acl_allowed_ipv6  = var.acl_allowed_ipv6
   system_pool       = var.system_pool
   workload_pool     = var.workload_pool
   # Every pool attaches the node firewall (see envs/production).

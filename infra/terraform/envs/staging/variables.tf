@@ -29,7 +29,13 @@ variable "high_availability" {
 }
 
 variable "acl_allowed_ipv4" {
-  description = "IPv4 CIDRs allowed to reach the staging API server."
+  description = "IPv4 CIDRs allowed to reach the staging API server (platform.yaml: admin_cidrs + ci_cidrs)."
+  type        = list(string)
+  default     = []
+}
+
+variable "acl_allowed_ipv6" {
+  description = "IPv6 CIDRs allowed to reach the staging API server (platform.yaml: admin_cidrs + ci_cidrs)."
   type        = list(string)
   default     = []
 }

@@ -53,3 +53,23 @@ resource "linode_object_storage_key" "loki" {
     permissions = "read_write"
   }
 }
+
+# Read-only key on both buckets. The linode provider reads a bucket's
+# versioning and lifecycle through S3 and needs a key for it; a Linode token
+# without object_storage:read_write cannot create its temporary keys, so the
+# plan and drift runs of envs/global pass this one (docs/ci-access.md).
+resource "linode_object_storage_key" "read_only" {
+  label = "${var.key_label_prefix}-read-only"
+
+  bucket_access {
+    bucket_name = linode_object_storage_bucket.state.label
+    region      = var.region
+    permissions = "read_only"
+  }
+
+  bucket_access {
+    bucket_name = linode_object_storage_bucket.loki.label
+    region      = var.region
+    permissions = "read_only"
+  }
+}

@@ -41,3 +41,15 @@ output "loki_secret_key" {
   value       = linode_object_storage_key.loki.secret_key
   sensitive   = true
 }
+
+output "read_only_access_key" {
+  description = "Access key ID of the read-only key on both buckets (plan and drift of envs/global)."
+  value       = linode_object_storage_key.read_only.access_key
+  sensitive   = true
+}
+
+output "read_only_secret_key" {
+  description = "Secret key of the read-only key on both buckets."
+  value       = linode_object_storage_key.read_only.secret_key
+  sensitive   = true
+}
