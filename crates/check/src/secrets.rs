@@ -1,7 +1,7 @@
 //! Literal credentials in Terraform files (TF009).
 //!
 //! Credential-shaped text (Linode tokens, S3 keys, AWS key IDs, PEM private
-//! keys) is matched by `platctl_secrets::scan_text`, the same matcher as
+//! keys) is matched by `platctl_scan::scan_text`, the same matcher as
 //! `platctl secrets scan`. On top of it, this crate flags any
 //! credential-named HCL attribute that holds a literal string (the AST tells
 //! a literal from a `var.` reference, which a text matcher cannot).
@@ -19,7 +19,7 @@ pub struct Hit {
 
 /// Scan raw text for credential-shaped literals.
 pub fn scan_text(text: &str) -> Vec<Hit> {
-    platctl_secrets::scan_text(text)
+    platctl_scan::scan_text(text)
         .into_iter()
         .map(|f| Hit { line: f.line, what: f.kind.describe() })
         .collect()

@@ -1,6 +1,6 @@
 //! platctl-secrets: OpenBao is the authoritative secret store; this crate
-//! seals its values into kubeseal-compatible SealedSecrets for Git, and
-//! guards the repository against plaintext credentials.
+//! seals its values into kubeseal-compatible SealedSecrets for Git. The
+//! repository credential scan lives in platctl-scan.
 //!
 //! - [`crypto`]: sealed-secrets' hybrid encryption (RSA-OAEP-SHA256 wrapping a
 //!   fresh AES-256-GCM key per value), byte-compatible with `pkg/crypto`.
@@ -8,20 +8,16 @@
 //! - [`seal`]: Secret manifest in, `bitnami.com/v1alpha1` SealedSecret out.
 //! - [`bao`]: a small OpenBao (Vault-compatible) KV v2 client: token or AppRole.
 //! - [`sync`]: the mapping file, and an all-or-nothing sync into the GitOps tree.
-//! - [`patterns`] and [`scan`]: credential patterns and the repository scan.
 //!
 //! Nothing here logs or returns a secret value in an error.
 
 pub mod bao;
 pub mod cert;
 pub mod crypto;
-pub mod patterns;
-pub mod scan;
 pub mod seal;
 pub mod sync;
 
 pub use cert::ControllerCert;
-pub use patterns::{CredentialFinding, CredentialKind, scan_text};
 pub use seal::{Scope, SealedSecret, SecretInput};
 
 use std::path::PathBuf;
@@ -66,8 +62,6 @@ pub enum SecretsError {
     Bao(#[from] bao::BaoError),
     #[error("invalid mapping file {path}: {detail}")]
     Mapping { path: PathBuf, detail: String },
-    #[error("invalid allowlist {path} line {line}: {detail}")]
-    Allowlist { path: PathBuf, line: usize, detail: String },
 }
 
 pub type Result<T, E = SecretsError> = std::result::Result<T, E>;

@@ -13,7 +13,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::patterns::scan_text;
-use crate::{Result, SecretsError};
+use crate::{Result, ScanError};
 
 /// Allowlist file name, at the scan root.
 pub const ALLOWLIST_FILE: &str = ".platctl-scan-allow";
@@ -64,7 +64,7 @@ impl Allowlist {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |detail: &str| SecretsError::Allowlist {
+            let bad = |detail: &str| ScanError::Allowlist {
                 path: path.to_owned(),
                 line: i + 1,
                 detail: detail.to_owned(),
@@ -85,7 +85,7 @@ impl Allowlist {
             builder.add(compiled);
             entries.push(AllowEntry { glob: glob.to_owned() });
         }
-        let set = builder.build().map_err(|e| SecretsError::Allowlist {
+        let set = builder.build().map_err(|e| ScanError::Allowlist {
             path: path.to_owned(),
             line: 0,
             detail: e.to_string(),
@@ -97,7 +97,7 @@ impl Allowlist {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::empty()),
-            Err(e) => Err(SecretsError::Io { path: path.to_owned(), source: e }),
+            Err(e) => Err(ScanError::Io { path: path.to_owned(), source: e }),
         }
     }
 
@@ -231,7 +231,7 @@ fn rel_path(root: &Path, path: &Path) -> String {
 /// Scan the tree under `root` (a file is scanned alone). The allowlist is
 /// `root/.platctl-scan-allow` unless `allowlist` is given.
 pub fn scan_path(root: &Path, allowlist: Option<&Path>) -> Result<ScanReport> {
-    let meta = std::fs::metadata(root).map_err(crate::io_err(root))?;
+    let meta = std::fs::metadata(root).map_err(|source| ScanError::Io { path: root.to_owned(), source })?;
     let base = if meta.is_file() {
         root.parent().unwrap_or(Path::new(".")).to_path_buf()
     } else {
@@ -255,7 +255,7 @@ pub fn scan_path(root: &Path, allowlist: Option<&Path>) -> Result<ScanReport> {
         .build();
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in walker {
-        let entry = entry.map_err(|e| SecretsError::Io {
+        let entry = entry.map_err(|e| ScanError::Io {
             path: root.to_owned(),
             source: std::io::Error::other(e.to_string()),
         })?;
@@ -278,7 +278,7 @@ pub fn scan_path(root: &Path, allowlist: Option<&Path>) -> Result<ScanReport> {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // removed meanwhile
-            Err(e) => return Err(SecretsError::Io { path, source: e }),
+            Err(e) => return Err(ScanError::Io { path, source: e }),
         };
         if bytes.get(..bytes.len().min(8000)).unwrap_or_default().contains(&0) {
             report.files_skipped += 1;
