@@ -7,7 +7,7 @@
 //! silences nothing. A suppression that silences nothing is SUPP002.
 
 use crate::walk::Repo;
-use crate::{Finding, Suppressed, finding, rules};
+use crate::{Finding, RuleId, Suppressed, finding};
 
 const MARK: &str = "platctl:ignore";
 
@@ -15,7 +15,7 @@ const MARK: &str = "platctl:ignore";
 struct Supp {
     line: usize,
     target: usize,
-    rule: String,
+    rule: RuleId,
     reason: String,
     used: bool,
 }
@@ -43,18 +43,18 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
             let rest = line[pos + MARK.len()..].trim();
             let (rule, reason) =
                 rest.split_once(char::is_whitespace).map_or((rest, ""), |(a, b)| (a, b.trim()));
-            if rules::info(rule).is_none() {
+            let Some(rule_id) = RuleId::parse(rule) else {
                 out.push(finding(
-                    "SUPP001",
+                    RuleId::Supp001,
                     &file.rel,
                     n,
                     format!("suppression names unknown rule {rule:?}"),
                 ));
                 continue;
-            }
+            };
             if reason.is_empty() {
                 out.push(finding(
-                    "SUPP001",
+                    RuleId::Supp001,
                     &file.rel,
                     n,
                     format!("suppression of {rule} has no reason"),
@@ -69,7 +69,7 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
             list.push(Supp {
                 line: n,
                 target,
-                rule: rule.to_owned(),
+                rule: rule_id,
                 reason: reason.to_owned(),
                 used: false,
             });
@@ -100,7 +100,7 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
     for (file, list) in per_file {
         for s in list.into_iter().filter(|s| !s.used) {
             out.push(finding(
-                "SUPP002",
+                RuleId::Supp002,
                 file,
                 s.line,
                 format!("suppression of {} matches no finding", s.rule),

@@ -72,7 +72,7 @@ fn suppressions_are_listed_with_their_reason_in_every_format() {
     assert_eq!(rep.suppressed.len(), 1, "{:?}", rep.suppressed);
     let s = &rep.suppressed[0];
     assert_eq!(
-        (s.finding.rule, s.finding.file.as_str(), s.finding.line),
+        (s.finding.rule.code(), s.finding.file.as_str(), s.finding.line),
         ("K8S007", "deploy/apps/shop/secret.yaml", 7)
     );
     assert!(s.reason.starts_with("demo value"), "{s:?}");
@@ -100,7 +100,7 @@ fn suppressions_are_listed_with_their_reason_in_every_format() {
 #[test]
 fn a_suppression_without_reason_silences_nothing() {
     let rep = run(&fixture("SUPP001/bad"));
-    let rules: Vec<&str> = rep.findings.iter().map(|f| f.rule).collect();
+    let rules: Vec<&str> = rep.findings.iter().map(|f| f.rule.code()).collect();
     assert!(rules.contains(&"SUPP001") && rules.contains(&"K8S007"), "{rules:?}");
     assert!(rep.suppressed.is_empty());
 }

@@ -80,12 +80,12 @@ fn run(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
 }
 
 /// Rules whose fixtures are built at run time (binary, huge, symlinks): tests/files.rs.
-const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005"];
+const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005", "TF015"];
 
 #[test]
 fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() {
     let mut failures = Vec::new();
-    for rule in RULES.iter().map(|r| r.id).filter(|id| !RUNTIME.contains(id)) {
+    for rule in RULES.iter().map(|r| r.id.code()).filter(|id| !RUNTIME.contains(id)) {
         let base = fixtures().join(rule);
         let (bad, good) = (base.join("bad"), base.join("good"));
         if !bad.is_dir() || !good.is_dir() {
@@ -112,7 +112,7 @@ fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() 
 fn fixtures_only_name_known_rules() {
     for e in std::fs::read_dir(fixtures()).expect("fixtures") {
         let name = e.expect("entry").file_name().to_string_lossy().into_owned();
-        assert!(RULES.iter().any(|r| r.id == name), "fixture folder {name} names no rule");
+        assert!(RULES.iter().any(|r| r.id.code() == name), "fixture folder {name} names no rule");
     }
 }
 
@@ -129,9 +129,61 @@ fn obs002_names_each_missing_component_and_environment_but_not_global_roots() {
     assert_eq!(
         msgs,
         [
+            "no Argo CD Application deploys Alloy for environment production",
             "no Argo CD Application deploys Loki for environment production",
             "no Argo CD Application deploys Tempo for environment production",
             "no Argo CD Application deploys Tempo for environment staging",
         ]
+    );
+}
+
+fn messages(dir: &Path, rule: &str, schema_folder: PathBuf) -> Vec<String> {
+    let opts = Options {
+        root: dir.to_path_buf(),
+        schemas: schema_folder,
+        only: vec![rule.into()],
+        skip: vec![],
+    };
+    let rep = check(&opts).unwrap_or_else(|e| panic!("{rule}: {e}"));
+    rep.findings.iter().map(|f| format!("{}:{} {}", f.file, f.line, f.message)).collect()
+}
+
+#[test]
+fn linode_findings_name_the_argument_the_block_and_the_provider_version() {
+    let got = messages(&fixtures().join("LINODE002/bad"), "LINODE002", schemas());
+    let main = "infra/terraform/modules/lke-cluster/main.tf";
+    for want in [
+        format!(
+            "{main}:3 linode_lke_cluster.this: unknown argument k8s_verison (linode provider 3.9.0); did you mean k8s_version?"
+        ),
+        format!(
+            "{main}:40 linode_lke_cluster.this: unknown argument node_count in pool (dynamic \"pool\") (linode provider 3.9.0)"
+        ),
+        format!(
+            "{main}:42 linode_lke_cluster.this: unknown block taints in pool (dynamic \"pool\") (linode provider 3.9.0); did you mean taint?"
+        ),
+    ] {
+        assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+    }
+    let got = messages(&fixtures().join("LINODE003/bad"), "LINODE003", schemas());
+    let want = format!(
+        "{main}:15 linode_lke_cluster.this: required argument max in pool.autoscaler (dynamic \"pool\") is not set (linode provider 3.9.0)"
+    );
+    assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+}
+
+#[test]
+fn a_schema_folder_without_the_provider_schema_is_a_finding_not_a_pass() {
+    // The same Kubernetes schemas, but no terraform/linode/: every linode_* directory is reported.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for sub in ["kubernetes", "crds"] {
+        std::os::unix::fs::symlink(schemas().join(sub), tmp.path().join(sub)).expect("symlink");
+    }
+    let got = messages(&fixtures().join("LINODE002/bad"), "LINODE004", tmp.path().to_path_buf());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("available: none"), "{got:?}");
+    assert!(
+        messages(&fixtures().join("LINODE002/bad"), "LINODE002", tmp.path().to_path_buf())
+            .is_empty()
     );
 }

@@ -30,7 +30,16 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn lang(rel: &str) -> &'static str {
-    if rel.ends_with(".tf") || rel.ends_with(".tfvars") { "hcl" } else { "yaml" }
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    if rel.ends_with(".tf") || rel.ends_with(".tfvars") {
+        "hcl"
+    } else if rel.ends_with(".json") {
+        "json"
+    } else if platctl_check::walk::is_dockerfile(name) {
+        "dockerfile"
+    } else {
+        "yaml"
+    }
 }
 
 fn example(dir: &Path, prefer: Option<&str>, rule: &str) -> (String, String) {
@@ -74,6 +83,11 @@ const RUNTIME: &[(&str, &str, &str)] = &[
         "`deploy/apps/loop -> ../../deploy`, a link to itself, a link to a missing file",
         "real files, or links to files and folders outside the link's own ancestry",
     ),
+    (
+        "TF015",
+        "`infra/terraform/envs/staging/terraform.tfstate` (and `.tfstate.backup`, `.tfplan`), which .gitignore keeps out of fixtures",
+        "state in the store (`platctl tf`); saved plans in the CI runner's temporary folder",
+    ),
 ];
 
 fn render() -> String {
@@ -85,9 +99,16 @@ fn render() -> String {
      PLATCTL_UPDATE_DOCS=1 cargo nextest run -p platctl-check rules_doc -->\n\n\
 `platctl check [PATH] [--schemas DIR] [--output human|json|sarif] [--only RULE,...] [--skip RULE,...]`\n\n\
 One pass over PATH: Terraform (`.tf`, `.tfvars` as HCL, never evaluated; `.tfvars.json` as JSON), every YAML document under\n\
-`deploy/` (multi-document), Helm values (`charts/**/values*.yaml`) and `charts/*/Chart.yaml`, and the workflows\n\
-under `.github/workflows/`. When PATH holds none of `infra/`, `deploy/`, `charts/`, `.github/workflows/`, every\n\
-file under PATH is checked by its extension.\n\n\
+`deploy/` (multi-document) and its JSON files (dashboards), Helm values (`charts/**/values*.yaml`) and\n\
+`charts/*/Chart.yaml`, the workflows under `.github/workflows/`, and the Dockerfiles at the root (`Dockerfile`,\n\
+`Dockerfile.*`, `*.Dockerfile`). When PATH holds none of `infra/`, `deploy/`, `charts/`, `.github/workflows/`,\n\
+every file under PATH is checked by its name and extension (a folder of rendered manifests, for example).\n\
+Terraform state files and saved plans are reported (TF015) and never read.\n\n\
+Rules come in families, one module of crates/check/src each (`tf`, `linode`, `firewall`, `k8s::network`,\n\
+`k8s::tls`, `k8s::workload`, `argocd`, `observability`, `gha`, `docker`, `schema`), run in parallel over one\n\
+parsed model of the tree. A rule that needs something to exist (a cluster-wide default deny, the platform's\n\
+alerts, an argocd-cm) applies only when the tree holds what it is about (Namespaces, PrometheusRules, an\n\
+app-of-apps), so a folder of one rendered chart is judged by the rules about its own objects.\n\n\
 Output: `human` (default; each finding as `severity[RULE] file:line: message`, the offending line with two lines\n\
 of context, and the fix; colour only when stdout is a terminal and `NO_COLOR` is unset), `json`\n\
 (`{findings: [{rule, severity, message, file, line, fix}], suppressed: [... + reason, suppression_line],\n\
@@ -100,8 +121,23 @@ Core kinds use `DIR/kubernetes/<version>-local-strict/{kind}-{group}-{version}.j
 `DIR/crds/{group}/{kind}_{version}.json` (kubeconform's layout). CRD schemas are closed before use (an object\n\
 schema with `properties` and neither `additionalProperties` nor `x-kubernetes-preserve-unknown-fields` rejects\n\
 unknown fields). `crd.projectcalico.org/v1` objects fall back to the `projectcalico.org/v3` schemas (Calico\n\
-generates both from the same types). `kustomize.config.k8s.io` documents are not cluster objects and are not\n\
-validated. YAML documents with neither `apiVersion` nor `kind` (values files) are data, not objects.\n\n\
+generates both from the same types). A custom resource's `metadata` is validated against the strict Kubernetes\n\
+ObjectMeta. `kustomize.config.k8s.io` documents are not cluster objects and are not validated (SCHEMA004\n\
+checks what they name). YAML documents with neither `apiVersion` nor `kind` (values files, the teams file) are\n\
+data, not objects, unless they sit in a folder an Application applies as a plain directory (SCHEMA003).\n\n\
+Linode provider schema (LINODE001-LINODE004): `DIR/terraform/linode/<version>.json`, the provider's settable\n\
+arguments, required ones and nested blocks (derived from pulumi-linode's bridged schema; `derive.py` beside it).\n\
+The lower bound of each directory's `required_providers.linode` constraint names the release line (`~> 3.9` is\n\
+3.9) and that line's schema is used; a line the folder lacks is LINODE004. Meta-arguments (`count`, `for_each`,\n\
+`provider`, `depends_on`) and blocks (`lifecycle`, `provisioner`, `connection`, `timeouts`) are Terraform's own.\n\n\
+Values behind variables: where a rule needs a value (a firewall rule's ports and sources, a bucket's ACL and\n\
+label), `var.X` is followed to the variable's default, the root's tfvars and the arguments of the module calls\n\
+that set it; a value that stays unknown (a function call, a conditional) is not judged.\n\n\
+This repository: a Git source whose `path` exists in the checked tree names this repository (ARGO005,\n\
+ARGO006). The teams file is `deploy/platform/rbac/teams.yaml` (ARGO010: `org`, and `teams` each with\n\
+`admin: true` or `grants: [{project, rights}]`, rights among get, sync, action, override, delete, logs; the\n\
+expected policy.csv has, per team, `p, role:<team>, projects, get, <project>, allow`, one line per right on\n\
+`<project>/*`, and `g, <org>:<team>, role:<team>`; an admin team is `g, <org>:<team>, role:admin`).\n\n\
 Suppressions: only inline, only with a reason: `# platctl:ignore RULE-ID why this is acceptable` on the\n\
 offending line, or on its own line right above it (line 1 also covers findings about the whole file). A\n\
 suppression without a reason, or naming an unknown rule, is SUPP001 and silences nothing; one that silences\n\
@@ -110,9 +146,27 @@ nothing is SUPP002. Suppressed findings are listed in every output format (SARIF
 Production is recognised by a path part, file-name part, Application name, namespace or project named\n\
 `production` or `prod`; an Application whose destination namespace is `argocd` (an app-of-apps) is judged\n\
 through the Applications it creates, which are checked themselves (ARGO003). Terraform roots named `global`,\n\
-`shared`, `common` or `bootstrap` are not workload environments (OBS002). Application namespaces are all\n\
-declared `Namespace` objects except the platform's own:\n",
+`shared`, `common` or `bootstrap` are not workload environments (OBS002). Staging is recognised the same way by\n\
+`staging` or `stage` (ARGO012).\n\n",
     );
+    let _ = writeln!(
+        out,
+        "Metric names platctl exports (OBS005): {}.\n",
+        platctl_check::observability::EXPORTED_METRICS
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "LKE node firewall requirements (FW002, from {}):\n",
+        platctl_check::firewall::LKE_FIREWALL_DOC
+    );
+    for r in platctl_check::firewall::LKE_REQUIREMENTS {
+        let _ = writeln!(out, "- {} from `{}`: {}", r.what, r.from, r.why);
+    }
+    out.push_str("\nApplication namespaces are all declared `Namespace` objects except the platform's own:\n");
     let _ = writeln!(
         out,
         "{}.\n",
@@ -128,7 +182,7 @@ declared `Namespace` objects except the platform's own:\n",
             out,
             "| [{}](#{}) | {} | {} |",
             r.id,
-            r.id.to_lowercase(),
+            r.id.code().to_lowercase(),
             r.severity.as_str(),
             r.title.replace('|', "\\|")
         );
@@ -142,18 +196,18 @@ declared `Namespace` objects except the platform's own:\n",
             r.title,
             r.fix
         );
-        if let Some((_, bad, good)) = RUNTIME.iter().find(|(id, _, _)| *id == r.id) {
+        if let Some((_, bad, good)) = RUNTIME.iter().find(|(id, _, _)| *id == r.id.code()) {
             let _ = writeln!(
                 out,
                 "**Bad:** {bad}. **Good:** {good}. (Built at run time by crates/check/tests/files.rs.)"
             );
             continue;
         }
-        let dir = fixtures.join(r.id);
+        let dir = fixtures.join(r.id.code());
         let opts = Options {
             root: dir.join("bad"),
             schemas: schemas(),
-            only: vec![r.id.to_owned()],
+            only: vec![r.id.code().to_owned()],
             skip: vec![],
         };
         let rep = check(&opts).expect("check");
@@ -162,8 +216,8 @@ declared `Namespace` objects except the platform's own:\n",
             let _ =
                 write!(out, "**Message (example):** `{loc}: {}`\n\n", f.message.replace('`', "'"));
         }
-        let (bad_rel, bad) = example(&dir.join("bad"), None, r.id);
-        let (good_rel, good) = example(&dir.join("good"), Some(&bad_rel), r.id);
+        let (bad_rel, bad) = example(&dir.join("bad"), None, r.id.code());
+        let (good_rel, good) = example(&dir.join("good"), Some(&bad_rel), r.id.code());
         let _ = write!(
             out,
             "Bad (`{bad_rel}`):\n\n```{}\n{bad}\n```\n\nGood (`{good_rel}`):\n\n```{}\n{good}\n```\n",
