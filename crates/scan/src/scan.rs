@@ -231,7 +231,8 @@ fn rel_path(root: &Path, path: &Path) -> String {
 /// Scan the tree under `root` (a file is scanned alone). The allowlist is
 /// `root/.platctl-scan-allow` unless `allowlist` is given.
 pub fn scan_path(root: &Path, allowlist: Option<&Path>) -> Result<ScanReport> {
-    let meta = std::fs::metadata(root).map_err(|source| ScanError::Io { path: root.to_owned(), source })?;
+    let meta = std::fs::metadata(root)
+        .map_err(|source| ScanError::Io { path: root.to_owned(), source })?;
     let base = if meta.is_file() {
         root.parent().unwrap_or(Path::new(".")).to_path_buf()
     } else {
