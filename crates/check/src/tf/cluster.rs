@@ -29,15 +29,26 @@ fn lke_cluster(
 ) {
     let l = line(file, b.span());
     let pools = nested(&b.body, "pool");
-    let autoscaled = pools.iter().any(|(_, body, _)| !nested(body, "autoscaler").is_empty());
-    if pools.len() < 2 {
+    // Pools that exist whatever the variables say: written out, or dynamic over
+    // something other than a conditional (`cond ? [x] : []` may yield none).
+    let always: Vec<&(&Block, &hcl::edit::structure::Body, bool)> = pools
+        .iter()
+        .filter(|(block, _, dynamic)| {
+            !dynamic
+                || attr(&block.body, "for_each").is_some_and(|a| {
+                    !matches!(a.value, hcl::edit::expr::Expression::Conditional(_))
+                })
+        })
+        .collect();
+    let autoscaled = always.iter().any(|(_, body, _)| !nested(body, "autoscaler").is_empty());
+    if always.len() < 2 {
         out.push(finding(
             RuleId::Tf004,
             &file.rel,
             l,
             format!(
-                "linode_lke_cluster.{name} has {} node pool(s); at least two are required (system and workload)",
-                pools.len()
+                "linode_lke_cluster.{name} has {} node pool(s) that always exist; at least two are required (system and workload)",
+                always.len()
             ),
         ));
     } else if !autoscaled {
