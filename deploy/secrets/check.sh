@@ -86,8 +86,8 @@ PY
 for env in staging production; do
   run "sync --env $env with the repository mapping and certificate" \
     "$PLATCTL" secrets sync --env "$env" --mapping "$WORK/tree/deploy/secrets/mapping.yaml" --audit-log "$WORK/audit.jsonl"
-  run "synced $env SealedSecrets pass the strict CRD schema (scripts/validate_k8s.py)" \
-    python3 scripts/validate_k8s.py "$WORK/tree/deploy/secrets/$env"
+  run "synced $env SealedSecrets pass the strict CRD schema (platctl check)" \
+    "$PLATCTL" check "$WORK/tree/deploy/secrets/$env" --only SCHEMA001,SCHEMA002,SCHEMA003
   run "synced $env SealedSecrets pass yamllint (.yamllint.yaml)" \
     yamllint -s -c .yamllint.yaml "$WORK/tree/deploy/secrets/$env"
   run "second sync of $env changes nothing" bash -c \
@@ -99,9 +99,11 @@ done
 first=$(ls "$WORK/tree/deploy/secrets/staging/"*.yaml | head -1)
 mkdir -p "$WORK/broken"
 sed 's/^spec:/spec:\n  bogusField: 1/' "$first" >"$WORK/broken/bad.yaml"
-must_fail "the CRD schema check rejects a SealedSecret with an unknown spec field" python3 scripts/validate_k8s.py "$WORK/broken"
+must_fail "the CRD schema check rejects a SealedSecret with an unknown spec field" \
+  "$PLATCTL" check "$WORK/broken" --only SCHEMA001,SCHEMA002,SCHEMA003
 
-run "deploy/secrets passes the strict schema check (SecretProviderClasses)" python3 scripts/validate_k8s.py deploy/secrets
+run "deploy/secrets passes the strict schema check (SecretProviderClasses)" \
+  "$PLATCTL" check deploy/secrets --only SCHEMA001,SCHEMA002,SCHEMA003
 run "deploy/secrets passes yamllint" yamllint -s -c .yamllint.yaml deploy/secrets
 for env in staging production; do
   run "$env controller certificate is an unexpired RSA certificate" bash -c \
