@@ -227,16 +227,16 @@ pub fn check(opts: &Options) -> Result<Report, CheckError> {
     let schemas = schema::SchemaSet::open(&opts.schemas)?;
     let repo = walk::load(&opts.root);
     let ctx = Context::new(&repo, &schemas);
-    // SUPP002 (an unused suppression) can only be judged with every family's findings.
-    let all = enabled(RuleId::Supp002);
-    let per_family: Vec<Vec<Finding>> = FAMILIES
-        .par_iter()
-        .filter(|f| all || f.rules.iter().any(|r| enabled(*r)))
-        .map(|f| (f.run)(&ctx))
-        .collect();
+    // A family runs when one of its rules is enabled, or, for SUPP002 (an
+    // unused suppression), when one of its rules is not skipped outright.
+    let supp002 = enabled(RuleId::Supp002);
+    let runs = |f: &Family| f.rules.iter().any(|r| enabled(*r) || (supp002 && !skip.contains(r)));
+    let per_family: Vec<Vec<Finding>> =
+        FAMILIES.par_iter().filter(|f| runs(f)).map(|f| (f.run)(&ctx)).collect();
     let mut findings = repo.findings.clone();
     findings.extend(per_family.into_iter().flatten());
-    let (mut findings, mut suppressed) = suppress::apply(&repo, findings);
+    let judged = |rule: RuleId| FAMILIES.iter().all(|f| !f.rules.contains(&rule) || runs(f));
+    let (mut findings, mut suppressed) = suppress::apply(&repo, findings, &judged);
     findings.retain(|f| enabled(f.rule));
     suppressed.retain(|s| enabled(s.finding.rule));
     findings.sort_by(|a, b| {

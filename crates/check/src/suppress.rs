@@ -25,8 +25,14 @@ fn is_comment_only(line: &str) -> bool {
     t.is_empty() || t.starts_with('#') || t.starts_with("//")
 }
 
-/// Split findings into kept and suppressed; add SUPP findings.
-pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppressed>) {
+/// Split findings into kept and suppressed; add SUPP findings. `judged` says
+/// whether a rule ran: an unused suppression of a rule that did not run
+/// (`--only`/`--skip`) is not reported.
+pub fn apply(
+    repo: &Repo,
+    findings: Vec<Finding>,
+    judged: &dyn Fn(RuleId) -> bool,
+) -> (Vec<Finding>, Vec<Suppressed>) {
     let mut out = Vec::new();
     let mut suppressed = Vec::new();
     let mut per_file: std::collections::HashMap<&str, Vec<Supp>> = std::collections::HashMap::new();
@@ -98,7 +104,7 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
         }
     }
     for (file, list) in per_file {
-        for s in list.into_iter().filter(|s| !s.used) {
+        for s in list.into_iter().filter(|s| !s.used && judged(s.rule)) {
             out.push(finding(
                 RuleId::Supp002,
                 file,

@@ -117,3 +117,27 @@ fn human_output_shows_the_offending_line_in_context() {
     assert!(!human.contains('\x1b'), "no colour when asked for none");
     assert!(report::human(&rep, &root, true).contains("\x1b[1;31m"));
 }
+
+#[test]
+fn skipping_a_whole_family_does_not_make_its_suppressions_unused() {
+    // SUPP001/good suppresses a K8S007 finding. With every rule of that family
+    // skipped, the family does not run, and the suppression is not "unused".
+    let skip = ["K8S007", "K8S008", "K8S009", "K8S010", "K8S011", "K8S012", "K8S013"];
+    let rep = check(&Options {
+        root: fixture("SUPP001/good"),
+        schemas: schemas(),
+        only: vec![],
+        skip: skip.iter().map(|s| (*s).to_owned()).collect(),
+    })
+    .expect("check runs");
+    assert!(rep.findings.iter().all(|f| f.rule != "SUPP002"), "{:?}", rep.findings);
+    // Skipping only K8S007 still runs the family: the suppression is judged, and used.
+    let rep = check(&Options {
+        root: fixture("SUPP001/good"),
+        schemas: schemas(),
+        only: vec!["SUPP002".into()],
+        skip: vec![],
+    })
+    .expect("check runs");
+    assert!(rep.findings.is_empty(), "{:?}", rep.findings);
+}
