@@ -88,6 +88,15 @@ impl<'a> App<'a> {
             || (!self.app_of_apps && (is_env(self.name) || is_env(self.file())))
     }
 
+    /// The line of `spec.<key>`, else of `spec` (where the missing key belongs).
+    fn spec_line(&self, key: &str) -> usize {
+        if self.spec.get(key).is_some() {
+            self.spec.key_line(key)
+        } else {
+            self.node.key_line("spec")
+        }
+    }
+
     fn automated(&self) -> Option<&'a crate::yaml::Entry> {
         self.spec.get("syncPolicy").and_then(|s| s.entry("automated"))
     }
@@ -161,11 +170,7 @@ fn wave(app: &App<'_>, out: &mut Vec<Finding>) {
 /// ARGO002: not the default project.
 fn project(app: &App<'_>, out: &mut Vec<Finding>) {
     if matches!(app.project, None | Some("default") | Some("")) {
-        let l = if app.spec.get("project").is_some() {
-            app.spec.key_line("project")
-        } else {
-            app.node.key_line("spec")
-        };
+        let l = app.spec_line("project");
         out.push(finding(
             RuleId::Argo002,
             app.file(),
@@ -413,11 +418,7 @@ fn admitted(app: &App<'_>, projects: &BTreeMap<&str, &Obj<'_>>, out: &mut Vec<Fi
         ns_ok && server_ok
     });
     if !ok {
-        let l = if app.spec.get("destination").is_some() {
-            app.spec.key_line("destination")
-        } else {
-            app.node.key_line("spec")
-        };
+        let l = app.spec_line("destination");
         out.push(finding(
             RuleId::Argo011,
             app.file(),
@@ -434,11 +435,7 @@ fn admitted(app: &App<'_>, projects: &BTreeMap<&str, &Obj<'_>>, out: &mut Vec<Fi
 /// ARGO012: staging syncs automatically.
 fn staging_automated(app: &App<'_>, out: &mut Vec<Finding>) {
     if app.in_env(is_staging) && !app.in_env(is_production) && app.automated().is_none() {
-        let l = if app.spec.get("syncPolicy").is_some() {
-            app.spec.key_line("syncPolicy")
-        } else {
-            app.node.key_line("spec")
-        };
+        let l = app.spec_line("syncPolicy");
         out.push(finding(
             RuleId::Argo012,
             app.file(),

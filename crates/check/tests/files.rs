@@ -1,23 +1,13 @@
 //! Bad files become findings, never a crash: binary, huge, symlink loops,
 //! dangling links, malformed YAML and invalid HCL, built at run time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use platctl_check::walk::MAX_FILE_BYTES;
 use platctl_check::{Finding, Options, check};
 
-fn schemas() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(
-        p.is_dir(),
-        "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::schemas;
 
 fn run(root: &Path, only: &str) -> Vec<Finding> {
     let opts = Options {

@@ -5,21 +5,11 @@ use std::path::{Path, PathBuf};
 
 use platctl_check::{Options, Report, check, report};
 
-fn schemas() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(
-        p.is_dir(),
-        "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::schemas;
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    common::fixtures().join(rel)
 }
 
 fn run(root: &Path) -> Report {

@@ -8,27 +8,13 @@
 //! A case whose anchor text no longer exists fails and says so: update the
 //! anchor to the file's new text, keeping what the case breaks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use platctl_check::{Options, Severity, check};
 use rayon::prelude::*;
 
-fn schemas() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(
-        p.is_dir(),
-        "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test",
-        p.display()
-    );
-    p
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+mod common;
+use common::{schemas, workspace};
 
 /// Copy a tree, keeping symlinks as symlinks (the env roots link shared files).
 fn copy_tree(from: &Path, to: &Path) {
@@ -76,6 +62,20 @@ fn run(root: &Path, only: &[&str]) -> Vec<platctl_check::Finding> {
 /// `{FAKE_TOKEN}` in a replacement becomes a token-shaped fake built at run time, so
 /// no credential-shaped literal sits in this file.
 type Case = (&'static str, &'static [(&'static str, &'static str, &'static str)]);
+
+/// Staging's own default deny moved away, and staging excluded from the cluster-wide one.
+const STAGING_WITHOUT_DEFAULT_DENY: &[(&str, &str, &str)] = &[
+    (
+        "deploy/envs/staging/foundation/networkpolicies-staging.yaml",
+        "  name: default-deny-all\n  namespace: staging",
+        "  name: default-deny-all\n  namespace: elsewhere",
+    ),
+    (
+        "deploy/platform/policies/global-default-deny.yaml",
+        "\"argocd\", ",
+        "\"argocd\", \"staging\", ",
+    ),
+];
 
 const CASES: &[Case] = &[
     // check_hcl.py
@@ -281,36 +281,8 @@ const CASES: &[Case] = &[
             "      namespace: \"*\"\n",
         )],
     ),
-    (
-        "K8S001",
-        &[
-            (
-                "deploy/envs/staging/foundation/networkpolicies-staging.yaml",
-                "  name: default-deny-all\n  namespace: staging",
-                "  name: default-deny-all\n  namespace: elsewhere",
-            ),
-            (
-                "deploy/platform/policies/global-default-deny.yaml",
-                "\"argocd\", ",
-                "\"argocd\", \"staging\", ",
-            ),
-        ],
-    ),
-    (
-        "K8S002",
-        &[
-            (
-                "deploy/envs/staging/foundation/networkpolicies-staging.yaml",
-                "  name: default-deny-all\n  namespace: staging",
-                "  name: default-deny-all\n  namespace: elsewhere",
-            ),
-            (
-                "deploy/platform/policies/global-default-deny.yaml",
-                "\"argocd\", ",
-                "\"argocd\", \"staging\", ",
-            ),
-        ],
-    ),
+    ("K8S001", STAGING_WITHOUT_DEFAULT_DENY),
+    ("K8S002", STAGING_WITHOUT_DEFAULT_DENY),
     (
         "K8S003",
         &[

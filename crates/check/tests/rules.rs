@@ -11,22 +11,8 @@ use std::path::{Path, PathBuf};
 
 use platctl_check::{Options, RULES, check};
 
-pub fn schemas() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(
-        p.is_dir(),
-        "schemas not found at {} and PLATCTL_SCHEMAS is unset: run through scripts/test or export PLATCTL_SCHEMAS",
-        p.display()
-    );
-    p
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+mod common;
+use common::{fixtures, schemas};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("fixture dir readable") {
