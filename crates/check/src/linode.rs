@@ -92,7 +92,8 @@ pub fn lower_bound(constraint: &str) -> Option<Version> {
 
 /// The schemas of the folder, loaded on first use, by version.
 pub struct Schemas {
-    dir: PathBuf,
+    /// `<schemas>/terraform/linode`, as messages show it (independent of where the folder is).
+    shown: String,
     available: Vec<(Version, PathBuf)>,
     loaded: HashMap<Version, OnceLock<Result<ProviderSchema, String>>>,
 }
@@ -113,7 +114,7 @@ impl Schemas {
             .unwrap_or_default();
         available.sort();
         let loaded = available.iter().map(|(v, _)| (*v, OnceLock::new())).collect();
-        Schemas { dir, available, loaded }
+        Schemas { shown: format!("<schemas>/{SCHEMA_DIR}"), available, loaded }
     }
 
     fn names(&self) -> String {
@@ -169,7 +170,7 @@ fn check(ctx: &Context<'_>) -> Vec<Finding> {
                             l,
                             format!(
                                 "linode provider constraint {constraint:?} names a release line with no argument schema in {}/ (available: {}); pin \"~> 3.9\" or add that version's schema",
-                                schemas.dir.display(),
+                                schemas.shown,
                                 schemas.names()
                             ),
                         ));
@@ -186,7 +187,7 @@ fn check(ctx: &Context<'_>) -> Vec<Finding> {
                         line(first_file, first_block.span()),
                         format!(
                             "no Linode provider schema in {}/ to check linode_* blocks against",
-                            schemas.dir.display()
+                            schemas.shown
                         ),
                     ));
                     continue;
