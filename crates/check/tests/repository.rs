@@ -163,6 +163,15 @@ const CASES: &[Case] = &[
             "  acl_allowed_ipv6  = var.acl_allowed_ipv6\n  acl_ipv6_enabled  = true\n",
         )],
     ),
+    // check_hcl.py H006: an environment root without the values it needs
+    (
+        "TF013",
+        &[(
+            "infra/terraform/envs/global/terraform.tfvars",
+            "domain                             = \"platform.example.com\"\n",
+            "",
+        )],
+    ),
     (
         "LINODE002",
         &[(

@@ -243,6 +243,22 @@ fn references(ctx: &Context<'_>, dir: &Dir<'_>, out: &mut Vec<Finding>) {
     for file in &dir.tfvars {
         tfvars(dir, file, &vars, &types, out);
     }
+    if dir.is_env_root() {
+        // An environment root runs as is (`platctl tf --env X`): a variable without
+        // a default needs a value in one of its tfvars files.
+        let set: BTreeSet<String> = dir.tfvars.iter().flat_map(|f| keys(f)).collect();
+        for (file, v) in dir.blocks("variable") {
+            let name = label(v, 0).unwrap_or("");
+            if attr(&v.body, "default").is_none() && !set.contains(name) {
+                out.push(finding(
+                    RuleId::Tf013,
+                    &file.rel,
+                    line(file, v.span()),
+                    format!("variable {name} has no default and no tfvars file of {}/ sets it: terraform would stop and ask", dir.rel),
+                ));
+            }
+        }
+    }
 }
 
 fn tfvars(
