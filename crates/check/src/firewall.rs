@@ -30,63 +30,80 @@ pub const LKE_PRIVATE: &str = "192.168.128.0/17";
 pub const NODEBALANCER_RANGE: &str = "192.168.255.0/24";
 pub const NODEPORTS: (u16, u16) = (30000, 32767);
 
-/// One inbound flow the node firewall must accept.
+/// The direction of a firewall rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// Traffic the node firewall must accept.
+#[derive(Debug, Clone, Copy)]
 pub struct Requirement {
-    pub what: &'static str,
-    pub why: &'static str,
+    pub direction: Direction,
     pub protocol: &'static str,
-    pub port: Option<u16>,
-    pub from: &'static str,
+    /// Ports that must be open (`None`: protocols without ports, e.g. IPENCAP).
+    pub ports: Option<&'static [u16]>,
+    /// The peer range that must be allowed (source inbound, destination outbound).
+    pub cidr: &'static str,
+    pub traffic: &'static str,
+    pub why: &'static str,
+    /// Where the requirement is documented.
+    pub source: &'static str,
 }
 
 /// What LKE documents as required on the nodes (see [`LKE_FIREWALL_DOC`]).
 pub const LKE_REQUIREMENTS: &[Requirement] = &[
     Requirement {
-        what: "kubelet (TCP 10250)",
-        why: "the control plane reaches the kubelet for logs, exec and health checks",
+        direction: Direction::Inbound,
         protocol: "TCP",
-        port: Some(10250),
-        from: LKE_PRIVATE,
+        ports: Some(&[10250, 10256]),
+        cidr: LKE_PRIVATE,
+        traffic: "kubelet and kube-proxy health checks (TCP 10250, 10256) from the LKE private range",
+        why: "the control plane checks node health; without them nodes go NotReady",
+        source: LKE_FIREWALL_DOC,
     },
     Requirement {
-        what: "kube-proxy health (TCP 10256)",
-        why: "the control plane health-checks kube-proxy",
-        protocol: "TCP",
-        port: Some(10256),
-        from: LKE_PRIVATE,
-    },
-    Requirement {
-        what: "WireGuard (UDP 51820)",
-        why: "kubectl proxy, logs and exec tunnel to the nodes over WireGuard",
+        direction: Direction::Inbound,
         protocol: "UDP",
-        port: Some(51820),
-        from: LKE_PRIVATE,
+        ports: Some(&[51820]),
+        cidr: LKE_PRIVATE,
+        traffic: "WireGuard (UDP 51820) from the LKE private range",
+        why: "the control plane tunnels kubectl proxy, logs and exec to the nodes",
+        source: LKE_FIREWALL_DOC,
     },
     Requirement {
-        what: "cluster DNS (TCP 53)",
-        why: "pods on other nodes resolve names through CoreDNS",
+        direction: Direction::Inbound,
         protocol: "TCP",
-        port: Some(53),
-        from: LKE_PRIVATE,
+        ports: Some(&[53]),
+        cidr: LKE_PRIVATE,
+        traffic: "cluster DNS over TCP (53) from the LKE private range",
+        why: "pods on other nodes resolve names through CoreDNS",
+        source: LKE_FIREWALL_DOC,
     },
     Requirement {
-        what: "cluster DNS (UDP 53)",
-        why: "pods on other nodes resolve names through CoreDNS",
+        direction: Direction::Inbound,
         protocol: "UDP",
-        port: Some(53),
-        from: LKE_PRIVATE,
+        ports: Some(&[53]),
+        cidr: LKE_PRIVATE,
+        traffic: "cluster DNS over UDP (53) from the LKE private range",
+        why: "pods on other nodes resolve names through CoreDNS",
+        source: LKE_FIREWALL_DOC,
     },
     Requirement {
-        what: "Calico BGP (TCP 179)",
-        why: "Calico exchanges pod routes between nodes over BGP",
+        direction: Direction::Inbound,
         protocol: "TCP",
-        port: Some(179),
-        from: LKE_PRIVATE,
+        ports: Some(&[179]),
+        cidr: LKE_PRIVATE,
+        traffic: "Calico BGP (TCP 179) from the LKE private range",
+        why: "nodes exchange pod routes over BGP",
+        source: LKE_FIREWALL_DOC,
     },
 ];
 
-/// One `inbound` rule as far as literals reveal it.
+/// One `inbound` or `outbound` rule as far as literals reveal it.
 struct Rule {
+    direction: Direction,
     line: usize,
     accept: bool,
     protocols: BTreeSet<String>,
@@ -98,11 +115,16 @@ struct Rule {
 }
 
 fn check(ctx: &Context<'_>) -> Vec<Finding> {
+    requirement_findings(ctx, LKE_REQUIREMENTS)
+}
+
+/// FW001-FW003 for every `linode_firewall`, FW002 against `requirements`.
+pub fn requirement_findings(ctx: &Context<'_>, requirements: &[Requirement]) -> Vec<Finding> {
     let mut out = Vec::new();
     for dir in ctx.tf.modules() {
         for (file, b) in dir.blocks("resource") {
             if label(b, 0) == Some("linode_firewall") {
-                firewall(ctx, dir, file, b, &mut out);
+                firewall(ctx, dir, file, requirements, b, &mut out);
             }
         }
     }
@@ -157,7 +179,17 @@ pub fn cidr_contains(outer: &str, inner: &str) -> bool {
     }
 }
 
-fn rules(ctx: &Context<'_>, dir: &Dir<'_>, file: &SourceFile, body: &Body, key: &str) -> Vec<Rule> {
+fn rules(
+    ctx: &Context<'_>,
+    dir: &Dir<'_>,
+    file: &SourceFile,
+    body: &Body,
+    direction: Direction,
+) -> Vec<Rule> {
+    let key = match direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
     let mut out = Vec::new();
     for (block, content, dynamic) in nested(body, key) {
         let values = |name: &str| -> BTreeSet<String> {
@@ -191,6 +223,7 @@ fn rules(ctx: &Context<'_>, dir: &Dir<'_>, file: &SourceFile, body: &Body, key: 
             Some(Vec::new())
         };
         out.push(Rule {
+            direction,
             line: line(file, block.span()),
             accept: values("action").iter().any(|a| a.eq_ignore_ascii_case("ACCEPT")),
             protocols: values("protocol").into_iter().map(|p| p.to_uppercase()).collect(),
@@ -211,6 +244,7 @@ fn firewall(
     ctx: &Context<'_>,
     dir: &Dir<'_>,
     file: &SourceFile,
+    requirements: &[Requirement],
     b: &Block,
     out: &mut Vec<Finding>,
 ) {
@@ -235,27 +269,36 @@ fn firewall(
             }
         }
     }
-    let inbound = rules(ctx, dir, file, &b.body, "inbound");
-    for req in LKE_REQUIREMENTS {
-        let met = inbound.iter().any(|r| {
-            r.accept
-                && r.protocols.contains(req.protocol)
-                && req.port.is_none_or(|p| covers_port(r, p))
-                && r.ipv4.iter().any(|c| cidr_contains(c, req.from))
-        });
+    let mut all = rules(ctx, dir, file, &b.body, Direction::Inbound);
+    all.extend(rules(ctx, dir, file, &b.body, Direction::Outbound));
+    for req in requirements {
+        let allows = |port: Option<u16>| {
+            all.iter().any(|r| {
+                r.direction == req.direction
+                    && r.accept
+                    && r.protocols.contains(req.protocol)
+                    && port.is_none_or(|p| covers_port(r, p))
+                    && r.ipv4.iter().any(|c| cidr_contains(c, req.cidr))
+            })
+        };
+        let met = match req.ports {
+            Some(ports) => ports.iter().all(|p| allows(Some(*p))),
+            None => allows(None),
+        };
         if !met {
+            let verb = match req.direction {
+                Direction::Inbound => "accept",
+                Direction::Outbound => "let out",
+            };
             out.push(finding(
                 RuleId::Fw002,
                 &file.rel,
                 l,
-                format!(
-                    "{what} does not accept {} from {}: {} ({LKE_FIREWALL_DOC})",
-                    req.what, req.from, req.why
-                ),
+                format!("{what} does not {verb} {}: {} ({})", req.traffic, req.why, req.source),
             ));
         }
     }
-    for r in inbound.iter().filter(|r| r.accept && r.ports_known) {
+    for r in all.iter().filter(|r| r.direction == Direction::Inbound && r.accept && r.ports_known) {
         let tcp_udp = r.protocols.iter().any(|p| p == "TCP" || p == "UDP");
         let overlaps = r.ports.is_empty()
             || r.ports.iter().any(|(a, b)| *a <= NODEPORTS.1 && *b >= NODEPORTS.0);

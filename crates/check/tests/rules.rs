@@ -173,3 +173,62 @@ fn a_schema_folder_without_the_provider_schema_is_a_finding_not_a_pass() {
             .is_empty()
     );
 }
+
+#[test]
+fn firewall_requirements_cover_both_directions_and_protocols_without_ports() {
+    use platctl_check::firewall::{Direction, LKE_PRIVATE, Requirement, requirement_findings};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let module = dir.path().join("infra/terraform/modules/firewall");
+    std::fs::create_dir_all(&module).expect("mkdir");
+    std::fs::write(
+        module.join("main.tf"),
+        r#"resource "linode_firewall" "nodes" {
+  label           = "nodes"
+  inbound_policy  = "DROP"
+  outbound_policy = "DROP"
+
+  inbound {
+    label    = "ipip-in"
+    action   = "ACCEPT"
+    protocol = "IPENCAP"
+    ipv4     = ["192.168.128.0/17"]
+  }
+
+  outbound {
+    label    = "https"
+    action   = "ACCEPT"
+    protocol = "TCP"
+    ports    = "443"
+    ipv4     = ["0.0.0.0/0"]
+  }
+}
+"#,
+    )
+    .expect("write");
+    let req = |direction, protocol, ports, cidr, traffic| Requirement {
+        direction,
+        protocol,
+        ports,
+        cidr,
+        traffic,
+        why: "test",
+        source: "test",
+    };
+    let requirements = [
+        req(Direction::Inbound, "IPENCAP", None, LKE_PRIVATE, "IP-in-IP in"),
+        req(Direction::Outbound, "IPENCAP", None, LKE_PRIVATE, "IP-in-IP out"),
+        req(Direction::Outbound, "TCP", Some(&[443][..]), "0.0.0.0/0", "HTTPS out"),
+        req(Direction::Outbound, "TCP", Some(&[80, 443][..]), "0.0.0.0/0", "HTTP and HTTPS out"),
+    ];
+    let repo = platctl_check::walk::load(dir.path());
+    let schemas = platctl_check::schema::SchemaSet::open(&schemas()).expect("schemas");
+    let ctx = platctl_check::Context::new(&repo, &schemas);
+    let msgs: Vec<String> = requirement_findings(&ctx, &requirements)
+        .into_iter()
+        .filter(|f| f.rule == "FW002")
+        .map(|f| f.message)
+        .collect();
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    assert!(msgs[0].contains("does not let out IP-in-IP out"), "{msgs:#?}");
+    assert!(msgs[1].contains("does not let out HTTP and HTTPS out"), "{msgs:#?}");
+}

@@ -154,7 +154,7 @@ through the Applications it creates, which are checked themselves (ARGO003). Ter
         platctl_check::firewall::LKE_FIREWALL_DOC
     );
     for r in platctl_check::firewall::LKE_REQUIREMENTS {
-        let _ = writeln!(out, "- {} from `{}`: {}", r.what, r.from, r.why);
+        let _ = writeln!(out, "- {:?}: {} ({})", r.direction, r.traffic, r.why);
     }
     out.push_str("\nApplication namespaces are all declared `Namespace` objects except the platform's own:\n");
     let _ = writeln!(
