@@ -10,9 +10,8 @@
 use std::collections::BTreeSet;
 
 use hcl::edit::Span;
-use hcl::edit::expr::Expression;
+use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::structure::{Block, Body};
-use hcl::edit::visit::{Visit, visit_expr};
 
 use crate::tf::{Dir, attr, label, line, nested};
 use crate::walk::SourceFile;
@@ -131,19 +130,6 @@ pub fn requirement_findings(ctx: &Context<'_>, requirements: &[Requirement]) -> 
     out
 }
 
-/// String literals anywhere in an expression (list elements, both branches of a conditional).
-#[derive(Default)]
-struct Strings(BTreeSet<String>);
-
-impl Visit for Strings {
-    fn visit_expr(&mut self, e: &Expression) {
-        if let Some(s) = e.as_str() {
-            self.0.insert(s.to_owned());
-        }
-        visit_expr(self, e);
-    }
-}
-
 /// Port list `"10250,10256"` / `"30000-32767"` -> ranges.
 pub fn port_ranges(text: &str) -> Option<Vec<(u16, u16)>> {
     text.split(',')
@@ -192,20 +178,40 @@ fn rules(
     };
     let mut out = Vec::new();
     for (block, content, dynamic) in nested(body, key) {
+        // In `dynamic "inbound"`, `inbound.value` (or the `iterator`'s name) is each
+        // element of for_each: its possible values are those of the for_each list.
+        let iterator = dynamic.then(|| {
+            let name = attr(&block.body, "iterator")
+                .and_then(|a| a.value.as_variable().map(|v| v.as_str().to_owned()))
+                .unwrap_or_else(|| key.to_owned());
+            let each = attr(&block.body, "for_each")
+                .map(|a| ctx.tf.values(&dir.rel, &a.value))
+                .unwrap_or_default();
+            (name, each)
+        });
+        let is_element = |e: &Expression| {
+            iterator.as_ref().is_some_and(|(name, _)| {
+                e.as_traversal().is_some_and(|t| {
+                    t.expr.as_variable().map(|v| v.as_str()) == Some(name.as_str())
+                        && matches!(
+                            t.operators.first().map(|o| o.value()),
+                            Some(TraversalOperator::GetAttr(a)) if a.as_str() == "value"
+                        )
+                })
+            })
+        };
+        let resolve = |e: &Expression| -> BTreeSet<String> {
+            match &iterator {
+                Some((_, each)) if is_element(e) => each.clone(),
+                _ => ctx.tf.values(&dir.rel, e),
+            }
+        };
         let values = |name: &str| -> BTreeSet<String> {
             let Some(a) = attr(content, name) else { return BTreeSet::new() };
-            let mut v = ctx.tf.values(&dir.rel, &a.value);
-            if v.is_empty()
-                && dynamic
-                && name == "protocol"
-                && let Some(each) = attr(&block.body, "for_each")
-            {
-                // `protocol = inbound.value`: the protocols the dynamic block iterates over
-                let mut s = Strings::default();
-                s.visit_expr(&each.value);
-                v = s.0;
+            match a.value.as_array() {
+                Some(items) => items.iter().flat_map(|i| resolve(i)).collect(),
+                None => resolve(&a.value),
             }
-            v
         };
         let ports_text = values("ports");
         let ports_attr = attr(content, "ports").is_some();

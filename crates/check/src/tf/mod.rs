@@ -279,6 +279,12 @@ impl<'a> Model<'a> {
             }
         } else if let Some(name) = var_ref(e) {
             out.extend(self.var_values(dir, name, depth + 1));
+        } else if let Some(c) = e.as_conditional() {
+            // Either branch may be taken: a value is possible if either gives it.
+            out.extend(self.values_depth(dir, &c.true_expr, depth + 1));
+            out.extend(self.values_depth(dir, &c.false_expr, depth + 1));
+        } else if let Some(p) = e.as_parenthesis() {
+            out.extend(self.values_depth(dir, p.inner(), depth + 1));
         }
         out
     }
