@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark `platctl check .` against checkov over the same folders, in the same run (hyperfine).
-# Goals (issue 4): platctl check on the whole repository under 0.5 s mean, and at least 50x faster
+# Goals (issue 4, and issue 11 with every rule family): platctl check on the whole repository under 0.5 s mean, and at least 50x faster
 # than checkov. Writes a Markdown section (paste it into docs/benchmarks.md) and exits 1 when a
 # goal is missed; last line is
 # `N passed, M failed`.

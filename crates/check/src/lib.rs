@@ -1,29 +1,44 @@
 //! `platctl check`: one pass over a repository that enforces the platform's rules.
 //!
-//! The engine walks PATH once, parses Terraform (hcl-edit, via hcl-rs, with
-//! byte spans turned into lines; no function evaluation), every YAML document
-//! under `deploy/`, Helm values under `charts/`, and the workflows under
-//! `.github/workflows/`, then runs every rule of [`rules::RULES`] over that
-//! model. Each finding carries a stable rule ID, a severity, a one-line
-//! message, `file:line` and a fix hint. Inline suppressions
+//! The engine walks PATH once ([`walk`]): Terraform (hcl-edit, via hcl-rs,
+//! with byte spans turned into lines; never evaluated), every YAML and JSON
+//! document under `deploy/`, Helm values under `charts/`, the workflows under
+//! `.github/workflows/` and the Dockerfiles at the root. It builds one
+//! [`Context`] (the parsed files, the Kubernetes objects, the Terraform
+//! directories) and runs every rule family of [`FAMILIES`] over it, in
+//! parallel. Each finding carries a typed rule ID ([`RuleId`]), a severity, a
+//! one-line message, `file:line` and a fix hint. Inline suppressions
 //! (`# platctl:ignore RULE-ID reason`) are honoured and listed.
+//!
+//! A rule family is one module with a `FAMILY` constant: the rules it reports
+//! and a function from the [`Context`] to findings. Adding a family means that
+//! module, its lines in the rule table ([`rules`]), one entry in [`FAMILIES`],
+//! and `tests/fixtures/<RULE>/{bad,good}` for each rule.
 
+pub mod argocd;
+pub mod credentials;
+pub mod docker;
+pub mod firewall;
 pub mod gha;
 pub mod k8s;
+pub mod linode;
+pub mod observability;
 pub mod report;
 pub mod rules;
 pub mod schema;
-pub mod secrets;
 pub mod suppress;
 pub mod tf;
 pub mod walk;
 pub mod yaml;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
-pub use rules::{RULES, RuleInfo, Severity};
+pub use rules::{RULES, RuleId, RuleInfo, Severity};
 
 /// Errors that stop a check before any finding can be produced (usage-type
 /// problems). Everything wrong *in the repository* is a [`Finding`] instead.
@@ -51,7 +66,7 @@ kubernetes/<version>-local-strict/ and crds/{{group}}/{{kind}}_{{version}}.json)
 /// One problem found in the repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub severity: Severity,
     pub message: String,
     /// Path relative to the checked root, `/`-separated.
@@ -93,12 +108,77 @@ impl Report {
 pub struct Options {
     /// The repository (or sub-folder) to check.
     pub root: PathBuf,
-    /// Schema folder; `None` disables nothing: use [`resolve_schemas`] first.
+    /// Schema folder (see [`resolve_schemas`]).
     pub schemas: PathBuf,
     /// Run only these rule IDs (empty: all).
     pub only: Vec<String>,
     /// Skip these rule IDs.
     pub skip: Vec<String>,
+}
+
+/// A rule family: the rules it reports and the check that reports them.
+pub struct Family {
+    pub name: &'static str,
+    pub rules: &'static [RuleId],
+    pub run: fn(&Context<'_>) -> Vec<Finding>,
+}
+
+/// Every rule family. The walk (PARSE*) and suppressions (SUPP*) are the
+/// engine's own and not listed here.
+pub const FAMILIES: &[Family] = &[
+    tf::FAMILY,
+    linode::FAMILY,
+    firewall::FAMILY,
+    k8s::network::FAMILY,
+    k8s::tls::FAMILY,
+    k8s::workload::FAMILY,
+    argocd::FAMILY,
+    observability::FAMILY,
+    gha::FAMILY,
+    docker::FAMILY,
+    schema::FAMILY,
+];
+
+/// Everything a rule family may look at, built once per run.
+pub struct Context<'a> {
+    pub repo: &'a walk::Repo,
+    pub schemas: &'a schema::SchemaSet,
+    /// Kubernetes objects of the manifests, with namespace resolution.
+    pub k8s: k8s::Objects<'a>,
+    /// Terraform directories (modules and roots) and their files.
+    pub tf: tf::Model<'a>,
+    objects_validated: AtomicUsize,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(repo: &'a walk::Repo, schemas: &'a schema::SchemaSet) -> Self {
+        Context {
+            repo,
+            schemas,
+            k8s: k8s::Objects::new(repo),
+            tf: tf::Model::new(repo),
+            objects_validated: AtomicUsize::new(0),
+        }
+    }
+
+    /// Record how many objects the schema family validated (for the summary).
+    pub fn add_objects_validated(&self, n: usize) {
+        self.objects_validated.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Whether a path, name or namespace belongs to production (a part named production/prod).
+pub fn is_production(text: &str) -> bool {
+    names_env(text, &["production", "prod"])
+}
+
+/// Whether a path, name or namespace belongs to staging (a part named staging/stage).
+pub fn is_staging(text: &str) -> bool {
+    names_env(text, &["staging", "stage"])
+}
+
+fn names_env(text: &str, words: &[&str]) -> bool {
+    text.split(['/', '-', '_', '.', ' ']).any(|p| words.contains(&p))
 }
 
 /// Choose the schema folder: explicit, then `$PLATCTL_SCHEMAS` (passed in by
@@ -130,54 +210,59 @@ pub fn resolve_schemas(
     Err(CheckError::NoSchemas { looked: looked.join(", ") })
 }
 
+fn parse_rule_list(list: &[String]) -> Result<BTreeSet<RuleId>, CheckError> {
+    list.iter()
+        .map(|id| RuleId::parse(id).ok_or_else(|| CheckError::UnknownRule(id.clone())))
+        .collect()
+}
+
 /// Run every enabled rule over `opts.root`.
 pub fn check(opts: &Options) -> Result<Report, CheckError> {
     if !opts.root.is_dir() {
         return Err(CheckError::NoSuchPath(opts.root.clone()));
     }
-    for id in opts.only.iter().chain(&opts.skip) {
-        if rules::info(id).is_none() {
-            return Err(CheckError::UnknownRule(id.clone()));
-        }
-    }
+    let only = parse_rule_list(&opts.only)?;
+    let skip = parse_rule_list(&opts.skip)?;
+    let enabled = |id: RuleId| (only.is_empty() || only.contains(&id)) && !skip.contains(&id);
     let schemas = schema::SchemaSet::open(&opts.schemas)?;
     let repo = walk::load(&opts.root);
+    let ctx = Context::new(&repo, &schemas);
+    // A family runs when one of its rules is enabled, or, for SUPP002 (an
+    // unused suppression), when one of its rules is not skipped outright.
+    let supp002 = enabled(RuleId::Supp002);
+    let runs = |f: &Family| f.rules.iter().any(|r| enabled(*r) || (supp002 && !skip.contains(r)));
+    let per_family: Vec<Vec<Finding>> =
+        FAMILIES.par_iter().filter(|f| runs(f)).map(|f| (f.run)(&ctx)).collect();
     let mut findings = repo.findings.clone();
-    findings.extend(tf::check(&repo));
-    findings.extend(k8s::check(&repo));
-    findings.extend(gha::check(&repo));
-    let enabled = |id: &str| {
-        (opts.only.is_empty() || opts.only.iter().any(|o| o == id))
-            && !opts.skip.iter().any(|s| s == id)
-    };
-    let mut objects_validated = 0;
-    if ["SCHEMA001", "SCHEMA002", "SCHEMA003"].iter().any(|id| enabled(id)) {
-        let (schema_findings, n) = schema::check(&repo, &schemas);
-        findings.extend(schema_findings);
-        objects_validated = n;
-    }
-    let (mut findings, mut suppressed) = suppress::apply(&repo, findings);
+    findings.extend(per_family.into_iter().flatten());
+    let judged = |rule: RuleId| FAMILIES.iter().all(|f| !f.rules.contains(&rule) || runs(f));
+    let (mut findings, mut suppressed) = suppress::apply(&repo, findings, &judged);
     findings.retain(|f| enabled(f.rule));
     suppressed.retain(|s| enabled(s.finding.rule));
     findings.sort_by(|a, b| {
-        (&a.file, a.line, a.rule, &a.message).cmp(&(&b.file, b.line, b.rule, &b.message))
+        (&a.file, a.line, a.rule.code(), &a.message).cmp(&(
+            &b.file,
+            b.line,
+            b.rule.code(),
+            &b.message,
+        ))
     });
     findings.dedup();
     suppressed
         .sort_by(|a, b| (&a.finding.file, a.finding.line).cmp(&(&b.finding.file, b.finding.line)));
-    Ok(Report { findings, suppressed, files_checked: repo.files.len(), objects_validated })
+    Ok(Report {
+        findings,
+        suppressed,
+        files_checked: repo.files.len(),
+        objects_validated: ctx.objects_validated.load(Ordering::Relaxed),
+    })
 }
 
 /// Build a finding from the rule table (severity and fix hint come from it).
-pub(crate) fn finding(
-    rule: &'static str,
-    file: &str,
-    line: usize,
-    message: impl Into<String>,
-) -> Finding {
-    let info = rules::info(rule).unwrap_or_else(|| panic!("rule {rule} missing from RULES"));
+pub fn finding(rule: RuleId, file: &str, line: usize, message: impl Into<String>) -> Finding {
+    let info = rule.info();
     Finding {
-        rule: info.id,
+        rule,
         severity: info.severity,
         message: message.into(),
         file: file.to_owned(),
@@ -189,6 +274,29 @@ pub(crate) fn finding(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rule_belongs_to_exactly_one_family_or_the_engine() {
+        for id in RuleId::ALL {
+            let owners: Vec<&str> =
+                FAMILIES.iter().filter(|f| f.rules.contains(id)).map(|f| f.name).collect();
+            let engine = id.code().starts_with("PARSE") || id.code().starts_with("SUPP");
+            assert_eq!(
+                owners.len(),
+                usize::from(!engine),
+                "{id} is reported by {owners:?}: every rule has one owner"
+            );
+        }
+    }
+
+    #[test]
+    fn environment_names() {
+        assert!(is_production("deploy/apps/production/x.yaml"));
+        assert!(is_production("prod-eu"));
+        assert!(!is_production("products"));
+        assert!(is_staging("sample-service-staging"));
+        assert!(!is_staging("stagingx"));
+    }
 
     #[test]
     fn schema_folder_resolution_order() {

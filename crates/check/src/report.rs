@@ -132,7 +132,7 @@ pub fn sarif(report: &Report, version: &str) -> Value {
                 "name": r.id,
                 "shortDescription": {"text": r.title},
                 "fullDescription": {"text": r.title},
-                "help": {"text": format!("{} Fix: {}. See docs/rules.md#{}", r.title, r.fix, r.id.to_lowercase())},
+                "help": {"text": format!("{} Fix: {}. See docs/rules.md#{}", r.title, r.fix, r.id.code().to_lowercase())},
                 "defaultConfiguration": {"level": level(r.severity)},
             })
         })

@@ -7,7 +7,13 @@
 //! schema with `properties` and neither `additionalProperties` nor
 //! `x-kubernetes-preserve-unknown-fields` rejects unknown fields, like the API
 //! server's structural-schema pruning would silently drop them.
+//! A CRD object's `metadata` is validated against the (strict) Kubernetes
+//! ObjectMeta, which CRD schemas only describe as `type: object`.
 //! Compiled validators are cached per schema file for the whole run.
+//!
+//! Also here: SCHEMA003 (documents are objects: apiVersion and kind, and every
+//! document in a folder an Application applies as a plain directory) and
+//! SCHEMA004 (what a Kustomization names exists).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,9 +23,16 @@ use jsonschema::{Registry, Resource, Validator, error::ValidationErrorKind};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::k8s::objects;
-use crate::walk::{Kind, Repo};
-use crate::{CheckError, Finding, finding};
+use crate::k8s::{Obj, dir_of, is_kustomization, sources};
+use crate::walk::Kind;
+use crate::yaml::Node;
+use crate::{CheckError, Context, Family, Finding, RuleId, finding};
+
+pub const FAMILY: Family = Family {
+    name: "schema",
+    rules: &[RuleId::Schema001, RuleId::Schema002, RuleId::Schema003, RuleId::Schema004],
+    run: check,
+};
 
 /// Errors reported per object at most (the rest are counted).
 const MAX_ERRORS_PER_OBJECT: usize = 10;
@@ -28,6 +41,7 @@ const MAX_ERRORS_PER_OBJECT: usize = 10;
 /// `crds/crd.projectcalico.org/` schema exists.
 const CALICO_CRD_GROUP: &str = "crd.projectcalico.org";
 const DEFINITIONS_URI: &str = "https://kubernetes.io/api/_definitions.json";
+const OBJECT_META: &str = "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 type Compiled = Arc<OnceLock<Result<Validator, String>>>;
 
@@ -59,6 +73,11 @@ impl SchemaSet {
             registry: OnceLock::new(),
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The schema folder itself (other families read their own schemas below it).
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Candidate schema files for an apiVersion/kind, in lookup order.
@@ -101,11 +120,15 @@ impl SchemaSet {
             .map_err(|e| format!("cannot read schema {}: {e}", self.display(path)))?;
         let mut schema: Value = serde_json::from_str(&text)
             .map_err(|e| format!("schema {} is not JSON: {e}", self.display(path)))?;
-        let mut opts = jsonschema::options().should_validate_formats(false);
-        if path.starts_with(&self.core) {
-            opts = opts.with_registry(self.registry()?);
-        } else {
+        let opts =
+            jsonschema::options().should_validate_formats(false).with_registry(self.registry()?);
+        if !path.starts_with(&self.core) {
             close(&mut schema);
+            if let Some(Value::Object(props)) = schema.get_mut("properties")
+                && props.contains_key("metadata")
+            {
+                props.insert("metadata".into(), serde_json::json!({ "$ref": OBJECT_META }));
+            }
         }
         opts.build(&schema)
             .map_err(|e| format!("schema {} does not compile: {e}", self.display(path)))
@@ -160,32 +183,124 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-/// Validate every object under deploy/. Returns findings and the object count.
-pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
+/// Folders Applications of this tree apply as plain directories (every YAML
+/// file in them is sent to the API server): (folder, recursive, Application name).
+fn applied_directories<'a>(ctx: &Context<'a>) -> Vec<(String, bool, &'a str)> {
     let mut out = Vec::new();
-    for file in repo.files.iter().filter(|f| f.kind == Kind::Manifest) {
+    for (o, app) in ctx.k8s.applications() {
+        for s in sources(app) {
+            if s.get("chart").is_some() || s.get("helm").is_some() || s.get("kustomize").is_some() {
+                continue;
+            }
+            let Some(path) = s.field("path").as_str() else { continue };
+            let path = path.trim_end_matches('/');
+            let dir = ctx.repo.root.join(path);
+            if !dir.is_dir()
+                || dir.join("kustomization.yaml").is_file()
+                || dir.join("Chart.yaml").is_file()
+            {
+                continue;
+            }
+            let recurse = s.at(&["directory", "recurse"]).and_then(Node::as_bool) == Some(true);
+            out.push((path.to_owned(), recurse, o.name()));
+        }
+    }
+    out
+}
+
+/// SCHEMA003: documents are Kubernetes objects.
+fn documents(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let applied = applied_directories(ctx);
+    for file in ctx.repo.files.iter().filter(|f| f.kind == Kind::Manifest) {
+        let dir = dir_of(&file.rel);
+        let applied_by = applied.iter().find(|(path, recurse, _)| {
+            dir == path || (*recurse && dir.starts_with(&format!("{path}/")))
+        });
         for doc in &file.docs {
             match (doc.get("apiVersion"), doc.get("kind")) {
                 (Some(_), None) => out.push(finding(
-                    "SCHEMA003",
+                    RuleId::Schema003,
                     &file.rel,
                     doc.key_line("apiVersion"),
                     "document has apiVersion but no kind",
                 )),
                 (None, Some(_)) => out.push(finding(
-                    "SCHEMA003",
+                    RuleId::Schema003,
                     &file.rel,
                     doc.key_line("kind"),
                     "document has kind but no apiVersion",
                 )),
+                (None, None) => {
+                    if let Some((path, _, app)) = applied_by {
+                        out.push(finding(
+                            RuleId::Schema003,
+                            &file.rel,
+                            doc.line,
+                            format!("document is not a Kubernetes object (no apiVersion, no kind), but Application {app} applies every file in {path}"),
+                        ));
+                    }
+                }
                 _ => {}
             }
         }
     }
-    let objs: Vec<_> = objects(repo)
-        .into_iter()
-        .filter(|o| !o.group().starts_with("kustomize.config.k8s.io"))
-        .collect();
+}
+
+/// SCHEMA004: resources and generator files of each Kustomization exist.
+fn kustomizations(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    for k in ctx.k8s.all.iter().filter(|o| is_kustomization(o)) {
+        let base = ctx.repo.root.join(dir_of(&k.file.rel));
+        let mut check_path = |node: &Node, text: &str, what: &str| {
+            if text.contains("://") || text.starts_with("github.com/") {
+                return; // a remote base
+            }
+            if !base.join(text).exists() {
+                out.push(finding(
+                    RuleId::Schema004,
+                    &k.file.rel,
+                    node.line,
+                    format!(
+                        "Kustomization {what} {text} does not exist (relative to {})",
+                        dir_of(&k.file.rel)
+                    ),
+                ));
+            }
+        };
+        for key in ["resources", "components", "crds"] {
+            for r in k.node.field(key).seq() {
+                if let Some(text) = r.as_str() {
+                    check_path(r, text, key);
+                }
+            }
+        }
+        for generator in ["configMapGenerator", "secretGenerator"] {
+            for g in k.node.field(generator).seq() {
+                for key in ["files", "envs"] {
+                    for entry in g.field(key).seq() {
+                        let Some(text) = entry.as_str() else { continue };
+                        let path = text.split_once('=').map_or(text, |(_, p)| p);
+                        check_path(entry, path, &format!("{generator} file"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    documents(ctx, &mut out);
+    kustomizations(ctx, &mut out);
+    let (found, count) = validate(&ctx.k8s.all, ctx.schemas);
+    ctx.add_objects_validated(count);
+    out.extend(found);
+    out
+}
+
+/// Validate every object. Returns findings and the object count.
+pub fn validate(all: &[Obj<'_>], schemas: &SchemaSet) -> (Vec<Finding>, usize) {
+    let mut out = Vec::new();
+    let objs: Vec<&Obj<'_>> = all.iter().filter(|o| !is_kustomization(o)).collect();
     let count = objs.len();
     let results: Vec<Vec<Finding>> = objs
         .par_iter()
@@ -195,7 +310,7 @@ pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
             let Some(path) = schemas.candidates(o.api, o.kind).into_iter().find(|p| p.is_file())
             else {
                 out.push(finding(
-                    "SCHEMA002",
+                    RuleId::Schema002,
                     f,
                     o.line(),
                     format!(
@@ -216,7 +331,7 @@ pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
             let validator = match cell.get_or_init(|| schemas.compile(&path)) {
                 Ok(v) => v,
                 Err(e) => {
-                    out.push(finding("SCHEMA002", f, o.line(), one_line(e, 300)));
+                    out.push(finding(RuleId::Schema002, f, o.line(), one_line(e, 300)));
                     return out;
                 }
             };
@@ -250,11 +365,11 @@ pub fn check(repo: &Repo, schemas: &SchemaSet) -> (Vec<Finding>, usize) {
                         ),
                     ),
                 };
-                out.push(finding("SCHEMA001", f, line, msg));
+                out.push(finding(RuleId::Schema001, f, line, msg));
             }
             if n > MAX_ERRORS_PER_OBJECT {
                 out.push(finding(
-                    "SCHEMA001",
+                    RuleId::Schema001,
                     f,
                     o.line(),
                     format!("{what}: {} more schema errors not shown", n - MAX_ERRORS_PER_OBJECT),

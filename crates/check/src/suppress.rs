@@ -7,7 +7,7 @@
 //! silences nothing. A suppression that silences nothing is SUPP002.
 
 use crate::walk::Repo;
-use crate::{Finding, Suppressed, finding, rules};
+use crate::{Finding, RuleId, Suppressed, finding};
 
 const MARK: &str = "platctl:ignore";
 
@@ -15,7 +15,7 @@ const MARK: &str = "platctl:ignore";
 struct Supp {
     line: usize,
     target: usize,
-    rule: String,
+    rule: RuleId,
     reason: String,
     used: bool,
 }
@@ -25,8 +25,14 @@ fn is_comment_only(line: &str) -> bool {
     t.is_empty() || t.starts_with('#') || t.starts_with("//")
 }
 
-/// Split findings into kept and suppressed; add SUPP findings.
-pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppressed>) {
+/// Split findings into kept and suppressed; add SUPP findings. `judged` says
+/// whether a rule ran: an unused suppression of a rule that did not run
+/// (`--only`/`--skip`) is not reported.
+pub fn apply(
+    repo: &Repo,
+    findings: Vec<Finding>,
+    judged: &dyn Fn(RuleId) -> bool,
+) -> (Vec<Finding>, Vec<Suppressed>) {
     let mut out = Vec::new();
     let mut suppressed = Vec::new();
     let mut per_file: std::collections::HashMap<&str, Vec<Supp>> = std::collections::HashMap::new();
@@ -43,18 +49,18 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
             let rest = line[pos + MARK.len()..].trim();
             let (rule, reason) =
                 rest.split_once(char::is_whitespace).map_or((rest, ""), |(a, b)| (a, b.trim()));
-            if rules::info(rule).is_none() {
+            let Some(rule_id) = RuleId::parse(rule) else {
                 out.push(finding(
-                    "SUPP001",
+                    RuleId::Supp001,
                     &file.rel,
                     n,
                     format!("suppression names unknown rule {rule:?}"),
                 ));
                 continue;
-            }
+            };
             if reason.is_empty() {
                 out.push(finding(
-                    "SUPP001",
+                    RuleId::Supp001,
                     &file.rel,
                     n,
                     format!("suppression of {rule} has no reason"),
@@ -69,7 +75,7 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
             list.push(Supp {
                 line: n,
                 target,
-                rule: rule.to_owned(),
+                rule: rule_id,
                 reason: reason.to_owned(),
                 used: false,
             });
@@ -98,9 +104,9 @@ pub fn apply(repo: &Repo, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Suppress
         }
     }
     for (file, list) in per_file {
-        for s in list.into_iter().filter(|s| !s.used) {
+        for s in list.into_iter().filter(|s| !s.used && judged(s.rule)) {
             out.push(finding(
-                "SUPP002",
+                RuleId::Supp002,
                 file,
                 s.line,
                 format!("suppression of {} matches no finding", s.rule),

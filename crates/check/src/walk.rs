@@ -10,7 +10,7 @@ use hcl::edit::structure::Body;
 use rayon::prelude::*;
 
 use crate::yaml::{self, Node};
-use crate::{Finding, finding};
+use crate::{Finding, RuleId, finding};
 
 /// Files larger than this are reported (PARSE004) and not parsed.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -28,6 +28,10 @@ pub enum Kind {
     HelmValues,
     ChartMeta,
     Workflow,
+    /// JSON under deploy/ (Grafana dashboards, generator inputs): parsed into `json_value`.
+    Json,
+    /// `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`: text only.
+    Dockerfile,
 }
 
 #[derive(Debug)]
@@ -43,6 +47,10 @@ pub struct SourceFile {
     pub hcl: Option<Body>,
     /// Top-level object of a `.tfvars.json`.
     pub json: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A `.json` file under deploy/.
+    pub json_value: Option<serde_json::Value>,
+    /// Where the file really is, when it was reached through a symlink.
+    pub link_target: Option<PathBuf>,
 }
 
 impl SourceFile {
@@ -71,6 +79,8 @@ pub struct Repo {
     pub findings: Vec<Finding>,
     /// Environment names: the folders of infra/terraform/envs/.
     pub envs: Vec<String>,
+    /// Terraform state and saved plans found under the checked folders (not read).
+    pub state_files: Vec<String>,
 }
 
 impl Repo {
@@ -79,16 +89,30 @@ impl Repo {
     }
 }
 
+/// Whether a file name is a Dockerfile.
+pub fn is_dockerfile(name: &str) -> bool {
+    name == "Dockerfile" || name.starts_with("Dockerfile.") || name.ends_with(".Dockerfile")
+}
+
+/// Terraform state and saved plans: never committed, never read (they may hold secrets).
+fn is_state_file(name: &str) -> bool {
+    name.ends_with(".tfstate") || name.ends_with(".tfstate.backup") || name.ends_with(".tfplan")
+}
+
 fn classify(rel: &str) -> Option<Kind> {
     let parts: Vec<&str> = rel.split('/').collect();
     let name = *parts.last()?;
     if name.ends_with(".tfvars.json") {
         return Some(Kind::TfVarsJson);
     }
+    if is_dockerfile(name) {
+        return Some(Kind::Dockerfile);
+    }
     let ext = name.rsplit_once('.').map(|(_, e)| e)?;
     match ext {
         "tf" => return Some(Kind::Terraform),
         "tfvars" => return Some(Kind::TfVars),
+        "json" if parts.first() == Some(&"deploy") => return Some(Kind::Json),
         "yaml" | "yml" => {}
         _ => return None,
     }
@@ -117,7 +141,9 @@ fn classify(rel: &str) -> Option<Kind> {
 struct Walker {
     root: PathBuf,
     visited: HashSet<PathBuf>,
-    found: Vec<(String, PathBuf, Kind)>,
+    /// (relative path, path, kind, reached through a symlink)
+    found: Vec<(String, PathBuf, Kind, bool)>,
+    state_files: Vec<String>,
     findings: Vec<Finding>,
     /// PATH itself is a `.github/workflows` folder: its YAML files are workflows.
     workflows_root: bool,
@@ -138,7 +164,7 @@ impl Walker {
             Err(e) => {
                 let rel = self.rel(dir);
                 self.findings.push(finding(
-                    "PARSE005",
+                    RuleId::Parse005,
                     &rel,
                     0,
                     format!("cannot resolve folder: {e}"),
@@ -154,7 +180,7 @@ impl Walker {
             Err(e) => {
                 let rel = self.rel(dir);
                 self.findings.push(finding(
-                    "PARSE005",
+                    RuleId::Parse005,
                     &rel,
                     0,
                     format!("cannot read folder: {e}"),
@@ -177,7 +203,12 @@ impl Walker {
             let lmeta = match fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.findings.push(finding("PARSE005", &rel, 0, format!("cannot stat: {e}")));
+                    self.findings.push(finding(
+                        RuleId::Parse005,
+                        &rel,
+                        0,
+                        format!("cannot stat: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -191,7 +222,12 @@ impl Walker {
                         } else {
                             "dangling or unreadable symlink"
                         };
-                        self.findings.push(finding("PARSE005", &rel, 0, format!("{what}: {e}")));
+                        self.findings.push(finding(
+                            RuleId::Parse005,
+                            &rel,
+                            0,
+                            format!("{what}: {e}"),
+                        ));
                         continue;
                     }
                 }
@@ -205,7 +241,7 @@ impl Walker {
                     && here.starts_with(&target)
                 {
                     self.findings.push(finding(
-                        "PARSE005",
+                        RuleId::Parse005,
                         &rel,
                         0,
                         format!("symlink loop: points at its own ancestor {}", target.display()),
@@ -213,6 +249,8 @@ impl Walker {
                     continue;
                 }
                 self.dir(&path, skip_hidden);
+            } else if meta.is_file() && is_state_file(&name) {
+                self.state_files.push(rel);
             } else if meta.is_file()
                 && let Some(kind) = classify(&rel).map(|k| match k {
                     Kind::Manifest if self.workflows_root => Kind::Workflow,
@@ -221,7 +259,7 @@ impl Walker {
             {
                 if meta.len() > MAX_FILE_BYTES {
                     self.findings.push(finding(
-                        "PARSE004",
+                        RuleId::Parse004,
                         &rel,
                         0,
                         format!(
@@ -232,7 +270,7 @@ impl Walker {
                     ));
                     continue;
                 }
-                self.found.push((rel, path, kind));
+                self.found.push((rel, path, kind, is_link));
             }
         }
     }
@@ -244,6 +282,7 @@ pub fn load(root: &Path) -> Repo {
         root: root.to_path_buf(),
         visited: HashSet::new(),
         found: Vec::new(),
+        state_files: Vec::new(),
         findings: Vec::new(),
         workflows_root: fs::canonicalize(root).is_ok_and(|c| c.ends_with(".github/workflows")),
     };
@@ -254,10 +293,29 @@ pub fn load(root: &Path) -> Repo {
         for r in present {
             w.dir(&root.join(r), false);
         }
+        // Dockerfiles at the root: the images the platform builds.
+        let mut dockerfiles: Vec<(String, PathBuf)> = fs::read_dir(root)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                    .filter(|(n, p)| is_dockerfile(n) && p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        dockerfiles.sort();
+        w.found.extend(dockerfiles.into_iter().map(|(n, p)| (n, p, Kind::Dockerfile, false)));
     }
     let found = std::mem::take(&mut w.found);
-    let loaded: Vec<Result<SourceFile, Finding>> =
-        found.into_par_iter().map(|(rel, path, kind)| read(rel, &path, kind)).collect();
+    let loaded: Vec<Result<SourceFile, Finding>> = found
+        .into_par_iter()
+        .map(|(rel, path, kind, is_link)| {
+            let mut file = read(rel, &path, kind)?;
+            if is_link {
+                file.link_target = fs::canonicalize(&path).ok();
+            }
+            Ok(file)
+        })
+        .collect();
     let mut files = Vec::new();
     for l in loaded {
         match l {
@@ -275,15 +333,21 @@ pub fn load(root: &Path) -> Repo {
         })
         .unwrap_or_default();
     envs.sort();
-    Repo { root: root.to_path_buf(), files, findings: w.findings, envs }
+    Repo {
+        root: root.to_path_buf(),
+        files,
+        findings: w.findings,
+        envs,
+        state_files: std::mem::take(&mut w.state_files),
+    }
 }
 
 fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
-    let bytes =
-        fs::read(path).map_err(|e| finding("PARSE005", &rel, 0, format!("cannot read: {e}")))?;
+    let bytes = fs::read(path)
+        .map_err(|e| finding(RuleId::Parse005, &rel, 0, format!("cannot read: {e}")))?;
     if bytes.iter().take(8192).any(|b| *b == 0) {
         return Err(finding(
-            "PARSE003",
+            RuleId::Parse003,
             &rel,
             0,
             "binary file (NUL bytes) where text is expected; not parsed",
@@ -291,7 +355,7 @@ fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         finding(
-            "PARSE003",
+            RuleId::Parse003,
             &rel,
             0,
             format!(
@@ -302,8 +366,17 @@ fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
     })?;
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-    let mut file =
-        SourceFile { rel, kind, text, line_starts, docs: Vec::new(), hcl: None, json: None };
+    let mut file = SourceFile {
+        rel,
+        kind,
+        text,
+        line_starts,
+        docs: Vec::new(),
+        hcl: None,
+        json: None,
+        json_value: None,
+        link_target: None,
+    };
     match kind {
         Kind::Terraform | Kind::TfVars => match hcl::edit::parser::parse_body(&file.text) {
             Ok(body) => file.hcl = Some(body),
@@ -315,7 +388,7 @@ fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
                     .unwrap_or("invalid HCL")
                     .trim();
                 return Err(finding(
-                    "PARSE002",
+                    RuleId::Parse002,
                     &file.rel,
                     e.location().line(),
                     format!("invalid HCL: {first}"),
@@ -326,21 +399,38 @@ fn read(rel: String, path: &Path, kind: Kind) -> Result<SourceFile, Finding> {
             Ok(serde_json::Value::Object(map)) => file.json = Some(map),
             Ok(_) => {
                 return Err(finding(
-                    "PARSE002",
+                    RuleId::Parse002,
                     &file.rel,
                     1,
                     "a .tfvars.json file must hold one JSON object",
                 ));
             }
             Err(e) => {
-                return Err(finding("PARSE002", &file.rel, e.line(), format!("invalid JSON: {e}")));
+                return Err(finding(
+                    RuleId::Parse002,
+                    &file.rel,
+                    e.line(),
+                    format!("invalid JSON: {e}"),
+                ));
             }
         },
+        Kind::Json => match serde_json::from_str::<serde_json::Value>(&file.text) {
+            Ok(v) => file.json_value = Some(v),
+            Err(e) => {
+                return Err(finding(
+                    RuleId::Parse001,
+                    &file.rel,
+                    e.line(),
+                    format!("invalid JSON: {e}"),
+                ));
+            }
+        },
+        Kind::Dockerfile => {}
         _ => match yaml::parse_documents(&file.text) {
             Ok(docs) => file.docs = docs,
             Err(e) => {
                 return Err(finding(
-                    "PARSE001",
+                    RuleId::Parse001,
                     &file.rel,
                     e.line,
                     format!("malformed YAML: {}", e.message),
@@ -370,5 +460,8 @@ mod tests {
         assert_eq!(classify("charts/app/Chart.yaml"), Some(Kind::ChartMeta));
         assert_eq!(classify("charts/app/templates/deployment.yaml"), None);
         assert_eq!(classify("README.md"), None);
+        assert_eq!(classify("deploy/platform/dashboards/a.json"), Some(Kind::Json));
+        assert_eq!(classify("charts/app/values.schema.json"), None);
+        assert_eq!(classify("Dockerfile.drift"), Some(Kind::Dockerfile));
     }
 }

@@ -118,7 +118,7 @@ impl Node {
     }
 
     /// `get` that yields a null node instead of `None`, for chained lookups.
-    pub fn g(&self, key: &str) -> &Node {
+    pub fn field(&self, key: &str) -> &Node {
         self.get(key).unwrap_or(&NULL)
     }
 
@@ -299,9 +299,9 @@ mod tests {
     fn typed_scalars() {
         let docs = parse_documents("a: 1\nb: true\nc: \"1\"\nd: 1.5\ne: ~\n").expect("parses");
         let d = &docs[0];
-        assert_eq!(d.g("a").as_i64(), Some(1));
-        assert_eq!(d.g("b").as_bool(), Some(true));
-        assert_eq!(d.g("c").as_str(), Some("1"));
-        assert!(d.g("e").is_null());
+        assert_eq!(d.field("a").as_i64(), Some(1));
+        assert_eq!(d.field("b").as_bool(), Some(true));
+        assert_eq!(d.field("c").as_str(), Some("1"));
+        assert!(d.field("e").is_null());
     }
 }

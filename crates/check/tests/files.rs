@@ -1,23 +1,13 @@
 //! Bad files become findings, never a crash: binary, huge, symlink loops,
 //! dangling links, malformed YAML and invalid HCL, built at run time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use platctl_check::walk::MAX_FILE_BYTES;
 use platctl_check::{Finding, Options, check};
 
-fn schemas() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(
-        p.is_dir(),
-        "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::schemas;
 
 fn run(root: &Path, only: &str) -> Vec<Finding> {
     let opts = Options {
@@ -136,4 +126,29 @@ fn checking_a_sub_folder_keeps_each_file_kind() {
     let f = run(&wf, "GHA002");
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!((f[0].file.as_str(), f[0].line), ("ci.yml", 7));
+}
+
+#[test]
+fn terraform_state_and_saved_plans_are_findings_and_never_read() {
+    let dir = repo();
+    let env = dir.path().join("infra/terraform/envs/staging");
+    std::fs::create_dir_all(&env).expect("mkdir");
+    std::fs::write(env.join("main.tf"), "locals {}\n").expect("write");
+    assert!(run(dir.path(), "TF015").is_empty(), "no state, no finding");
+    // Not text: the walk must not try to parse them (they would be PARSE findings).
+    std::fs::write(env.join("terraform.tfstate"), [0u8, 1, 2]).expect("write");
+    std::fs::write(env.join("terraform.tfstate.backup"), "{}").expect("write");
+    std::fs::write(env.join("plan.tfplan"), [0u8, 0xff]).expect("write");
+    let f = run(dir.path(), "TF015");
+    let files: Vec<(&str, usize)> = f.iter().map(|f| (f.file.as_str(), f.line)).collect();
+    assert_eq!(
+        files,
+        [
+            ("infra/terraform/envs/staging/plan.tfplan", 0),
+            ("infra/terraform/envs/staging/terraform.tfstate", 0),
+            ("infra/terraform/envs/staging/terraform.tfstate.backup", 0),
+        ],
+        "{f:?}"
+    );
+    assert!(run(dir.path(), "PARSE003").is_empty(), "state files are not read");
 }

@@ -5,21 +5,11 @@ use std::path::{Path, PathBuf};
 
 use platctl_check::{Options, Report, check, report};
 
-fn schemas() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(
-        p.is_dir(),
-        "schemas not found at {}: export PLATCTL_SCHEMAS or run scripts/test",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::schemas;
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    common::fixtures().join(rel)
 }
 
 fn run(root: &Path) -> Report {
@@ -72,7 +62,7 @@ fn suppressions_are_listed_with_their_reason_in_every_format() {
     assert_eq!(rep.suppressed.len(), 1, "{:?}", rep.suppressed);
     let s = &rep.suppressed[0];
     assert_eq!(
-        (s.finding.rule, s.finding.file.as_str(), s.finding.line),
+        (s.finding.rule.code(), s.finding.file.as_str(), s.finding.line),
         ("K8S007", "deploy/apps/shop/secret.yaml", 7)
     );
     assert!(s.reason.starts_with("demo value"), "{s:?}");
@@ -100,7 +90,7 @@ fn suppressions_are_listed_with_their_reason_in_every_format() {
 #[test]
 fn a_suppression_without_reason_silences_nothing() {
     let rep = run(&fixture("SUPP001/bad"));
-    let rules: Vec<&str> = rep.findings.iter().map(|f| f.rule).collect();
+    let rules: Vec<&str> = rep.findings.iter().map(|f| f.rule.code()).collect();
     assert!(rules.contains(&"SUPP001") && rules.contains(&"K8S007"), "{rules:?}");
     assert!(rep.suppressed.is_empty());
 }
@@ -116,4 +106,28 @@ fn human_output_shows_the_offending_line_in_context() {
     assert!(human.contains("fix: seal it"), "{human}");
     assert!(!human.contains('\x1b'), "no colour when asked for none");
     assert!(report::human(&rep, &root, true).contains("\x1b[1;31m"));
+}
+
+#[test]
+fn skipping_a_whole_family_does_not_make_its_suppressions_unused() {
+    // SUPP001/good suppresses a K8S007 finding. With every rule of that family
+    // skipped, the family does not run, and the suppression is not "unused".
+    let skip = ["K8S007", "K8S008", "K8S009", "K8S010", "K8S011", "K8S012", "K8S013"];
+    let rep = check(&Options {
+        root: fixture("SUPP001/good"),
+        schemas: schemas(),
+        only: vec![],
+        skip: skip.iter().map(|s| (*s).to_owned()).collect(),
+    })
+    .expect("check runs");
+    assert!(rep.findings.iter().all(|f| f.rule != "SUPP002"), "{:?}", rep.findings);
+    // Skipping only K8S007 still runs the family: the suppression is judged, and used.
+    let rep = check(&Options {
+        root: fixture("SUPP001/good"),
+        schemas: schemas(),
+        only: vec!["SUPP002".into()],
+        skip: vec![],
+    })
+    .expect("check runs");
+    assert!(rep.findings.is_empty(), "{:?}", rep.findings);
 }

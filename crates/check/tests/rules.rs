@@ -11,22 +11,8 @@ use std::path::{Path, PathBuf};
 
 use platctl_check::{Options, RULES, check};
 
-pub fn schemas() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLATCTL_SCHEMAS") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas");
-    assert!(
-        p.is_dir(),
-        "schemas not found at {} and PLATCTL_SCHEMAS is unset: run through scripts/test or export PLATCTL_SCHEMAS",
-        p.display()
-    );
-    p
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+mod common;
+use common::{fixtures, schemas};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("fixture dir readable") {
@@ -80,12 +66,12 @@ fn run(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
 }
 
 /// Rules whose fixtures are built at run time (binary, huge, symlinks): tests/files.rs.
-const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005"];
+const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005", "TF015"];
 
 #[test]
 fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() {
     let mut failures = Vec::new();
-    for rule in RULES.iter().map(|r| r.id).filter(|id| !RUNTIME.contains(id)) {
+    for rule in RULES.iter().map(|r| r.id.code()).filter(|id| !RUNTIME.contains(id)) {
         let base = fixtures().join(rule);
         let (bad, good) = (base.join("bad"), base.join("good"));
         if !bad.is_dir() || !good.is_dir() {
@@ -112,7 +98,7 @@ fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() 
 fn fixtures_only_name_known_rules() {
     for e in std::fs::read_dir(fixtures()).expect("fixtures") {
         let name = e.expect("entry").file_name().to_string_lossy().into_owned();
-        assert!(RULES.iter().any(|r| r.id == name), "fixture folder {name} names no rule");
+        assert!(RULES.iter().any(|r| r.id.code() == name), "fixture folder {name} names no rule");
     }
 }
 
@@ -129,9 +115,120 @@ fn obs002_names_each_missing_component_and_environment_but_not_global_roots() {
     assert_eq!(
         msgs,
         [
+            "no Argo CD Application deploys Alloy for environment production",
             "no Argo CD Application deploys Loki for environment production",
             "no Argo CD Application deploys Tempo for environment production",
             "no Argo CD Application deploys Tempo for environment staging",
         ]
     );
+}
+
+fn messages(dir: &Path, rule: &str, schema_folder: PathBuf) -> Vec<String> {
+    let opts = Options {
+        root: dir.to_path_buf(),
+        schemas: schema_folder,
+        only: vec![rule.into()],
+        skip: vec![],
+    };
+    let rep = check(&opts).unwrap_or_else(|e| panic!("{rule}: {e}"));
+    rep.findings.iter().map(|f| format!("{}:{} {}", f.file, f.line, f.message)).collect()
+}
+
+#[test]
+fn linode_findings_name_the_argument_the_block_and_the_provider_version() {
+    let got = messages(&fixtures().join("LINODE002/bad"), "LINODE002", schemas());
+    let main = "infra/terraform/modules/lke-cluster/main.tf";
+    for want in [
+        format!(
+            "{main}:3 linode_lke_cluster.this: unknown argument k8s_verison (linode provider 3.9.0); did you mean k8s_version?"
+        ),
+        format!(
+            "{main}:40 linode_lke_cluster.this: unknown argument node_count in pool (dynamic \"pool\") (linode provider 3.9.0)"
+        ),
+        format!(
+            "{main}:42 linode_lke_cluster.this: unknown block taints in pool (dynamic \"pool\") (linode provider 3.9.0); did you mean taint?"
+        ),
+    ] {
+        assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+    }
+    let got = messages(&fixtures().join("LINODE003/bad"), "LINODE003", schemas());
+    let want = format!(
+        "{main}:15 linode_lke_cluster.this: required argument max in pool.autoscaler (dynamic \"pool\") is not set (linode provider 3.9.0)"
+    );
+    assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+}
+
+#[test]
+fn a_schema_folder_without_the_provider_schema_is_a_finding_not_a_pass() {
+    // The same Kubernetes schemas, but no terraform/linode/: every linode_* directory is reported.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for sub in ["kubernetes", "crds"] {
+        std::os::unix::fs::symlink(schemas().join(sub), tmp.path().join(sub)).expect("symlink");
+    }
+    let got = messages(&fixtures().join("LINODE002/bad"), "LINODE004", tmp.path().to_path_buf());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("available: none"), "{got:?}");
+    assert!(
+        messages(&fixtures().join("LINODE002/bad"), "LINODE002", tmp.path().to_path_buf())
+            .is_empty()
+    );
+}
+
+#[test]
+fn firewall_requirements_cover_both_directions_and_protocols_without_ports() {
+    use platctl_check::firewall::{Direction, LKE_PRIVATE, Requirement, requirement_findings};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let module = dir.path().join("infra/terraform/modules/firewall");
+    std::fs::create_dir_all(&module).expect("mkdir");
+    std::fs::write(
+        module.join("main.tf"),
+        r#"resource "linode_firewall" "nodes" {
+  label           = "nodes"
+  inbound_policy  = "DROP"
+  outbound_policy = "DROP"
+
+  inbound {
+    label    = "ipip-in"
+    action   = "ACCEPT"
+    protocol = "IPENCAP"
+    ipv4     = ["192.168.128.0/17"]
+  }
+
+  outbound {
+    label    = "https"
+    action   = "ACCEPT"
+    protocol = "TCP"
+    ports    = "443"
+    ipv4     = ["0.0.0.0/0"]
+  }
+}
+"#,
+    )
+    .expect("write");
+    let req = |direction, protocol, ports, cidr, traffic| Requirement {
+        direction,
+        protocol,
+        ports,
+        cidr,
+        traffic,
+        why: "test",
+        source: "test",
+    };
+    let requirements = [
+        req(Direction::Inbound, "IPENCAP", None, LKE_PRIVATE, "IP-in-IP in"),
+        req(Direction::Outbound, "IPENCAP", None, LKE_PRIVATE, "IP-in-IP out"),
+        req(Direction::Outbound, "TCP", Some(&[443][..]), "0.0.0.0/0", "HTTPS out"),
+        req(Direction::Outbound, "TCP", Some(&[80, 443][..]), "0.0.0.0/0", "HTTP and HTTPS out"),
+    ];
+    let repo = platctl_check::walk::load(dir.path());
+    let schemas = platctl_check::schema::SchemaSet::open(&schemas()).expect("schemas");
+    let ctx = platctl_check::Context::new(&repo, &schemas);
+    let msgs: Vec<String> = requirement_findings(&ctx, &requirements)
+        .into_iter()
+        .filter(|f| f.rule == "FW002")
+        .map(|f| f.message)
+        .collect();
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    assert!(msgs[0].contains("does not let out IP-in-IP out"), "{msgs:#?}");
+    assert!(msgs[1].contains("does not let out HTTP and HTTPS out"), "{msgs:#?}");
 }

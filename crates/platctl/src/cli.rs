@@ -267,7 +267,8 @@ pub struct CheckArgs {
     /// .github/workflows/ are checked) or any folder (everything in it is checked).
     #[arg(default_value = ".", value_name = "PATH")]
     pub path: PathBuf,
-    /// JSON schema folder (kubernetes/<version>-local-strict/ and crds/{group}/{kind}_{version}.json).
+    /// Schema folder: kubernetes/<version>-local-strict/, crds/{group}/{kind}_{version}.json and
+    /// terraform/linode/<version>.json (the Linode provider's arguments).
     /// Default: $PLATCTL_SCHEMAS, then ../shared/schemas next to the repository root.
     #[arg(long, env = "PLATCTL_SCHEMAS", value_name = "DIR")]
     pub schemas: Option<PathBuf>,

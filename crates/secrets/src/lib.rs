@@ -1,6 +1,6 @@
 //! platctl-secrets: OpenBao is the authoritative secret store; this crate
-//! seals its values into kubeseal-compatible SealedSecrets for Git, and
-//! guards the repository against plaintext credentials.
+//! seals its values into kubeseal-compatible SealedSecrets for Git. The
+//! repository credential scan lives in platctl-scan.
 //!
 //! - [`crypto`]: sealed-secrets' hybrid encryption (RSA-OAEP-SHA256 wrapping a
 //!   fresh AES-256-GCM key per value), byte-compatible with `pkg/crypto`.
@@ -8,7 +8,6 @@
 //! - [`seal`]: Secret manifest in, `bitnami.com/v1alpha1` SealedSecret out.
 //! - [`bao`]: a small OpenBao (Vault-compatible) KV v2 client: token or AppRole.
 //! - [`sync`]: the mapping file, and an all-or-nothing sync into the GitOps tree.
-//! - [`patterns`] and [`scan`]: credential patterns and the repository scan.
 //! - [`openbao`]: operator calls (init with PGP-encrypted shares, unseal, raft
 //!   snapshots, check-and-set KV writes, access configuration).
 //! - [`keys`]: the platform-owned sealing keys: generated here, kept in
@@ -26,14 +25,11 @@ pub mod cert;
 pub mod crypto;
 pub mod keys;
 pub mod openbao;
-pub mod patterns;
-pub mod scan;
 pub mod seal;
 pub mod snapshot;
 pub mod sync;
 
 pub use cert::ControllerCert;
-pub use patterns::{CredentialFinding, CredentialKind, scan_text};
 pub use seal::{Scope, SealedSecret, SecretInput};
 
 use std::path::PathBuf;
@@ -94,8 +90,6 @@ pub enum SecretsError {
     SnapshotNotFound(String),
     #[error("snapshot: {0}")]
     SnapshotForeign(String),
-    #[error("invalid allowlist {path} line {line}: {detail}")]
-    Allowlist { path: PathBuf, line: usize, detail: String },
 }
 
 pub type Result<T, E = SecretsError> = std::result::Result<T, E>;

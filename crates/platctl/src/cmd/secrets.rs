@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use platctl_audit::{Action, AuditEvent, Outcome, default_actor};
+use platctl_scan::ScanReport;
 use platctl_secrets::bao::{BaoClient, BaoConfig};
-use platctl_secrets::scan::{self, ScanReport};
 use platctl_secrets::sync::{ChangeKind, SyncError, SyncOptions, SyncReport};
 use platctl_secrets::{Scope, SecretInput, SecretsError};
 
@@ -222,7 +222,7 @@ fn print_sync(report: &SyncReport, root: &Path, format: ReportFormat) -> anyhow:
 }
 
 fn scan_cmd(args: &ScanArgs) -> anyhow::Result<ExitCode> {
-    let report: ScanReport = scan::scan_path(&args.path, args.allowlist.as_deref())?;
+    let report: ScanReport = platctl_scan::scan_path(&args.path, args.allowlist.as_deref())?;
     match args.output {
         ReportFormat::Json => crate::output::print_json(&report)?,
         ReportFormat::Text => {
