@@ -3,6 +3,7 @@
 pub mod audit;
 mod check;
 mod drift;
+pub mod render;
 pub mod secrets;
 mod smoke;
 mod state;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Secrets(c) => secrets::run(c).await,
         Command::Smoke(args) => smoke::run(args).await,
+        Command::Render(args) => render::run(args),
         Command::Audit(c) => audit::run(c).await,
     }
 }
