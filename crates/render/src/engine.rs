@@ -193,6 +193,7 @@ impl Engine<'_> {
         let mut held: Vec<Unit> = Vec::new();
 
         let mut rounds = 0;
+        let mut rerendered: Vec<String> = Vec::new();
         loop {
             // Walk: render level by level; hold back the charts that read API versions.
             while !frontier.is_empty() || !held.is_empty() {
@@ -257,6 +258,7 @@ impl Engine<'_> {
             let snapshot = apis.clone();
             let results: Vec<Result<Output, RenderError>> =
                 pool.install(|| stale.par_iter().map(|u| self.render_unit(u, &snapshot)).collect());
+            rerendered.extend(stale.iter().map(|u| u.name.clone()));
             for (u, out) in stale.into_iter().zip(first_error(results)?) {
                 progress(
                     self.opts,
@@ -277,7 +279,9 @@ impl Engine<'_> {
                 outputs.insert(u.name.clone(), out);
             }
         }
-        self.finish(units, outputs, &apis)
+        let mut render = self.finish(units, outputs, &apis)?;
+        render.rerendered = rerendered;
+        Ok(render)
     }
 
     /// Whether a unit's render depends on `--api-versions`, and its charts.
@@ -1018,6 +1022,7 @@ Git); list its Applications explicitly",
             apps,
             warnings: warnings.into_iter().collect(),
             helm_calls,
+            rerendered: Vec::new(),
         })
     }
 
@@ -1139,6 +1144,8 @@ sources are not rendered",
                 objects.push(object);
             }
         }
+        // Sync order inside the file; Helm's (kind) order stays within a wave.
+        objects.sort_by(|a, b| a.order.cmp(&b.order));
         if u.namespace.is_none()
             && objects.iter().any(|o| {
                 o.namespace.is_none() && apis.namespaced(&o.api_version, &o.kind) == Some(true)

@@ -33,6 +33,9 @@ pub struct Render {
     pub warnings: Vec<String>,
     /// Every `helm template` run whose output is in the render, in sync order.
     pub helm_calls: Vec<HelmCall>,
+    /// Units rendered a second time because API versions they may check
+    /// appeared after their first render (see docs/render.md).
+    pub rerendered: Vec<String>,
 }
 
 /// Who applies a unit's objects.

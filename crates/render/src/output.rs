@@ -2,7 +2,7 @@
 //!
 //! Layout of the output folder:
 //! - `<application>.yaml`: one file per Application (and per bootstrap
-//!   release), its objects in sync order as rendered, each annotated;
+//!   release), its objects in sync order, each annotated;
 //! - `.helm/<application>/...`: the values files the render generated
 //!   (`valuesObject`, `values`, Terraform's `values`), so that every recorded
 //!   helm command can be run again by hand;
@@ -279,6 +279,7 @@ pub fn summary(render: &Render, out_dir: Option<&Path>) -> Value {
         "waves": waves,
         "api_versions": render.api_versions,
         "helm_calls": calls,
+        "rerendered": render.rerendered,
         "warnings": render.warnings,
     })
 }

@@ -5,6 +5,7 @@ mod support;
 mod audit_loki;
 mod check;
 mod drift;
+mod render;
 mod secrets;
 mod smoke;
 mod snapshots_cli;
