@@ -2,7 +2,7 @@
 //! Helm renders it: its real name and version, the CRDs in its own `crds/`
 //! folder, and whether its templates look at `.Capabilities.APIVersions`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -85,8 +85,11 @@ pub enum ApiUse {
     /// Never: the render does not depend on `--api-versions`.
     #[default]
     None,
-    /// Only through `.Has "<literal>"`-style checks: a change of API versions
-    /// matters only for groups the chart's text mentions.
+    /// Only through `.Has "<literal>"`: a change matters only when one of the
+    /// literals ([`ChartInfo::has_literals`]) becomes served.
+    Literal,
+    /// Through `.Has` with a computed argument: a change matters when the
+    /// chart's text names the new `group/version` anywhere.
     Has,
     /// Some other way (ranging over it, passing it on): every change matters.
     Any,
@@ -98,6 +101,8 @@ pub struct ChartInfo {
     pub name: String,
     pub version: String,
     pub api_use: ApiUse,
+    /// The arguments of every `.APIVersions.Has "<literal>"` in the chart.
+    pub has_literals: BTreeSet<String>,
     /// Kinds of the CRDs in the chart's own `crds/` folder, which
     /// `--include-crds` always renders.
     pub static_crds: Vec<ApiResource>,
@@ -107,9 +112,13 @@ pub struct ChartInfo {
     files: BTreeMap<String, Vec<u8>>,
 }
 
+/// A field access to `APIVersions` (not the word in a description), and how
+/// it is used: `.Has "<literal>"`, `.Has` with something else, or otherwise.
 fn api_versions_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"APIVersions(\.Has\b)?").expect("valid regex"))
+    RE.get_or_init(|| {
+        Regex::new(r#"\.APIVersions\b(?:\.Has\b\s*(?:"([^"]*)")?)?"#).expect("valid regex")
+    })
 }
 
 impl ChartInfo {
@@ -144,6 +153,7 @@ impl ChartInfo {
             return Err("Chart.yaml has no name or version".into());
         }
         let mut api_use = ApiUse::None;
+        let mut has_literals = BTreeSet::new();
         let mut static_crds = Vec::new();
         for (rel, content) in &files {
             if rel.starts_with("crds/") {
@@ -158,11 +168,19 @@ impl ChartInfo {
                 continue;
             }
             for m in api_versions_re().captures_iter(&String::from_utf8_lossy(content)) {
-                let this = if m.get(1).is_some() { ApiUse::Has } else { ApiUse::Any };
+                let whole = m.get(0).map_or("", |w| w.as_str());
+                let this = match m.get(1) {
+                    Some(literal) => {
+                        has_literals.insert(literal.as_str().to_owned());
+                        ApiUse::Literal
+                    }
+                    None if whole.contains(".Has") => ApiUse::Has,
+                    None => ApiUse::Any,
+                };
                 api_use = api_use.max(this);
             }
         }
-        Ok(Self { name, version, api_use, static_crds, files })
+        Ok(Self { name, version, api_use, has_literals, static_crds, files })
     }
 
     /// Whether any text of the chart (templates, helpers, values) contains
@@ -310,20 +328,29 @@ mod tests {
         );
         let info = ChartInfo::from_package(&p).expect("reads");
         assert_eq!((info.name.as_str(), info.version.as_str()), ("demo", "1.2.3"));
-        assert_eq!(info.api_use, ApiUse::Has, "README text does not count");
+        assert_eq!(info.api_use, ApiUse::Literal, "README text does not count");
+        assert_eq!(info.has_literals.iter().collect::<Vec<_>>(), ["monitoring.coreos.com/v1"]);
         assert_eq!(info.static_crds, vec![ApiResource::new("demo.io", "v1", "Widget", false)]);
         assert!(info.mentions("monitoring.coreos.com"));
         assert!(!info.mentions("argoproj.io"));
         assert!(info.file("Chart.yaml").is_some());
 
-        let p = package(
-            dir.path(),
-            &[
-                ("Chart.yaml", "apiVersion: v2\nname: demo\nversion: 1.2.3\n"),
-                ("templates/all.yaml", "{{ toYaml .Capabilities.APIVersions }}"),
-            ],
+        let uses = |template: &str| {
+            let p = package(
+                dir.path(),
+                &[
+                    ("Chart.yaml", "apiVersion: v2\nname: demo\nversion: 1.2.3\n"),
+                    ("templates/t.yaml", template),
+                ],
+            );
+            ChartInfo::from_package(&p).expect("reads").api_use
+        };
+        assert_eq!(uses("{{ toYaml .Capabilities.APIVersions }}"), ApiUse::Any);
+        assert_eq!(uses("{{ if $.Capabilities.APIVersions.Has $gv }}x{{ end }}"), ApiUse::Has);
+        assert_eq!(
+            uses("description: APIVersions specifies the API versions to pass to Helm"),
+            ApiUse::None
         );
-        assert_eq!(ChartInfo::from_package(&p).expect("reads").api_use, ApiUse::Any);
     }
 
     #[test]

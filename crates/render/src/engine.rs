@@ -1282,20 +1282,26 @@ fn applied_crds(out: &Output) -> Vec<ApiResource> {
 }
 
 /// Whether a unit rendered with API versions it could have checked, and
-/// there are now more of them. A `.Has` check has to spell the
-/// `group/version` it asks about, so a chart whose text names none of the new
-/// ones renders the same.
+/// there are now more of them. A chart whose `.Has` checks are all literals
+/// renders differently only if one of them became served; one with a computed
+/// `.Has` argument has to spell the `group/version` somewhere in its text.
 fn is_stale(out: &Output, now: &ApiSet) -> bool {
     let Some(saw) = &out.saw else { return false };
     let new = now.new_since(saw);
     if new.is_empty() {
         return false;
     }
-    match out.api_use {
+    let now_served: BTreeSet<String> = now.helm_args().into_iter().collect();
+    let saw_served: BTreeSet<String> = saw.helm_args().into_iter().collect();
+    out.charts.iter().any(|c| match c.api_use {
         ApiUse::None => false,
         ApiUse::Any => true,
-        ApiUse::Has => new.iter().any(|gv| out.charts.iter().any(|c| c.mentions(gv))),
-    }
+        // Exactly: a literal whose answer changed.
+        ApiUse::Literal => {
+            c.has_literals.iter().any(|l| now_served.contains(l) && !saw_served.contains(l))
+        }
+        ApiUse::Has => new.iter().any(|gv| c.mentions(gv)),
+    })
 }
 
 fn describe(u: &Unit, out: &Output) -> String {

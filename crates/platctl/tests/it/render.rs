@@ -391,6 +391,52 @@ helm:\n      releaseName: web\n      valuesObject:\n        replicas: 3\n",
     assert_eq!(schema["properties"]["spec"]["properties"]["size"]["anyOf"][0]["type"], "integer");
 }
 
+/// A chart whose templates make a CRD, and one that renders a custom resource
+/// only when the cluster serves it: both read `.Capabilities.APIVersions`, so
+/// they render in the same batch, and the second must render again once the
+/// first has made the kind known (Argo CD's steady state).
+#[test]
+fn a_chart_renders_again_when_a_kind_it_checks_for_appears_later() {
+    let f = Fixture::new();
+    f.package(&[
+        ("Chart.yaml", "apiVersion: v2\nname: provider\nversion: 1.0.0\n"),
+        (
+            "templates/crd.yaml",
+            "{{- if .Capabilities.APIVersions.Has \"policy/v1\" }}\napiVersion: apiextensions.k8s.io/v1\n\
+kind: CustomResourceDefinition\nmetadata:\n  name: gadgets.demo.example.com\nspec:\n  group: demo.example.com\n  \
+scope: Namespaced\n  names: {kind: Gadget, plural: gadgets}\n  versions:\n    - name: v1\n      served: true\n      \
+storage: true\n      schema:\n        openAPIV3Schema: {type: object}\n{{- end }}\n",
+        ),
+    ]);
+    f.package(&[
+        ("Chart.yaml", "apiVersion: v2\nname: consumer\nversion: 1.0.0\n"),
+        (
+            "templates/gadget.yaml",
+            "{{- if .Capabilities.APIVersions.Has \"demo.example.com/v1/Gadget\" }}\napiVersion: demo.example.com/v1\n\
+kind: Gadget\nmetadata:\n  name: {{ .Release.Name }}\n{{- end }}\n",
+        ),
+    ]);
+    for (name, chart) in [("a-provider", "provider"), ("b-consumer", "consumer")] {
+        f.write(
+            &format!("deploy/root/{name}.yaml"),
+            &application(
+                name,
+                0,
+                "demo",
+                &format!("  source:\n    repoURL: https://charts.example.com\n    chart: {chart}\n    targetRevision: 1.0.0\n"),
+            ),
+        );
+    }
+    let summary = json(&ok(f.render(&["--output", "json"])));
+    find(&f.file("b-consumer"), "Gadget", "b-consumer");
+    assert_eq!(summary["rerendered"], serde_json::json!(["b-consumer"]), "{summary:#}");
+    assert_eq!(
+        summary["helm_calls"].as_array().map(Vec::len),
+        Some(3),
+        "one recorded call per chart: {summary:#}"
+    );
+}
+
 #[test]
 fn a_multi_source_application_reads_values_files_through_its_ref() {
     let f = Fixture::new();
