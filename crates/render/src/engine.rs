@@ -26,7 +26,7 @@ use crate::chart::{ApiUse, ChartCache, ChartInfo};
 use crate::error::RenderError;
 use crate::model::*;
 use crate::sync::{self, Step, SyncOrder};
-use crate::terraform::{self, HelmRelease};
+use crate::terraform::{self, HelmRelease, normalize};
 use crate::yaml;
 
 /// Progress lines for people (the command prints them on stderr).
@@ -1219,20 +1219,6 @@ fn clip(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}\n... ({} more bytes)", &s[..end], s.len() - end)
-}
-
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 fn list_files(

@@ -381,7 +381,8 @@ fn root_vars(
     Ok(vars)
 }
 
-fn normalize(p: &Path) -> PathBuf {
+/// `p` with `.` and `..` resolved lexically (the path need not exist).
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
