@@ -342,8 +342,9 @@ pub struct DriftArgs {
 #[command(
     after_help = "Exit codes: 0 rendered and written; 1 the tree cannot be rendered (a chart or \
 version missing from the cache, a values file that does not exist, a helm or kustomize failure, an \
-unsupported or unknown external source) or an I/O error; 2 usage (bad flag, no chart cache, helm or \
-kubectl not found, --out-dir holds something that is not a render); 5 no such environment.\n\
+unsupported or unknown external source) or an I/O error; 2 usage (not inside the repository, bad \
+flag, no chart cache, helm or kubectl not found, --out-dir holds something that is not a render); \
+5 no such environment.\n\
 Never uses the network: charts come from the cache, helm and kubectl get a proxy that refuses every \
 connection. Progress goes to stderr; colour is off when NO_COLOR is set or stderr is not a terminal."
 )]

@@ -26,6 +26,15 @@ fn coded(e: RenderError) -> anyhow::Error {
 
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let repo = super::repo_root();
+    if !repo.join("infra/terraform/envs").is_dir() {
+        return Err(exit::coded(
+            exit::USAGE,
+            format!(
+                "{} is not the platform repository (no infra/terraform/envs): run platctl render inside it",
+                repo.display()
+            ),
+        ));
+    }
     let from_env = std::env::var_os("PLATCTL_CHARTS").filter(|v| !v.is_empty()).map(PathBuf::from);
     let charts =
         resolve_cache(args.charts.as_deref(), from_env.as_deref(), &repo).map_err(coded)?;

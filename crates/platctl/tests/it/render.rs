@@ -668,6 +668,13 @@ fn usage_errors_have_their_exit_codes() {
         .output()
         .expect("run");
     fails(&o, 5, &["no environment \"nope\"", "environments: test"]);
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let o = platctl()
+        .current_dir(elsewhere.path())
+        .args(["render", "--env", "test"])
+        .output()
+        .expect("run");
+    fails(&o, 2, &["is not the platform repository", "run platctl render inside it"]);
     let help = ok(platctl().args(["render", "--help"]).output().expect("run"));
     assert!(stdout(&help).contains("Exit codes: 0 rendered"), "{}", stdout(&help));
 }
