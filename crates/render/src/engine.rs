@@ -78,7 +78,13 @@ const NO_NETWORK_PROXY: &str = "http://127.0.0.1:9";
 #[derive(Debug, Clone)]
 enum UnitKind {
     Release(HelmRelease),
-    App { spec: AppSpec, local_repo: String, local_revision: String },
+    /// An object the Terraform bootstrap creates directly.
+    Manifest(Value),
+    App {
+        spec: AppSpec,
+        local_repo: String,
+        local_revision: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +124,8 @@ struct Engine<'a> {
     work: tempfile::TempDir,
     charts: Mutex<HashMap<PathBuf, Arc<ChartInfo>>>,
     argocd_namespace: String,
+    /// The bootstrap's notes (placeholders, resources left out): warnings.
+    notes: Vec<String>,
 }
 
 /// Render one environment. Reads the tree and the chart cache; writes only
@@ -139,24 +147,35 @@ pub fn render_env(opts: &RenderOptions) -> Result<Render, RenderError> {
         work,
         charts: Mutex::new(HashMap::new()),
         argocd_namespace,
+        notes: bootstrap.notes.clone(),
     };
-    let units: Vec<Unit> = bootstrap
+    let terraform_unit =
+        |address: &str, step: u32, namespace: Option<String>, create: bool, kind| {
+            let order = SyncOrder::Terraform { step, within: None };
+            Unit {
+                name: address.to_owned(),
+                origin: Origin::Terraform { address: address.to_owned(), step },
+                order: order.clone(),
+                base: order,
+                namespace,
+                create_namespace: create,
+                automated: true,
+                kind,
+            }
+        };
+    let mut units: Vec<Unit> = bootstrap
         .releases
         .iter()
         .map(|r| {
-            let order = SyncOrder::Terraform { step: r.step, within: None };
-            Unit {
-                name: r.address.clone(),
-                origin: Origin::Terraform { address: r.address.clone(), step: r.step },
-                order: order.clone(),
-                base: order,
-                namespace: Some(r.namespace.clone()),
-                create_namespace: r.create_namespace,
-                automated: true,
-                kind: UnitKind::Release(r.clone()),
-            }
+            let kind = UnitKind::Release(r.clone());
+            terraform_unit(&r.address, r.step, Some(r.namespace.clone()), r.create_namespace, kind)
         })
         .collect();
+    units.extend(bootstrap.manifests.iter().map(|m| {
+        let ns = m.object["metadata"]["namespace"].as_str().map(str::to_owned);
+        terraform_unit(&m.address, m.step, ns, false, UnitKind::Manifest(m.object.clone()))
+    }));
+    units.sort_by(|a, b| a.order.cmp(&b.order));
     engine.run(units)
 }
 
@@ -288,6 +307,7 @@ impl Engine<'_> {
     fn api_use(&self, u: &Unit) -> Result<ChartUse, RenderError> {
         let mut charts = Vec::new();
         match &u.kind {
+            UnitKind::Manifest(_) => {}
             UnitKind::Release(r) => {
                 let file = self.cache.lookup(&u.name, &r.chart, &r.version)?;
                 charts.push(self.chart_info(&u.name, &file, Some((&r.chart, &r.version)))?);
@@ -379,6 +399,11 @@ impl Engine<'_> {
             out.saw = Some(apis.clone());
         }
         match &u.kind {
+            UnitKind::Manifest(obj) => {
+                let resource = u.name.rsplit('.').nth(1).unwrap_or_default().to_owned();
+                out.sources.push(SourceInfo::Terraform { resource });
+                out.objects.push(("terraform".into(), obj.clone()));
+            }
             UnitKind::Release(r) => self.render_release(u, r, apis, &mut out)?,
             UnitKind::App { spec, local_repo, local_revision } => {
                 self.render_app(u, spec, local_repo, local_revision, apis, &mut out)?;
@@ -964,7 +989,7 @@ Git); list its Applications explicitly",
             let step = Step { phase, wave: sync::wave(obj) };
             let order = parent.base.child(step);
             let (base, local_repo, local_revision) = match &parent.kind {
-                UnitKind::Release(_) => {
+                UnitKind::Release(_) | UnitKind::Manifest(_) => {
                     let first = spec.sources.first().cloned().unwrap_or_default();
                     (SyncOrder::ArgoCd { steps: Vec::new() }, first.repo_url, first.target_revision)
                 }
@@ -998,7 +1023,7 @@ Git); list its Applications explicitly",
     ) -> Result<Render, RenderError> {
         let mut ordered: Vec<Unit> = units.into_values().collect();
         ordered.sort_by(|a, b| (&a.order, &a.name).cmp(&(&b.order, &b.name)));
-        let mut warnings: BTreeSet<String> = BTreeSet::new();
+        let mut warnings: BTreeSet<String> = self.notes.iter().cloned().collect();
         let mut apps = Vec::new();
         let mut helm_calls = Vec::new();
         let mut root_path = None;
@@ -1301,6 +1326,7 @@ fn describe(u: &Unit, out: &Output) -> String {
             SourceInfo::External { repo_url, revision, .. } => {
                 format!("external {repo_url}@{revision}")
             }
+            SourceInfo::Terraform { resource } => format!("terraform {resource}"),
         })
         .collect();
     format!("{} [{}]: {} objects from {}", u.name, u.order, out.objects.len(), what.join(", "))

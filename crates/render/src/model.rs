@@ -60,6 +60,8 @@ pub enum SourceInfo {
     Reference { name: String, repo_url: String },
     /// A known external Git source: not rendered; the kinds it installs are in `provides`.
     External { repo_url: String, revision: String, path: String },
+    /// An object a `kubernetes_*` resource of the Terraform bootstrap creates.
+    Terraform { resource: String },
 }
 
 /// An object that the render found but that the sync never applies.

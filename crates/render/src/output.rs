@@ -104,6 +104,9 @@ fn header(render: &Render, app: &RenderedApp) -> String {
             ),
             SourceInfo::Path { path, render } => format!("# Source: {path} ({render})."),
             SourceInfo::Reference { name, repo_url } => format!("# Source: ${name} = {repo_url} (values only)."),
+            SourceInfo::Terraform { resource } => format!(
+                "# Source: Terraform resource {resource} (a value known only after apply is a placeholder)."
+            ),
             SourceInfo::External { repo_url, revision, path } => format!(
                 "# Source: {repo_url} at {revision}, {path}: external, not rendered; it installs {}.",
                 app.provides.iter().map(|r| format!("{}/{}", r.api_version(), r.kind)).collect::<Vec<_>>().join(", ")

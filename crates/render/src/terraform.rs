@@ -40,6 +40,18 @@ pub struct HelmRelease {
     pub set: Vec<(String, String, bool)>,
 }
 
+/// A Kubernetes object the bootstrap module creates with the `kubernetes`
+/// provider (`kubernetes_secret_v1`, `kubernetes_namespace_v1`,
+/// `kubernetes_config_map_v1`, `kubernetes_manifest`).
+#[derive(Debug, Clone)]
+pub struct TfManifest {
+    /// Terraform address, e.g. `module.argocd.kubernetes_secret_v1.in_cluster`.
+    pub address: String,
+    /// Apply order among the module's releases and manifests (1 = first).
+    pub step: u32,
+    pub object: serde_json::Value,
+}
+
 /// What the environment's Terraform creates for Argo CD.
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
@@ -47,7 +59,14 @@ pub struct Bootstrap {
     pub module_address: String,
     pub module_dir: PathBuf,
     pub releases: Vec<HelmRelease>,
+    pub manifests: Vec<TfManifest>,
+    /// Values known only after `terraform apply` (rendered as placeholders),
+    /// and resources the render does not turn into objects.
+    pub notes: Vec<String>,
 }
+
+/// How a value Terraform computes at apply time is written in a render.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply: ";
 
 struct TfFile {
     path: PathBuf,
@@ -224,11 +243,17 @@ struct Scope {
     unknown: BTreeMap<String, String>,
     locals: Map<String, Value>,
     path: Map<String, Value>,
+    /// Attributes of resources, data sources and modules, which Terraform
+    /// knows only after apply: `<type>`, `data`, `module` objects of placeholders.
+    computed: Map<String, Value>,
 }
 
 impl Scope {
     fn context(&self) -> Context<'static> {
         let mut ctx = Context::new();
+        for (name, v) in &self.computed {
+            ctx.declare_var(name.as_str(), v.clone());
+        }
         ctx.declare_var("var", Value::Object(self.vars.clone()));
         ctx.declare_var("local", Value::Object(self.locals.clone()));
         ctx.declare_var("path", Value::Object(self.path.clone()));
@@ -239,7 +264,16 @@ impl Scope {
     }
 
     fn eval(&self, e: &Expression) -> Result<Value, String> {
-        e.evaluate(&self.context()).map_err(|errs| {
+        self.eval_with(e, &[])
+    }
+
+    /// Evaluate with extra variables (`count`, `each`).
+    fn eval_with(&self, e: &Expression, extra: &[(&str, Value)]) -> Result<Value, String> {
+        let mut ctx = self.context();
+        for (name, v) in extra {
+            ctx.declare_var(*name, v.clone());
+        }
+        e.evaluate(&ctx).map_err(|errs| {
             let msg = errs.to_string();
             let missing: Vec<String> = self
                 .unknown
@@ -271,6 +305,94 @@ impl Scope {
                 break;
             }
         }
+    }
+}
+
+fn reference_re() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"\b(data\.|module\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?")
+            .expect("valid regex")
+    })
+}
+
+/// Placeholders for every attribute of a declared resource, data source or
+/// module call that the files reference: Terraform knows them only after apply.
+fn computed(files: &[TfFile]) -> Map<String, Value> {
+    let mut resources: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut data: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut modules: BTreeSet<String> = BTreeSet::new();
+    for f in files {
+        for b in f.body.blocks() {
+            let l = labels(b);
+            match (b.identifier(), l.as_slice()) {
+                ("resource", [t, n]) => {
+                    resources.insert(((*t).to_owned(), (*n).to_owned()));
+                }
+                ("data", [t, n]) => {
+                    data.insert(((*t).to_owned(), (*n).to_owned()));
+                }
+                ("module", [n]) => {
+                    modules.insert((*n).to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Map::new();
+    let placeholder = |what: String| Value::String(format!("{KNOWN_AFTER_APPLY}{what})"));
+    fn put(out: &mut Map<String, Value>, path: &[&str], leaf: Value) {
+        let Some((first, rest)) = path.split_first() else { return };
+        if rest.is_empty() {
+            out.entry((*first).to_owned()).or_insert(leaf);
+            return;
+        }
+        let entry = out.entry((*first).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            put(m, rest, leaf);
+        }
+    }
+    for f in files {
+        let text = hcl::format::to_string(&f.body).unwrap_or_default();
+        for c in reference_re().captures_iter(&text) {
+            let prefix = c.get(1).map_or("", |m| m.as_str());
+            let (a, b) = (&c[2], &c[3]);
+            let attr = c.get(4).map(|m| m.as_str());
+            match (prefix, attr) {
+                ("module.", _) if modules.contains(a) => {
+                    put(&mut out, &["module", a, b], placeholder(format!("module.{a}.{b}")));
+                }
+                ("data.", Some(at)) => {
+                    // `data.<type>.<name>.<attr>`: the regex saw <type>.<name>.<attr>.
+                    if data.contains(&(a.to_owned(), b.to_owned())) {
+                        put(
+                            &mut out,
+                            &["data", a, b, at],
+                            placeholder(format!("data.{a}.{b}.{at}")),
+                        );
+                    }
+                }
+                ("", Some(at)) if resources.contains(&(a.to_owned(), b.to_owned())) => {
+                    put(&mut out, &[a, b, at], placeholder(format!("{a}.{b}.{at}")));
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The placeholders a value carries (what it needs from `terraform apply`).
+fn placeholders_in(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::String(s) => {
+            for part in s.split(KNOWN_AFTER_APPLY).skip(1) {
+                out.insert(part.split(')').next().unwrap_or(part).to_owned());
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| placeholders_in(i, out)),
+        Value::Object(m) => m.values().for_each(|i| placeholders_in(i, out)),
+        _ => {}
     }
 }
 
@@ -436,6 +558,7 @@ pub fn load(
         unknown: BTreeMap::new(),
         locals: Map::new(),
         path: path_scope(&env_dir, &env_dir),
+        computed: computed(&files),
     };
     root.eval_locals(&files);
 
@@ -515,6 +638,7 @@ pub fn load(
         unknown: BTreeMap::new(),
         locals: Map::new(),
         path: path_scope(&module_dir, &env_dir),
+        computed: computed(&module_files),
     };
     for a in block.body().attributes() {
         if matches!(
@@ -542,8 +666,8 @@ pub fn load(
         }
     }
     scope.eval_locals(&module_files);
-    let releases = releases(&module_files, &scope, &module_address)?;
-    Ok(Bootstrap { env_dir, module_address, module_dir, releases })
+    let (releases, manifests, notes) = resources(&module_files, &scope, &module_address)?;
+    Ok(Bootstrap { env_dir, module_address, module_dir, releases, manifests, notes })
 }
 
 /// Every resource's address and what it depends on (explicitly, or by naming
@@ -594,118 +718,319 @@ fn depends_on(graph: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) 
     false
 }
 
-fn releases(
-    files: &[TfFile],
+/// Kubernetes objects the `kubernetes` provider's resources describe: type,
+/// and the object's apiVersion and kind (`kubernetes_manifest` carries its own).
+const K8S_RESOURCES: &[(&str, &str, &str)] = &[
+    ("kubernetes_secret_v1", "v1", "Secret"),
+    ("kubernetes_secret", "v1", "Secret"),
+    ("kubernetes_namespace_v1", "v1", "Namespace"),
+    ("kubernetes_namespace", "v1", "Namespace"),
+    ("kubernetes_config_map_v1", "v1", "ConfigMap"),
+    ("kubernetes_config_map", "v1", "ConfigMap"),
+];
+
+/// One instance of a resource block: its address suffix and its `count`/`each`.
+type Instance = (String, Vec<(&'static str, Value)>);
+
+fn instances(
     scope: &Scope,
-    module: &str,
-) -> Result<Vec<HelmRelease>, RenderError> {
+    body: &Body,
+    bad: &dyn Fn(String) -> RenderError,
+) -> Result<Vec<Instance>, RenderError> {
+    if let Some(e) = attr(body, "count") {
+        let n = scope.eval(e).map_err(|m| bad(format!("cannot evaluate count: {m}")))?;
+        let n = n.as_u64().ok_or_else(|| bad(format!("count is not a whole number: {n}")))?;
+        return Ok((0..n)
+            .map(|i| {
+                let mut count = Map::new();
+                count.insert("index".to_owned(), Value::from(i));
+                let suffix = if n == 1 { String::new() } else { format!("[{i}]") };
+                (suffix, vec![("count", Value::Object(count))])
+            })
+            .collect());
+    }
+    if let Some(e) = attr(body, "for_each") {
+        let items: Vec<(String, Value)> =
+            match scope.eval(e).map_err(|m| bad(format!("cannot evaluate for_each: {m}")))? {
+                Value::Object(m) => m.into_iter().collect(),
+                Value::Array(a) => {
+                    a.into_iter().map(|v| (scalar_text(&v).unwrap_or_default(), v)).collect()
+                }
+                other => return Err(bad(format!("for_each is neither a map nor a set: {other}"))),
+            };
+        return Ok(items
+            .into_iter()
+            .map(|(key, value)| {
+                let mut each = Map::new();
+                each.insert("key".to_owned(), Value::String(key.clone()));
+                each.insert("value".to_owned(), value);
+                (format!("[{key:?}]"), vec![("each", Value::Object(each))])
+            })
+            .collect());
+    }
+    Ok(vec![(String::new(), Vec::new())])
+}
+
+fn to_json(v: &Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// A `kubernetes_*` resource instance as the object the provider creates.
+fn k8s_object(
+    type_: &str,
+    body: &Body,
+    scope: &Scope,
+    extra: &[(&str, Value)],
+    bad: &dyn Fn(String) -> RenderError,
+) -> Result<serde_json::Value, RenderError> {
+    let eval = |e: &Expression, what: &str| {
+        scope.eval_with(e, extra).map_err(|m| bad(format!("cannot evaluate {what}: {m}")))
+    };
+    if type_ == "kubernetes_manifest" {
+        let e = attr(body, "manifest").ok_or_else(|| bad("has no manifest".into()))?;
+        return Ok(to_json(&eval(e, "manifest")?));
+    }
+    let (_, api_version, kind) = K8S_RESOURCES
+        .iter()
+        .find(|(t, _, _)| *t == type_)
+        .ok_or_else(|| bad(format!("{type_} is not rendered")))?;
+    let mut metadata = serde_json::Map::new();
+    if let Some(m) = body.blocks().find(|b| b.identifier() == "metadata") {
+        for a in m.body().attributes() {
+            if matches!(a.key(), "name" | "namespace" | "labels" | "annotations" | "generate_name")
+            {
+                let key = if a.key() == "generate_name" { "generateName" } else { a.key() };
+                metadata.insert(
+                    key.to_owned(),
+                    to_json(&eval(a.expr(), &format!("metadata.{}", a.key()))?),
+                );
+            }
+        }
+    }
+    let mut obj =
+        serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": metadata});
+    match *kind {
+        "Secret" => {
+            use base64::Engine as _;
+            obj["type"] = match attr(body, "type") {
+                Some(e) => to_json(&eval(e, "type")?),
+                None => serde_json::Value::from("Opaque"),
+            };
+            // The provider takes plain values and stores them base64-encoded.
+            if let Some(e) = attr(body, "data") {
+                let data = eval(e, "data")?;
+                let map = data.as_object().ok_or_else(|| bad("data is not a map".into()))?;
+                obj["data"] = map
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = scalar_text(v).unwrap_or_else(|| to_json(v).to_string());
+                        (
+                            k.clone(),
+                            serde_json::Value::from(
+                                base64::engine::general_purpose::STANDARD.encode(text),
+                            ),
+                        )
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+            if let Some(e) = attr(body, "binary_data") {
+                let binary = to_json(&eval(e, "binary_data")?);
+                if !obj["data"].is_object() {
+                    obj["data"] = serde_json::json!({});
+                }
+                if let (Some(d), Some(b)) = (obj["data"].as_object_mut(), binary.as_object()) {
+                    d.extend(b.clone());
+                }
+            }
+        }
+        "ConfigMap" => {
+            for (key, field) in [("data", "data"), ("binary_data", "binaryData")] {
+                if let Some(e) = attr(body, key) {
+                    obj[field] = to_json(&eval(e, key)?);
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(e) = attr(body, "immutable") {
+        obj["immutable"] = to_json(&eval(e, "immutable")?);
+    }
+    Ok(obj)
+}
+
+fn helm_release(
+    address: &str,
+    body: &Body,
+    scope: &Scope,
+    bad: &dyn Fn(String) -> RenderError,
+) -> Result<HelmRelease, RenderError> {
+    let get = |key: &str| -> Result<Option<Value>, RenderError> {
+        attr(body, key)
+            .map(|e| scope.eval(e).map_err(|m| bad(format!("cannot evaluate {key}: {m}"))))
+            .transpose()
+    };
+    let text = |key: &str, default: Option<&str>| -> Result<String, RenderError> {
+        match get(key)? {
+            Some(v) => scalar_text(&v).ok_or_else(|| bad(format!("{key} is not a string"))),
+            None => default.map(str::to_owned).ok_or_else(|| bad(format!("has no {key}"))),
+        }
+    };
+    let flag = |key: &str, default: bool| -> Result<bool, RenderError> {
+        Ok(get(key)?.and_then(|v| v.as_bool()).unwrap_or(default))
+    };
+    let values = match get("values")? {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("values must be a list of strings".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad("values must be a list of strings".into())),
+    };
+    let mut set = Vec::new();
+    for sb in body.blocks() {
+        let as_string = match sb.identifier() {
+            "set" => false,
+            "set_sensitive" | "set_list" => {
+                return Err(bad(format!(
+                    "{} blocks are not supported by the render",
+                    sb.identifier()
+                )));
+            }
+            _ => continue,
+        };
+        let field = |key: &str| -> Result<String, RenderError> {
+            let e = attr(sb.body(), key).ok_or_else(|| bad(format!("a set block has no {key}")))?;
+            let v = scope.eval(e).map_err(|m| bad(format!("set.{key}: {m}")))?;
+            scalar_text(&v).ok_or_else(|| bad(format!("set.{key} is not a scalar")))
+        };
+        let kind = attr(sb.body(), "type").map(expr_text).unwrap_or_default();
+        set.push((field("name")?, field("value")?, as_string || kind.contains("string")));
+    }
+    Ok(HelmRelease {
+        address: address.to_owned(),
+        step: 0,
+        name: text("name", None)?,
+        repository: get("repository")?.and_then(|v| scalar_text(&v)),
+        chart: text("chart", None)?,
+        version: text("version", None)?,
+        namespace: text("namespace", Some("default"))?,
+        create_namespace: flag("create_namespace", false)?,
+        include_crds: !flag("skip_crds", false)?,
+        values,
+        set,
+    })
+}
+
+enum Made {
+    Release(HelmRelease),
+    Manifest(TfManifest),
+}
+
+type Resources = (Vec<HelmRelease>, Vec<TfManifest>, Vec<String>);
+
+/// The module's `helm_release` and `kubernetes_*` resources, evaluated, in
+/// apply order; notes on placeholders and on resources left out.
+fn resources(files: &[TfFile], scope: &Scope, module: &str) -> Result<Resources, RenderError> {
     let graph = resource_graph(files);
-    let mut out: Vec<(String, HelmRelease)> = Vec::new();
+    let mut made: Vec<(String, Made)> = Vec::new();
+    let mut notes = Vec::new();
     for f in files {
         for b in f.body.blocks().filter(|b| b.identifier() == "resource") {
             let l = labels(b);
-            if l.len() != 2 || l[0] != "helm_release" {
+            let [type_, name] = l.as_slice() else { continue };
+            let local = format!("{type_}.{name}");
+            let is_k8s =
+                *type_ == "kubernetes_manifest" || K8S_RESOURCES.iter().any(|(t, _, _)| t == type_);
+            if *type_ != "helm_release" && !is_k8s {
+                if type_.starts_with("kubernetes_") {
+                    notes.push(format!(
+                        "{module}.{local}: {type_} is not rendered (not a kind the render knows)"
+                    ));
+                }
                 continue;
             }
-            let local = format!("helm_release.{}", l[1]);
-            let address = format!("{module}.{local}");
             let bad = |message: String| RenderError::Terraform {
                 file: f.path.clone(),
-                message: format!("{address}: {message}"),
+                message: format!("{module}.{local}: {message}"),
             };
-            let body = b.body();
-            let get = |key: &str| -> Result<Option<Value>, RenderError> {
-                attr(body, key)
-                    .map(|e| scope.eval(e).map_err(|m| bad(format!("cannot evaluate {key}: {m}"))))
-                    .transpose()
-            };
-            if let Some(count) = get("count")?
-                && count.as_u64() == Some(0)
-            {
+            if *type_ == "helm_release" {
+                if attr(b.body(), "for_each").is_some() {
+                    return Err(
+                        bad("for_each on a bootstrap helm_release is not supported".into()),
+                    );
+                }
+                if let Some(count) = attr(b.body(), "count") {
+                    let n = scope
+                        .eval(count)
+                        .map_err(|m| bad(format!("cannot evaluate count: {m}")))?;
+                    if n.as_u64() == Some(0) {
+                        continue;
+                    }
+                }
+                let address = format!("{module}.{local}");
+                let release = helm_release(&address, b.body(), scope, &bad)?;
+                let mut needs = BTreeSet::new();
+                for v in &release.values {
+                    placeholders_in(&Value::String(v.clone()), &mut needs);
+                }
+                if !needs.is_empty() {
+                    notes.push(format!(
+                        "{address}: values known only after terraform apply are placeholders: {}",
+                        needs.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                made.push((local, Made::Release(release)));
                 continue;
             }
-            if attr(body, "for_each").is_some() {
-                return Err(bad("for_each on a bootstrap helm_release is not supported".into()));
-            }
-            let text = |key: &str, default: Option<&str>| -> Result<String, RenderError> {
-                match get(key)? {
-                    Some(v) => scalar_text(&v).ok_or_else(|| bad(format!("{key} is not a string"))),
-                    None => default.map(str::to_owned).ok_or_else(|| bad(format!("has no {key}"))),
+            for (suffix, extra) in instances(scope, b.body(), &bad)? {
+                let address = format!("{module}.{local}{suffix}");
+                let object = k8s_object(type_, b.body(), scope, &extra, &bad)?;
+                let mut needs = BTreeSet::new();
+                placeholders_in(&hcl::to_value(&object).unwrap_or(Value::Null), &mut needs);
+                if !needs.is_empty() {
+                    notes.push(format!(
+                        "{address}: values known only after terraform apply are placeholders: {}",
+                        needs.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
                 }
-            };
-            let flag = |key: &str, default: bool| -> Result<bool, RenderError> {
-                Ok(get(key)?.and_then(|v| v.as_bool()).unwrap_or(default))
-            };
-            let values = match get("values")? {
-                None => Vec::new(),
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| bad("values must be a list of strings".into()))
-                    })
-                    .collect::<Result<_, _>>()?,
-                Some(_) => return Err(bad("values must be a list of strings".into())),
-            };
-            let mut set = Vec::new();
-            for sb in body.blocks() {
-                let as_string = match sb.identifier() {
-                    "set" => false,
-                    "set_sensitive" | "set_list" => {
-                        return Err(bad(format!(
-                            "{} blocks are not supported by the render",
-                            sb.identifier()
-                        )));
-                    }
-                    _ => continue,
-                };
-                let field = |key: &str| -> Result<String, RenderError> {
-                    let e = attr(sb.body(), key)
-                        .ok_or_else(|| bad(format!("a set block has no {key}")))?;
-                    let v = scope.eval(e).map_err(|m| bad(format!("set.{key}: {m}")))?;
-                    scalar_text(&v).ok_or_else(|| bad(format!("set.{key} is not a scalar")))
-                };
-                let kind = attr(sb.body(), "type").map(expr_text).unwrap_or_default();
-                set.push((field("name")?, field("value")?, as_string || kind.contains("string")));
+                made.push((local.clone(), Made::Manifest(TfManifest { address, step: 0, object })));
             }
-            let release = HelmRelease {
-                address: address.clone(),
-                step: 0,
-                name: text("name", None)?,
-                repository: get("repository")?.and_then(|v| scalar_text(&v)),
-                chart: text("chart", None)?,
-                version: text("version", None)?,
-                namespace: text("namespace", Some("default"))?,
-                create_namespace: flag("create_namespace", false)?,
-                include_crds: !flag("skip_crds", false)?,
-                values,
-                set,
-            };
-            out.push((local, release));
         }
     }
-    // Apply order: a release after every release it (transitively) depends on;
-    // file order otherwise. Terraform would run independent ones concurrently.
-    let mut ordered: Vec<(String, HelmRelease)> = Vec::new();
-    while !out.is_empty() {
-        let i = out
+    // Apply order: after every resource it (transitively) depends on; file
+    // order otherwise (Terraform would run independent ones concurrently).
+    let mut ordered: Vec<Made> = Vec::new();
+    while !made.is_empty() {
+        let i = made
             .iter()
-            .position(|(a, _)| !out.iter().any(|(b, _)| b != a && depends_on(&graph, a, b)))
+            .position(|(a, _)| !made.iter().any(|(b, _)| b != a && depends_on(&graph, a, b)))
             .ok_or_else(|| RenderError::Terraform {
                 file: PathBuf::from(module),
-                message: "the helm_release resources depend on each other in a cycle".into(),
+                message: "the bootstrap's resources depend on each other in a cycle".into(),
             })?;
-        ordered.push(out.remove(i));
+        ordered.push(made.remove(i).1);
     }
-    Ok(ordered
-        .into_iter()
-        .enumerate()
-        .map(|(i, (_, mut r))| {
-            r.step = i as u32 + 1;
-            r
-        })
-        .collect())
+    let mut releases = Vec::new();
+    let mut manifests = Vec::new();
+    for (i, m) in ordered.into_iter().enumerate() {
+        let step = i as u32 + 1;
+        match m {
+            Made::Release(mut r) => {
+                r.step = step;
+                releases.push(r);
+            }
+            Made::Manifest(mut m) => {
+                m.step = step;
+                manifests.push(m);
+            }
+        }
+    }
+    Ok((releases, manifests, notes))
 }
 
 #[cfg(test)]
@@ -741,8 +1066,17 @@ resource "helm_release" "root" {
   depends_on = [kubernetes_secret_v1.cluster]
 }
 resource "kubernetes_secret_v1" "cluster" {
-  metadata { name = "x" }
+  metadata {
+    name        = "x"
+    namespace   = var.namespace
+    labels      = { "argocd.argoproj.io/secret-type" = "cluster" }
+    annotations = { key = tls_private_key.sealing.public_key_pem }
+  }
+  data       = { server = "https://kubernetes.default.svc" }
   depends_on = [helm_release.argocd]
+}
+resource "tls_private_key" "sealing" {
+  algorithm = "RSA"
 }
 resource "helm_release" "argocd" {
   name             = "argocd"
@@ -799,7 +1133,30 @@ module "argocd" {
             (root.chart.as_str(), root.version.as_str(), root.namespace.as_str()),
             ("argocd-apps", "2.0.2", "argocd")
         );
-        assert_eq!(root.step, 2);
+        // argocd, then the cluster Secret (which depends on it), then the root (which depends on the Secret)
+        assert_eq!((b.releases[0].step, b.manifests[0].step, root.step), (1, 2, 3));
+        let secret = &b.manifests[0].object;
+        assert_eq!(b.manifests[0].address, "module.argocd.kubernetes_secret_v1.cluster");
+        assert_eq!(
+            (secret["kind"].as_str(), secret["metadata"]["name"].as_str()),
+            (Some("Secret"), Some("x"))
+        );
+        assert_eq!(secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"], "cluster");
+        assert_eq!(
+            secret["data"]["server"], "aHR0cHM6Ly9rdWJlcm5ldGVzLmRlZmF1bHQuc3Zj",
+            "base64, as the provider stores it"
+        );
+        // An attribute computed at apply time is an explicit placeholder, and a note says so.
+        assert_eq!(
+            secret["metadata"]["annotations"]["key"],
+            "(known after apply: tls_private_key.sealing.public_key_pem)"
+        );
+        assert!(
+            b.notes.iter().any(|n| n.contains("kubernetes_secret_v1.cluster")
+                && n.contains("tls_private_key.sealing.public_key_pem")),
+            "{:?}",
+            b.notes
+        );
         let values: serde_json::Value = serde_json::from_str(&root.values[0]).expect("JSON values");
         // *.auto.tfvars.json (through the symlink) wins over the default
         assert_eq!(values["applications"]["root"]["source"]["path"], "deploy/clusters/prod");

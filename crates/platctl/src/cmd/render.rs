@@ -83,6 +83,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
                             SourceInfo::External { repo_url, revision, .. } => {
                                 format!("{repo_url}@{revision} (external)")
                             }
+                            SourceInfo::Terraform { resource } => format!("terraform {resource}"),
                         })
                         .collect();
                     vec![

@@ -780,6 +780,11 @@ fn the_repository_renders_identically_twice_with_every_pinned_chart() {
             annotation(&o, "render.platctl.io/sync-phase");
         }
     }
+    // What Terraform creates directly is rendered too, in its apply order: Argo CD's cluster Secret.
+    let cluster = docs(&a.join("module.argocd.kubernetes_secret_v1.in_cluster.yaml"));
+    let secret = find(&cluster, "Secret", "in-cluster");
+    assert_eq!(secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"], "cluster");
+    assert_eq!(annotation(secret, "render.platctl.io/sync-order"), "terraform:2/0");
     let cert_manager = docs(&a.join("cert-manager.yaml"));
     let webhook = find(&cert_manager, "Deployment", "cert-manager-webhook");
     assert_eq!(annotation(webhook, "render.platctl.io/sync-order"), "-10/-7/0");
