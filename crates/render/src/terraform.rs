@@ -362,15 +362,8 @@ fn computed(files: &[TfFile]) -> Map<String, Value> {
                 ("module.", _) if modules.contains(a) => {
                     put(&mut out, &["module", a, b], placeholder(format!("module.{a}.{b}")));
                 }
-                ("data.", Some(at)) => {
-                    // `data.<type>.<name>.<attr>`: the regex saw <type>.<name>.<attr>.
-                    if data.contains(&(a.to_owned(), b.to_owned())) {
-                        put(
-                            &mut out,
-                            &["data", a, b, at],
-                            placeholder(format!("data.{a}.{b}.{at}")),
-                        );
-                    }
+                ("data.", Some(at)) if data.contains(&(a.to_owned(), b.to_owned())) => {
+                    put(&mut out, &["data", a, b, at], placeholder(format!("data.{a}.{b}.{at}")));
                 }
                 ("", Some(at)) if resources.contains(&(a.to_owned(), b.to_owned())) => {
                     put(&mut out, &[a, b, at], placeholder(format!("{a}.{b}.{at}")));
