@@ -61,6 +61,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Prove an environment serves an app: DNS, TLS, /healthz, /readyz and /metrics of a URL.
     Smoke(SmokeArgs),
+    /// Render an environment's whole GitOps tree offline, as Argo CD would (real helm, chart cache).
+    Render(RenderArgs),
     /// Secrets: seal for sealed-secrets, sync from OpenBao into Git, scan the repo for credentials.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -829,4 +831,56 @@ pub struct InitArgs {
     pub dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
+}
+
+/// `platctl render`: see docs/render.md.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 rendered and written; 1 the tree cannot be rendered (a chart or \
+version missing from the cache, a values file that does not exist, a helm or kustomize failure, an \
+unsupported or unknown external source) or an I/O error; 2 usage (not inside the repository, bad \
+flag, no chart cache, helm or kubectl not found, --out-dir holds something that is not a render); \
+5 no such environment.\n\
+Never uses the network: charts come from the cache, helm and kubectl get a proxy that refuses every \
+connection. Progress goes to stderr; colour is off when NO_COLOR is set or stderr is not a terminal."
+)]
+pub struct RenderArgs {
+    /// The environment: a folder of infra/terraform/envs/ whose root calls the argocd-bootstrap module.
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    /// A Terraform variable of the environment, over its tfvars (repeatable), e.g.
+    /// staging_dedicated_cluster=true to render the other topology.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// The chart cache: packaged charts named <chart>-<version>.tgz.
+    /// Default: $PLATCTL_CHARTS, then ../shared/charts next to the repository root.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
+    /// Where to write the render (replaced when it holds a previous render).
+    /// Default: .platctl/render/<env> at the repository root.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// The Kubernetes version charts are rendered for (helm --kube-version).
+    #[arg(long, default_value = "1.34", value_name = "VERSION")]
+    pub kube_version: String,
+    /// The helm binary (Helm 4).
+    #[arg(long, env = "PLATCTL_HELM", default_value = "helm", value_name = "PATH")]
+    pub helm: PathBuf,
+    /// The kubectl binary (for kustomize).
+    #[arg(long, env = "PLATCTL_KUBECTL", default_value = "kubectl", value_name = "PATH")]
+    pub kubectl: PathBuf,
+    /// Renders run at once. Default: the number of CPUs.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// table: one line per Application; json: Applications, objects by kind, waves, helm calls.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
+    if name.is_empty() {
+        return Err(format!("{s:?} has no variable name"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }

@@ -5,6 +5,7 @@ mod check;
 mod drift;
 mod init;
 mod openbao;
+mod render;
 mod sealing;
 mod secrets;
 mod smoke;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Secrets(c) => secrets::run(c).await,
         Command::Smoke(args) => smoke::run(args).await,
+        Command::Render(args) => render::run(args),
         Command::Audit(c) => audit::run(c).await,
         Command::Openbao(c) => openbao::run(c).await,
         Command::Init(args) => init::run(args),

@@ -12,6 +12,7 @@ mod init;
 mod labels;
 mod network;
 mod openbao;
+mod render;
 mod runbooks;
 mod secrets;
 mod smoke;
