@@ -738,6 +738,12 @@ impl Call<'_> {
         }
         let force = q.force.unwrap_or(false);
         if force && !self.who.0.is_admin() {
+            self.app.deny(
+                self.who.1,
+                Who::Principal(self.name().to_owned()),
+                StatusCode::FORBIDDEN,
+                "forbidden",
+            );
             return text(
                 StatusCode::FORBIDDEN,
                 "force=true (accepting a lineage change or serial regression) needs an admin token",
