@@ -9,11 +9,14 @@
 //!   addresses than the authorised client; the server's RSS is sampled
 //!   throughout.
 //!
+//! Idle and attack alternate in rounds (like benches/lock.rs), so both see the
+//! same machine and store conditions; p99 is taken over all rounds.
+//!
 //! Goals: the attack adds < 64 MB to the server's RSS, and the authorised
 //! p99 stays within 2x of its idle value.
 //!
 //! PLATCTL_BIN=target/release/platctl PLATCTL_STORE=s3://... AWS_...=... \
-//!   cargo bench -p platctl-backend --bench hostile -- [round-trips-per-client]
+//!   cargo bench -p platctl-backend --bench hostile -- [round-trips-per-client-per-round] [rounds]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -194,8 +197,57 @@ async fn upload(
     }
 }
 
+/// The attack, running until stopped.
+struct Attack {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Attack {
+    fn start(port: u16, body: &Arc<Vec<u8>>, counters: &Counters) -> Attack {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for i in 0..STALLED {
+            // 30 per address: within the server's default per-client limit, so all are accepted.
+            let src = [127, 0, 1, (i / 30) as u8 + 1];
+            tasks.push(tokio::spawn(stall(
+                src,
+                port,
+                stop.clone(),
+                counters.closed.clone(),
+                counters.open.clone(),
+            )));
+        }
+        for u in 0..UPLOADERS {
+            tasks.push(tokio::spawn(upload(
+                [127, 0, 2, u / 4 + 1],
+                port,
+                body.clone(),
+                stop.clone(),
+                counters.statuses.clone(),
+            )));
+        }
+        Attack { stop, tasks }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Counters {
+    closed: Arc<AtomicU64>,
+    open: Arc<AtomicU64>,
+    statuses: Arc<[AtomicU64; 6]>,
+}
+
 fn main() {
-    let per_client: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let per_round: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let rounds: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(4);
     let bin = std::env::var("PLATCTL_BIN")
         .expect("PLATCTL_BIN: the platctl binary (bench/state-hostile.sh sets it)");
     let token = format!("plt_bench_{}", std::process::id());
@@ -206,7 +258,13 @@ fn main() {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(token.as_bytes()))
     };
-    std::fs::write(&tokens, format!("tokens:\n- {{name: ci, sha256: \"{sha}\", envs: [\"hostile-*\"], permissions: [read, write, lock]}}\n")).expect("tokens");
+    std::fs::write(
+        &tokens,
+        format!(
+            "tokens:\n- {{name: ci, sha256: \"{sha}\", envs: [\"hostile-*\"], permissions: [read, write, lock]}}\n"
+        ),
+    )
+    .expect("tokens");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -231,78 +289,85 @@ fn main() {
     rt.block_on(async move {
         // Warm-up (the store probe, connections, the audit file).
         round_trips(&base, &token, 10, "warm").await;
-        let idle = round_trips(&base, &token, per_client, "idle").await;
-        let rss_idle = rss_kib(pid, "VmRSS");
-        let hwm_idle = rss_kib(pid, "VmHWM");
-
-        let stop = Arc::new(AtomicBool::new(false));
-        let (closed, open) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let statuses: Arc<[AtomicU64; 6]> = Arc::new(Default::default());
+        let counters = Counters::default();
         let body = Arc::new(vec![b'x'; UPLOAD_BYTES]);
-        let mut attackers = Vec::new();
-        for i in 0..STALLED {
-            // 30 per address: within the server's default per-client limit, so all are accepted.
-            let src = [127, 0, 1, (i / 30) as u8 + 1];
-            attackers.push(tokio::spawn(stall(src, port, stop.clone(), closed.clone(), open.clone())));
-        }
-        for u in 0..UPLOADERS {
-            attackers.push(tokio::spawn(upload([127, 0, 2, u / 4 + 1], port, body.clone(), stop.clone(), statuses.clone())));
-        }
-        // Sample the server's RSS while the attack runs.
-        let sampling = Arc::new(AtomicBool::new(true));
-        let peak = Arc::new(AtomicU64::new(rss_idle));
+        let (mut idle, mut attacked) = (Vec::new(), Vec::new());
+        let mut rss_idle = 0;
+        let hwm_idle = rss_kib(pid, "VmHWM");
+        let peak = Arc::new(AtomicU64::new(0));
         let open_min = Arc::new(AtomicU64::new(u64::MAX));
-        let sampler = {
-            let (sampling, peak, open, open_min) = (sampling.clone(), peak.clone(), open.clone(), open_min.clone());
-            tokio::spawn(async move {
-                while sampling.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_kib(pid, "VmRSS"), Ordering::Relaxed);
-                    open_min.fetch_min(open.load(Ordering::Relaxed), Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-        };
-        // Let the attack build up (every stalled connection open), then measure.
-        let ramp = Instant::now();
-        while open.load(Ordering::Relaxed) < STALLED as u64 && ramp.elapsed() < Duration::from_secs(5) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        open_min.store(u64::MAX, Ordering::Relaxed);
-        let attacked = round_trips(&base, &token, per_client, "attack").await;
-        // Keep the attack going a little longer for the memory measurement.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        sampling.store(false, Ordering::Relaxed);
-        let _ = sampler.await;
-        stop.store(true, Ordering::Relaxed);
-        for a in attackers {
-            let _ = tokio::time::timeout(Duration::from_secs(5), a).await;
+        for round in 0..rounds {
+            idle.extend(round_trips(&base, &token, per_round, &format!("idle{round}")).await);
+            if round == 0 {
+                rss_idle = rss_kib(pid, "VmRSS");
+            }
+            let attack = Attack::start(port, &body, &counters);
+            // Let the attack build up: every stalled connection open.
+            let ramp = Instant::now();
+            while counters.open.load(Ordering::Relaxed) < STALLED as u64
+                && ramp.elapsed() < Duration::from_secs(5)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let sampling = Arc::new(AtomicBool::new(true));
+            let sampler = {
+                let (sampling, peak, open, open_min) =
+                    (sampling.clone(), peak.clone(), counters.open.clone(), open_min.clone());
+                tokio::spawn(async move {
+                    while sampling.load(Ordering::Relaxed) {
+                        peak.fetch_max(rss_kib(pid, "VmRSS"), Ordering::Relaxed);
+                        open_min.fetch_min(open.load(Ordering::Relaxed), Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+            };
+            attacked.extend(round_trips(&base, &token, per_round, &format!("attack{round}")).await);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            sampling.store(false, Ordering::Relaxed);
+            let _ = sampler.await;
+            attack.stop().await;
         }
         let hwm_attack = rss_kib(pid, "VmHWM");
-        let peak = peak.load(Ordering::Relaxed);
+        let rss_after = rss_kib(pid, "VmRSS");
+        let peak = peak.load(Ordering::Relaxed).max(rss_idle);
+        idle.sort();
+        attacked.sort();
 
         let (p50_idle, p99_idle) = (percentile(&idle, 0.5), percentile(&idle, 0.99));
         let (p50_att, p99_att) = (percentile(&attacked, 0.5), percentile(&attacked, 0.99));
-        let s: Vec<u64> = statuses.iter().map(|a| a.load(Ordering::Relaxed)).collect();
-        println!("authorised LOCK+UNLOCK, {CLIENTS} clients x {per_client} round trips:");
+        let s: Vec<u64> = counters.statuses.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        println!(
+            "authorised LOCK+UNLOCK, {CLIENTS} clients x {per_round} round trips x {rounds} alternating rounds ({} samples each):",
+            idle.len()
+        );
         println!("  idle   p50={:>7.2} ms  p99={:>7.2} ms", ms(p50_idle), ms(p99_idle));
         println!("  attack p50={:>7.2} ms  p99={:>7.2} ms", ms(p50_att), ms(p99_att));
         let ratio = p99_att.as_secs_f64() / p99_idle.as_secs_f64();
-        println!("  p99 under attack / idle: {ratio:.2}x (goal <= 2x): {}", if ratio <= 2.0 { "met" } else { "MISSED" });
         println!(
-            "attack: {STALLED} stalled connections (at least {} open throughout the measurement, {} closed by the server's read timeout), {UPLOADERS} anonymous 60 MB uploaders: {} answered 401, {} 413, {} 2xx, {} unanswered within 30 s, {} closed without an answer, {} other",
+            "  p99 under attack / idle: {ratio:.2}x (goal <= 2x): {}",
+            if ratio <= 2.0 { "met" } else { "MISSED" }
+        );
+        println!(
+            "attack: {STALLED} stalled connections (at least {} open throughout the measurements, {} closed by the server's read timeout), {UPLOADERS} anonymous 60 MB uploaders: {} answered 401, {} 413, {} 2xx, {} unanswered within 30 s, {} closed without an answer, {} other",
             open_min.load(Ordering::Relaxed).min(STALLED as u64),
-            closed.load(Ordering::Relaxed),
-            s[0], s[1], s[2], s[3], s[4], s[5]
+            counters.closed.load(Ordering::Relaxed),
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            s[4],
+            s[5]
         );
         let added = peak.saturating_sub(rss_idle);
         println!(
-            "server RSS: idle {:.1} MiB, peak under attack {:.1} MiB: +{:.1} MiB (goal < 64 MiB): {}; VmHWM {:.1} -> {:.1} MiB",
+            "server RSS: idle {:.1} MiB, peak under attack {:.1} MiB: +{:.1} MiB (goal < 64 MiB): {}; VmHWM {:.1} -> {:.1} MiB; after the attack {:.1} MiB",
             rss_idle as f64 / 1024.0,
             peak as f64 / 1024.0,
             added as f64 / 1024.0,
             if added < 64 * 1024 { "met" } else { "MISSED" },
             hwm_idle as f64 / 1024.0,
-            hwm_attack as f64 / 1024.0
+            hwm_attack as f64 / 1024.0,
+            rss_after as f64 / 1024.0
         );
     });
     drop(server);

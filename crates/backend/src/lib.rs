@@ -829,14 +829,9 @@ impl Call<'_> {
             Ok(b) => b,
             Err(r) => return r,
         };
-        let info = match LockInfo::parse(&body) {
+        let info = match lock_info(&body, "LOCK") {
             Ok(i) => i,
-            Err(e) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    format!("LOCK body is not Terraform LockInfo JSON with an ID: {e}"),
-                );
-            }
+            Err(r) => return *r,
         };
         match self.app.state.lock(self.env, info, &self.actor()).await {
             Ok(_) => text(StatusCode::OK, "locked"),
@@ -876,14 +871,9 @@ impl Call<'_> {
                 Err(e) => self.error(e, StatusCode::CONFLICT),
             };
         }
-        let info = match LockInfo::parse(&body) {
+        let info = match lock_info(&body, "UNLOCK") {
             Ok(i) => i,
-            Err(e) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    format!("UNLOCK body is not Terraform LockInfo JSON with an ID: {e}"),
-                );
-            }
+            Err(r) => return *r,
         };
         let unlock = Attempt { action: Some(Action::Unlock), ..self.who.1.clone() };
         match self.app.state.unlock(self.env, &info.id, &self.actor()).await {
@@ -891,6 +881,16 @@ impl Call<'_> {
             Err(e) => error_response(self.app, (self.who.0, &unlock), e, StatusCode::CONFLICT),
         }
     }
+}
+
+/// The LockInfo a LOCK or UNLOCK carries; `Err` is the 400 that says why not.
+fn lock_info(body: &[u8], method: &str) -> Result<LockInfo, Box<Response>> {
+    LockInfo::parse(body).map_err(|e| {
+        Box::new(text(
+            StatusCode::BAD_REQUEST,
+            format!("{method} body is not Terraform LockInfo JSON with an ID: {e}"),
+        ))
+    })
 }
 
 fn md5_digest(bytes: &[u8]) -> [u8; 16] {

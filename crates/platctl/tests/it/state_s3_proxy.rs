@@ -4,8 +4,10 @@
 //! them (method and path), and, when a test arms a fault, fails one kind of
 //! request the way a network or a store fails: the connection drops after
 //! the store did the work (a lost answer), before it (nothing happened), or
-//! the store answers with an error status. SeaweedFS runs without S3
-//! credentials in the suite, so requests pass unsigned-checked.
+//! the store answers with an error status. It can also strip headers from
+//! every request (a store that ignores `If-None-Match` or `If-Match`).
+//! SeaweedFS runs without S3 credentials in the suite, so a request whose
+//! headers changed still passes.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,8 @@ struct Rule {
 struct Shared {
     rules: Arc<Mutex<Vec<Rule>>>,
     log: Arc<Mutex<Vec<(String, String)>>>,
+    /// Request headers never forwarded (lowercase names).
+    strip: &'static [&'static str],
 }
 
 pub struct S3Proxy {
@@ -48,10 +52,15 @@ pub struct S3Proxy {
 
 impl S3Proxy {
     pub fn start() -> S3Proxy {
+        Self::stripping(&[])
+    }
+
+    /// A proxy that drops these request headers (lowercase names) from every request.
+    pub fn stripping(headers: &'static [&'static str]) -> S3Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
-        let shared = Shared::default();
+        let shared = Shared { strip: headers, ..Shared::default() };
         let state = (s3_endpoint(), shared.clone(), reqwest::Client::new());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +139,7 @@ async fn forward(
     let mut builder =
         client.request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), url);
     for (name, value) in req.headers() {
-        if name != "host" {
+        if name != "host" && !shared.strip.contains(&name.as_str()) {
             builder = builder.header(name.as_str(), value.as_bytes());
         }
     }
