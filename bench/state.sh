@@ -15,21 +15,9 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 lock_iterations=${2:-25}
 
-bash .ci/install-tools >/dev/null
-# shellcheck source=scripts/lib/services.sh
-source scripts/lib/services.sh
-SERVICES_DIR=$(mktemp -d)
-trap stop_services EXIT
-start_seaweedfs
-
-# The shipped binary: release profile (PLATCTL_BENCH_PROFILE=fast-build for the CI one).
-profile=${PLATCTL_BENCH_PROFILE:-release}
-cargo build --quiet --profile "$profile" -p platctl
-platctl="${CARGO_TARGET_DIR:-$PWD/target}/$profile/platctl"
-export TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1 NO_COLOR=1
-export AWS_ENDPOINT_URL="$PLATCTL_TEST_S3_ENDPOINT" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true
-bucket=platctl-bench
-curl -s -o /dev/null -X PUT "$PLATCTL_TEST_S3_ENDPOINT/$bucket"
+# shellcheck source=bench/lib/state-store.sh
+source bench/lib/state-store.sh
+export TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1
 
 work=$(mktemp -d)
 mkdir -p "$work/http" "$work/s3"

@@ -40,6 +40,8 @@ pub enum Action {
     SecretsSync,
     /// One `platctl drift` run.
     DriftCheck,
+    /// `platctl state gc` removed unlisted version content of an env.
+    Gc,
 }
 
 impl Action {
@@ -54,6 +56,7 @@ impl Action {
             Action::TfRun => "tf_run",
             Action::SecretsSync => "secrets_sync",
             Action::DriftCheck => "drift_check",
+            Action::Gc => "gc",
         }
     }
 }

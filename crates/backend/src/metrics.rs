@@ -1,4 +1,8 @@
 //! Prometheus metrics of the state server (text exposition format).
+//!
+//! Every label value comes from a fixed set (route templates, known methods,
+//! status codes) or from env names that already exist in the store, so no
+//! client can grow the exposition by inventing values.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,14 +13,37 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub route: String,
-    pub method: String,
-    pub status: String,
+    pub route: &'static str,
+    pub method: &'static str,
+    pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub route: String,
+    pub route: &'static str,
+}
+
+/// The route templates of the server; anything else is `unmatched`.
+const ROUTES: [&str; 6] = [
+    "/healthz",
+    "/metrics",
+    "/v1/state/{env}",
+    "/v1/state/{env}/versions",
+    "/v1/state/{env}/versions/{id}",
+    "/v1/state/{env}/rollback",
+];
+
+/// The `route` label of a matched route template (`None`: no route matched).
+pub fn route_label(template: Option<&str>) -> &'static str {
+    template.and_then(|t| ROUTES.iter().find(|r| **r == t).copied()).unwrap_or("unmatched")
+}
+
+/// The `method` label: the methods Terraform's protocol and HTTP clients use
+/// keep their name; any other method a client invents is `other`.
+pub fn method_label(method: &http::Method) -> &'static str {
+    const KNOWN: [&str; 9] =
+        ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "LOCK", "UNLOCK"];
+    KNOWN.iter().find(|m| **m == method.as_str()).copied().unwrap_or("other")
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,6 +64,8 @@ pub struct Metrics {
     pub lock_age: Family<EnvLabels, Gauge>,
     pub state_bytes: Family<EnvLabels, Gauge>,
     pub store_errors: Family<OpLabels, Counter>,
+    /// Connections closed at accept because their address had too many open.
+    pub connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -58,6 +87,7 @@ impl Metrics {
         let lock_age = Family::<EnvLabels, Gauge>::default();
         let state_bytes = Family::<EnvLabels, Gauge>::default();
         let store_errors = Family::<OpLabels, Counter>::default();
+        let connections_refused = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests by route template, method and status",
@@ -84,7 +114,21 @@ impl Metrics {
             state_bytes.clone(),
         );
         registry.register("store_errors", "Object store errors by operation", store_errors.clone());
-        Metrics { registry, requests, latency, locks_held, lock_age, state_bytes, store_errors }
+        registry.register(
+            "connections_refused",
+            "Connections closed at accept: their client address already had the most open connections allowed",
+            connections_refused.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            locks_held,
+            lock_age,
+            state_bytes,
+            store_errors,
+            connections_refused,
+        }
     }
 
     /// OpenMetrics text, as prometheus-client writes it.
@@ -98,44 +142,21 @@ impl Metrics {
 
     /// Prometheus text format 0.0.4 (what `promtool check metrics` lints).
     pub fn encode_prometheus(&self) -> String {
-        openmetrics_to_prometheus(&self.encode_openmetrics())
+        prom_text::openmetrics_to_prometheus(&self.encode_openmetrics())
     }
-}
-
-/// Convert OpenMetrics text to the classic Prometheus text format: counter
-/// families are named with their `_total` suffix in HELP/TYPE, and the
-/// OpenMetrics-only `# EOF` / `# UNIT` lines are dropped.
-pub fn openmetrics_to_prometheus(text: &str) -> String {
-    let counters: std::collections::HashSet<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|rest| rest.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn counters_get_their_total_suffix_in_help_and_type() {
-        let om = "# HELP x_requests Requests.\n# TYPE x_requests counter\nx_requests_total{a=\"b\"} 1\n# HELP g A gauge.\n# TYPE g gauge\ng 2\n# EOF\n";
-        let prom = super::openmetrics_to_prometheus(om);
-        assert_eq!(
-            prom,
-            "# HELP x_requests_total Requests.\n# TYPE x_requests_total counter\nx_requests_total{a=\"b\"} 1\n# HELP g A gauge.\n# TYPE g gauge\ng 2\n"
-        );
+    fn labels_come_from_fixed_sets() {
+        assert_eq!(method_label(&http::Method::GET), "GET");
+        assert_eq!(method_label(&http::Method::from_bytes(b"LOCK").expect("method")), "LOCK");
+        assert_eq!(method_label(&http::Method::from_bytes(b"X-INVENTED-1").expect("m")), "other");
+        assert_eq!(route_label(Some("/v1/state/{env}")), "/v1/state/{env}");
+        assert_eq!(route_label(Some("/somewhere/else")), "unmatched");
+        assert_eq!(route_label(None), "unmatched");
     }
 }

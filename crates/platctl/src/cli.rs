@@ -151,6 +151,26 @@ pub enum StateCommand {
     },
     /// Serve Terraform's http backend protocol at /v1/state/<env>.
     Serve(ServeArgs),
+    /// Remove version content that no version lists (left by refused or
+    /// interrupted writes) and leftovers of interrupted store probes. Never
+    /// touches a listed version, a lock or the current state; takes each
+    /// env's lock while it works, and skips a locked env.
+    Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this env (default: every env).
+        #[arg(long)]
+        env: Option<String>,
+        /// Keep objects younger than this (e.g. 30m, 1h, 2d; `0s` for all):
+        /// a write in flight may still be recording their metadata.
+        #[arg(long, default_value = "1h", value_name = "AGE")]
+        min_age: String,
+        /// Only report what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// Create an access token for `state serve`: prints the token once, and the
     /// hashed entry to add to the tokens file.
     Token {
@@ -185,9 +205,22 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Largest accepted state body, in MiB.
-    #[arg(long, default_value_t = 64, value_name = "MIB")]
-    pub max_body_mib: usize,
+    /// Largest accepted state body, in MiB (at least 1).
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_body_mib: u64,
+    /// Seconds a client has to send a request's headers, and the longest
+    /// pause allowed while it sends a body; idle connections close after it.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub read_timeout: u64,
+    /// Connections one client address may hold open at once; more are closed
+    /// on accept.
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_connections_per_client: u64,
+    /// Serve plain HTTP on a non-loopback --listen address. Without TLS the
+    /// server refuses such an address (tokens would cross the network in
+    /// clear text); pass this only behind a proxy that terminates TLS.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub allow_plaintext: bool,
 }
 
 #[derive(Debug, Args)]

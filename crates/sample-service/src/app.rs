@@ -95,11 +95,9 @@ async fn readyz(State(st): State<AppState>) -> Response {
 
 /// Prometheus text by default; OpenMetrics when the scraper's `Accept` prefers it.
 async fn metrics_handler(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    let openmetrics = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("application/openmetrics-text"));
+    let openmetrics = prom_text::wants_openmetrics(
+        headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()),
+    );
     let (body, ctype) = if openmetrics {
         (st.metrics.encode(), metrics::OPENMETRICS_CONTENT_TYPE)
     } else {

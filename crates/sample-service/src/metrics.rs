@@ -16,11 +16,7 @@ use prometheus_client::registry::Registry;
 /// The `route` label for requests that matched no route.
 pub const UNMATCHED: &str = "unmatched";
 
-/// Content type of the Prometheus text format (the default answer of `/metrics`).
-pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-/// Content type of OpenMetrics text, served when the scraper's `Accept` asks for it.
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use prom_text::{OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
 
 const BUCKETS: [f64; 14] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -144,34 +140,7 @@ impl Metrics {
     /// The Prometheus text format (0.0.4): OpenMetrics without `# EOF` and
     /// `# UNIT`, with counter families named after their `_total` sample.
     pub fn encode_prometheus(&self) -> String {
-        let om = self.encode();
-        let counters: std::collections::HashSet<&str> = om
-            .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .filter_map(|r| r.split_once(' '))
-            .filter(|(_, t)| *t == "counter")
-            .map(|(n, _)| n)
-            .collect();
-        let mut out = String::with_capacity(om.len() + 64);
-        for line in om.lines() {
-            if line == "# EOF" || line.starts_with("# UNIT ") {
-                continue;
-            }
-            let meta = line
-                .strip_prefix("# TYPE ")
-                .map(|r| ("# TYPE ", r))
-                .or_else(|| line.strip_prefix("# HELP ").map(|r| ("# HELP ", r)));
-            if let Some((kw, rest)) = meta {
-                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                if counters.contains(name) && !name.ends_with("_total") {
-                    out.push_str(&format!("{kw}{name}_total {tail}\n"));
-                    continue;
-                }
-            }
-            out.push_str(line);
-            out.push('\n');
-        }
-        out
+        prom_text::openmetrics_to_prometheus(&self.encode())
     }
 
     /// OpenMetrics text (1.0).

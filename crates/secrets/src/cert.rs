@@ -15,6 +15,8 @@ use x509_cert::der::{Decode, DecodePem, Encode};
 use crate::{Result, SecretsError};
 
 const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+/// The smallest RSA modulus accepted (NIST SP 800-57: 2048 bits until 2030).
+pub const MIN_RSA_BITS: usize = 2048;
 
 /// A usable controller certificate.
 #[derive(Debug, Clone)]
@@ -96,6 +98,10 @@ pub fn parse_cert(bytes: &[u8], source: &str, now: OffsetDateTime) -> Result<Con
     let spki_der = spki.to_der().map_err(|e| not_pem(format!("public key: {e}")))?;
     let public_key = RsaPublicKey::from_public_key_der(&spki_der)
         .map_err(|e| not_pem(format!("RSA public key: {e}")))?;
+    let bits = modulus_bits(&public_key);
+    if bits < MIN_RSA_BITS {
+        return Err(SecretsError::CertKeyTooSmall { source_name: source.to_owned(), bits });
+    }
     let der = cert.to_der().map_err(|e| not_pem(e.to_string()))?;
     Ok(ControllerCert {
         source: source.to_owned(),
@@ -103,6 +109,17 @@ pub fn parse_cert(bytes: &[u8], source: &str, now: OffsetDateTime) -> Result<Con
         not_after: rfc3339(not_after),
         fingerprint: hex::encode(Sha256::digest(&der)),
     })
+}
+
+/// The bit length of the key's modulus.
+fn modulus_bits(key: &RsaPublicKey) -> usize {
+    use rsa::traits::PublicKeyParts;
+    let n = key.n_bytes();
+    let leading = n.iter().take_while(|b| **b == 0).count();
+    match n.get(leading) {
+        Some(first) => (n.len() - leading) * 8 - first.leading_zeros() as usize,
+        None => 0,
+    }
 }
 
 /// Read and check a certificate file.
@@ -159,4 +176,35 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         cur = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `openssl req -x509 -newkey rsa:1024 -days 36500 -subj /CN=sealed-secrets-test-weak`
+    const WEAK_1024: &str = "-----BEGIN CERTIFICATE-----
+MIICJDCCAY2gAwIBAgIUWdFdni/6iA0hzPa7jswmJCFEeEwwDQYJKoZIhvcNAQEL
+BQAwIzEhMB8GA1UEAwwYc2VhbGVkLXNlY3JldHMtdGVzdC13ZWFrMCAXDTI2MTEy
+OTA0MzgxMFoYDzIxMjYxMTA1MDQzODEwWjAjMSEwHwYDVQQDDBhzZWFsZWQtc2Vj
+cmV0cy10ZXN0LXdlYWswgZ8wDQYJKoZIhvcNAQEBBQADgY0AMIGJAoGBALDw8esc
+0pyhwnLMgowseA/eC+iSDduN0cQtRUoOLkwU7T7UEYp5q/F2+UL9b/p9qCscCW3f
+PzKIt6TVPBI5al1f9sn1U0hdhPupRcO+5cnb7puLmZTAn9bZCiKkR/TCt83ZCLn9
+FQG8JMSYCFwYJCD6n7cG/EEbZF6xD+jWi9rFAgMBAAGjUzBRMB0GA1UdDgQWBBRq
+sA4sMKCjuVPPxO/EcELAPRUmozAfBgNVHSMEGDAWgBRqsA4sMKCjuVPPxO/EcELA
+PRUmozAPBgNVHRMBAf8EBTADAQH/MA0GCSqGSIb3DQEBCwUAA4GBACf33M7Xcrmo
+NMkC60aN6pm+WvIy0yznWuLTOywzgRNbowdARNgKs0sDxO7Wcq30Nzp19BRWj9tZ
+kd8yhGYp6HcRsG0FX9Ej12Aqlb1lqNwcQuB5XU64yFpcbacsO9/YHhbIpXBx5s3e
+dgmMfUtH1OmCxCLcLOnMjbscK1FYKeYU
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn refuses_rsa_keys_under_2048_bits() {
+        let now = OffsetDateTime::now_utc();
+        let err = parse_cert(WEAK_1024.as_bytes(), "weak.pem", now).expect_err("1024 bits");
+        assert!(matches!(err, SecretsError::CertKeyTooSmall { bits: 1024, .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("1024-bit") && msg.contains("2048"), "{msg}");
+    }
 }

@@ -55,6 +55,10 @@ pub enum SecretsError {
     )]
     CertKeyType { source_name: String, key_type: String },
     #[error(
+        "certificate {source_name} has a {bits}-bit RSA key; platctl refuses RSA keys under 2048 bits (too weak to protect sealed secrets; the sealed-secrets controller generates 4096-bit keys). Use the controller's own certificate, from <controller>/v1/cert.pem"
+    )]
+    CertKeyTooSmall { source_name: String, bits: usize },
+    #[error(
         "cannot fetch certificate from {url}: {detail}; check the URL (it ends in /v1/cert.pem) and that the controller is reachable, e.g. through `kubectl port-forward`"
     )]
     CertFetch { url: String, detail: String },

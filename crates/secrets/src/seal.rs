@@ -131,6 +131,25 @@ fn invalid(msg: impl Into<String>) -> SecretsError {
     SecretsError::InvalidManifest(msg.into())
 }
 
+/// YAML as the Kubernetes API server reads it (YAML 1.2 core schema): only
+/// `true`/`false` are booleans, so `namespace: no` or `name: on` stay strings
+/// instead of turning into YAML 1.1 booleans.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
+}
+
+/// An optional field that must be a string when present.
+fn optional_string(v: Option<&serde_json::Value>, field: &str) -> Result<Option<String>> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        // The value is a name, not a secret: saying what it was helps.
+        Some(other) => Err(invalid(format!(
+            "{field} must be a string, not {other}; quote it (e.g. \"{other}\")"
+        ))),
+    }
+}
+
 fn string_map(v: Option<&serde_json::Value>, field: &str) -> Result<BTreeMap<String, String>> {
     let Some(v) = v else { return Ok(BTreeMap::new()) };
     if v.is_null() {
@@ -172,17 +191,18 @@ impl SecretInput {
                 "the input is empty; pipe a Secret manifest on stdin, or use --name with --from-literal/--from-file",
             ));
         }
-        let doc: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
-            let inner = e.without_snippet();
-            match inner.location() {
-                Some(loc) => invalid(format!(
-                    "not valid YAML at line {}, column {}",
-                    loc.line(),
-                    loc.column()
-                )),
-                None => invalid("not valid YAML (one Secret document expected)".to_owned()),
-            }
-        })?;
+        let doc: serde_json::Value = serde_saphyr::from_str_with_options(text, yaml_options())
+            .map_err(|e| {
+                let inner = e.without_snippet();
+                match inner.location() {
+                    Some(loc) => invalid(format!(
+                        "not valid YAML at line {}, column {}",
+                        loc.line(),
+                        loc.column()
+                    )),
+                    None => invalid("not valid YAML (one Secret document expected)".to_owned()),
+                }
+            })?;
         let obj = doc
             .as_object()
             .ok_or_else(|| invalid("expected a Secret object (a YAML map with kind: Secret)"))?;
@@ -200,20 +220,17 @@ impl SecretInput {
             .get("metadata")
             .and_then(|m| m.as_object())
             .ok_or_else(|| invalid("missing metadata"))?;
-        let name = meta
-            .get("name")
-            .and_then(|n| n.as_str())
-            .ok_or_else(|| invalid("missing metadata.name"))?
-            .to_owned();
-        let namespace = meta.get("namespace").and_then(|n| n.as_str()).map(str::to_owned);
+        let name = optional_string(meta.get("name"), "metadata.name")?
+            .ok_or_else(|| invalid("missing metadata.name"))?;
+        let namespace = optional_string(meta.get("namespace"), "metadata.namespace")?;
         let labels = string_map(meta.get("labels"), "metadata.labels")?;
         let annotations = string_map(meta.get("annotations"), "metadata.annotations")?;
-        let secret_type = match obj.get("type") {
+        let secret_type = optional_string(obj.get("type"), "type")?;
+        let immutable = match obj.get("immutable") {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(invalid("type must be a string")),
+            Some(serde_json::Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(invalid("immutable must be true or false")),
         };
-        let immutable = obj.get("immutable").and_then(|v| v.as_bool());
         let mut data = BTreeMap::new();
         for (k, v) in string_map(obj.get("data"), "data")? {
             let cleaned: String = v.chars().filter(|c| !c.is_whitespace()).collect();
@@ -314,7 +331,7 @@ impl SealedSecret {
     }
 
     pub fn from_yaml(text: &str) -> Result<Self> {
-        serde_saphyr::from_str(text).map_err(|e| {
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
             SecretsError::InvalidManifest(format!("not a SealedSecret: {}", e.without_snippet()))
         })
     }
@@ -392,6 +409,22 @@ mod tests {
         Scope::ClusterWide.apply_to(&mut a);
         assert_eq!(Scope::from_annotations(&a), Scope::ClusterWide);
         assert!(!a.contains_key(ANNOTATION_NAMESPACE_WIDE));
+    }
+
+    #[test]
+    fn yaml_is_read_with_yaml_1_2_booleans_and_names_must_be_strings() {
+        // YAML 1.1 would read `no` and `on` as booleans, and the namespace would vanish.
+        let m = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: on\n  namespace: no\nstringData:\n  k: v\n";
+        let s = SecretInput::from_manifest(m).expect("parse");
+        assert_eq!(s.name, "on");
+        assert_eq!(s.namespace.as_deref(), Some("no"));
+        let m = "kind: Secret\nmetadata:\n  name: db\n  namespace: 1234\nstringData:\n  k: v\n";
+        let err = SecretInput::from_manifest(m).expect_err("a number").to_string();
+        assert!(err.contains("metadata.namespace must be a string"), "{err}");
+        let m = "kind: Secret\nmetadata: {name: db, namespace: app}\nimmutable: yes\n";
+        let err =
+            SecretInput::from_manifest(m).expect_err("yes is a string in YAML 1.2").to_string();
+        assert!(err.contains("immutable must be true or false"), "{err}");
     }
 
     #[test]

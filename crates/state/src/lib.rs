@@ -12,28 +12,34 @@
 //! ```
 //!
 //! Invariants (see ARCHITECTURE.md):
-//! - no state write without the lock holder's ID;
+//! - no state write without the lock holder's ID, and only by the principal
+//!   that took the lock or an admin;
 //! - a lock is taken only by a create-only write, and only on a store that
 //!   passed the conditional-create probe;
+//! - writes to one env are serialised, and the current state is replaced
+//!   only if it is still the one the write read;
 //! - versions are written create-only and never overwritten or deleted;
 //! - a version is written before the current state points at its content.
 
 mod env;
+mod gc;
 mod lock;
 mod tfstate;
 mod versions;
 
 pub use env::validate_env;
+pub use gc::{EnvGc, GcObject, GcReport};
 pub use lock::LockInfo;
-pub use tfstate::StateMeta;
-pub use versions::{VersionMeta, VersionSource};
+pub use tfstate::{MAX_DEPTH, StateMeta};
+pub use versions::{VersionEntry, VersionMeta, VersionSource, VersionStatus};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use platctl_audit::{Action, AuditEvent, AuditSink, Outcome};
-use platctl_store::{ConditionalDelete, Created, Store, StoreError};
+use platctl_store::{ConditionalDelete, ConditionalPut, Created, Store, StoreError};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -53,6 +59,12 @@ pub enum StateError {
     NotLocked { env: String },
     #[error("lock ID mismatch for env {env}: you gave {given:?} but the lock is held by {} with ID {}", holder.who, holder.id)]
     LockMismatch { env: String, given: String, holder: Box<LockInfo> },
+    #[error(
+        "lock {} of env {env} was taken by {}; {actor:?} may not {action} it: only the principal that took a lock, or an admin, may write under it or release it",
+        holder.id,
+        holder.owner.as_deref().map_or_else(|| "a client outside platctl".to_owned(), |o| format!("{o:?}"))
+    )]
+    NotLockOwner { env: String, actor: String, action: &'static str, holder: Box<LockInfo> },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -61,6 +73,10 @@ pub enum StateError {
     Corrupt(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A store error after part of an operation took effect: `changed` says
+    /// what did (a plain [`StateError::Store`] means nothing changed).
+    #[error("{error}. {changed}")]
+    Partial { error: StoreError, changed: String },
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
@@ -72,14 +88,16 @@ pub struct CurrentState {
     pub meta: StateMeta,
     pub sha256: String,
     pub last_modified: OffsetDateTime,
+    /// The object's ETag: the state's next replacement is conditional on it.
+    pub e_tag: Option<String>,
 }
 
 /// What a successful write did.
 #[derive(Debug, Clone, Serialize)]
 pub struct WriteOutcome {
-    /// The version now current. `None` when the body equalled the current state.
+    /// The version now current. `None` when the body equalled the current
+    /// state, so nothing was written.
     pub version: Option<VersionMeta>,
-    pub unchanged: bool,
 }
 
 /// One row of `platctl state list`.
@@ -96,10 +114,33 @@ pub struct EnvSummary {
 pub struct LockStatus {
     #[serde(flatten)]
     pub info: LockInfo,
+    /// Seconds since the lock was taken, by the store's clock.
     pub age_seconds: i64,
+    /// When the lock was taken, by the store's clock (RFC 3339).
+    pub locked_at: Option<String>,
 }
 
-/// Who is acting, and whether they may override lineage/serial checks.
+impl From<LockInfo> for LockStatus {
+    fn from(info: LockInfo) -> Self {
+        let locked_at = info
+            .locked_at
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        LockStatus { age_seconds: info.age_seconds(), locked_at, info }
+    }
+}
+
+/// What `/metrics` shows of an env, read without downloading its state.
+#[derive(Debug, Clone)]
+pub struct EnvGauges {
+    pub env: String,
+    /// Size of the current state (from a HEAD), if there is one.
+    pub state_bytes: Option<u64>,
+    /// Age of the lock, if the env is locked.
+    pub lock_age_seconds: Option<i64>,
+}
+
+/// Who is acting, and whether they may override lineage/serial checks and
+/// act on a lock another principal took.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub name: String,
@@ -112,6 +153,11 @@ impl Actor {
     }
     pub fn admin(name: impl Into<String>) -> Self {
         Actor { name: name.into(), admin: true }
+    }
+
+    /// Whether this actor may write under `lock` or release it.
+    pub fn may_use(&self, lock: &LockInfo) -> bool {
+        self.admin || lock.owner.as_deref() == Some(self.name.as_str())
     }
 }
 
@@ -130,15 +176,19 @@ pub struct WriteOptions {
 pub struct StateStore {
     store: Store,
     audit: Arc<dyn AuditSink>,
-    /// Locks this process created, by env: their ID and the lock object's ETag.
-    /// An unlock of one of them is a single DELETE conditional on that ETag,
-    /// which removes exactly the object we wrote or nothing (if it was
-    /// force-unlocked and re-taken meanwhile, the ETag no longer matches).
-    held: Arc<std::sync::Mutex<HashMap<String, HeldLock>>>,
+    /// Locks this process created, by env: their LockInfo and the lock
+    /// object's ETag. An unlock of one of them is a single DELETE conditional
+    /// on that ETag, which removes exactly the object we wrote or nothing (if
+    /// it was force-unlocked and re-taken meanwhile, the ETag no longer matches).
+    held: Arc<std::sync::Mutex<HashMap<String, OwnLock>>>,
+    /// One state write (or delete) at a time per env in this process, so that
+    /// every write checks the serial against the state the previous one left.
+    /// Across processes the replacement is conditional on the state's ETag.
+    writers: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 #[derive(Debug, Clone)]
-struct HeldLock {
+struct OwnLock {
     info: LockInfo,
     e_tag: String,
 }
@@ -162,9 +212,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// How a new state relates to the current one.
+#[derive(Debug, PartialEq, Eq)]
+enum Succession {
+    /// The same bytes: nothing to write.
+    Identical,
+    /// It may replace the current state.
+    Follows,
+    /// It may not; the message says why and what to do.
+    Refused(String),
+}
+
 impl StateStore {
     pub fn new(store: Store, audit: Arc<dyn AuditSink>) -> Self {
-        StateStore { store, audit, held: Arc::default() }
+        StateStore { store, audit, held: Arc::default(), writers: Arc::default() }
     }
 
     pub fn store(&self) -> &Store {
@@ -212,6 +273,7 @@ impl StateStore {
             bytes: obj.bytes,
             meta,
             last_modified: obj.last_modified,
+            e_tag: obj.e_tag,
         }))
     }
 
@@ -221,8 +283,7 @@ impl StateStore {
         Ok(self.store.get(&state_key(env)).await?.map(|o| o.bytes))
     }
 
-    /// Every env that has a state or a lock, with its summary.
-    pub async fn list_envs(&self) -> Result<Vec<EnvSummary>> {
+    async fn env_names(&self) -> Result<Vec<String>> {
         let mut envs: Vec<String> = self
             .store
             .list_dirs("")
@@ -231,42 +292,78 @@ impl StateStore {
             .filter(|d| validate_env(d).is_ok())
             .collect();
         envs.sort();
-        let mut out = Vec::with_capacity(envs.len());
-        for env in envs {
-            let state = self.store.get(&state_key(&env)).await?;
-            let meta = state.as_ref().and_then(|o| StateMeta::parse(&o.bytes).ok());
-            let lock = self
-                .lock_holder(&env)
-                .await?
-                .map(|info| LockStatus { age_seconds: info.age_seconds(), info });
-            if state.is_none() && lock.is_none() {
-                continue;
-            }
-            out.push(EnvSummary {
-                serial: meta.as_ref().map(|m| m.serial),
-                lineage: meta.map(|m| m.lineage),
-                size: state.map(|o| o.bytes.len() as u64),
-                env,
-                lock,
-            });
-        }
-        Ok(out)
+        Ok(envs)
+    }
+
+    /// Every env that has a state or a lock, with its summary.
+    pub async fn list_envs(&self) -> Result<Vec<EnvSummary>> {
+        let rows = futures::stream::iter(self.env_names().await?)
+            .map(|env| async move {
+                let key = state_key(&env);
+                let (state, lock) = tokio::join!(self.store.get(&key), self.lock_holder(&env));
+                let (state, lock) = (state?, lock?);
+                let meta = state.as_ref().and_then(|o| StateMeta::parse(&o.bytes).ok());
+                Ok::<_, StateError>((state.is_some() || lock.is_some()).then(|| EnvSummary {
+                    serial: meta.as_ref().map(|m| m.serial),
+                    lineage: meta.map(|m| m.lineage),
+                    size: state.map(|o| o.bytes.len() as u64),
+                    lock: lock.map(LockStatus::from),
+                    env,
+                }))
+            })
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await;
+        rows.into_iter().filter_map(Result::transpose).collect()
+    }
+
+    /// Lock age and state size of every env, without downloading any state
+    /// (a HEAD of each state, a GET of each lock, which is small).
+    pub async fn gauges(&self) -> Result<Vec<EnvGauges>> {
+        let rows = futures::stream::iter(self.env_names().await?)
+            .map(|env| async move {
+                let key = state_key(&env);
+                let (head, lock) = tokio::join!(self.store.head(&key), self.lock_holder(&env));
+                Ok::<_, StateError>(EnvGauges {
+                    state_bytes: head?.map(|h| h.size),
+                    lock_age_seconds: lock?.map(|l| l.age_seconds()),
+                    env,
+                })
+            })
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await;
+        rows.into_iter().collect()
     }
 
     // ----- locking -------------------------------------------------------
 
-    /// The current lock holder, if any.
+    /// The current lock holder, if any, with the store's time of locking.
     pub async fn lock_holder(&self, env: &str) -> Result<Option<LockInfo>> {
+        Ok(self.read_lock(env).await?.map(|(info, _)| info))
+    }
+
+    /// The lock and its ETag.
+    async fn read_lock(&self, env: &str) -> Result<Option<(LockInfo, Option<String>)>> {
         validate_env(env)?;
         let Some(obj) = self.store.get(&lock_key(env)).await? else { return Ok(None) };
-        LockInfo::parse(&obj.bytes).map(Some).map_err(|e| {
+        let mut info = LockInfo::parse(&obj.bytes).map_err(|e| {
             StateError::Corrupt(format!(
                 "lock file of env {env} is not Terraform LockInfo JSON: {e}"
             ))
-        })
+        })?;
+        info.locked_at = Some(obj.last_modified);
+        Ok(Some((info, obj.e_tag)))
     }
 
-    /// Take the lock by create-only write. On conflict, returns the holder.
+    fn held_locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, OwnLock>> {
+        // The map holds no invariant a panic could break: recover it.
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Take the lock by create-only write, owned by `actor`. On conflict,
+    /// returns the holder. Retrying a lock this actor already holds with the
+    /// same ID succeeds (the first answer may have been lost).
     pub async fn lock(&self, env: &str, mut info: LockInfo, actor: &Actor) -> Result<LockInfo> {
         validate_env(env)?;
         if info.id.trim().is_empty() {
@@ -276,14 +373,38 @@ impl StateStore {
         if info.path.is_empty() {
             info.path = format!("{}/{}", self.store.url(), state_key(env));
         }
+        // The owner is who authenticated, whatever the client wrote.
+        info.owner = Some(actor.name.clone());
+        info.locked_at = None;
         let body = Bytes::from(info.to_json());
+        let ours = |holder: &LockInfo| holder.id == info.id && holder.owner == info.owner;
         // Two tries: the holder may release between our create and our read.
         for _ in 0..2 {
-            match self.store.create_tagged(&lock_key(env), body.clone()).await? {
+            let created = match self.store.create_tagged(&lock_key(env), body.clone()).await {
+                Ok(created) => created,
+                // The create may have landed and only its answer been lost.
+                Err(error) => match self.read_lock(env).await {
+                    Ok(Some((holder, e_tag))) if ours(&holder) => {
+                        tracing::warn!(env, error = %error, "the store reported an error, but the lock was taken");
+                        (Created::Created, e_tag)
+                    }
+                    Ok(_) => return Err(error.into()),
+                    Err(_) => {
+                        return Err(StateError::Partial {
+                            error,
+                            changed: format!(
+                                "Whether the lock of env {env} was taken is unknown: check `platctl state list`"
+                            ),
+                        });
+                    }
+                },
+            };
+            match created {
                 (Created::Created, e_tag) => {
+                    info.locked_at = Some(OffsetDateTime::now_utc());
                     if let Some(e_tag) = e_tag {
                         self.held_locks()
-                            .insert(env.to_owned(), HeldLock { info: info.clone(), e_tag });
+                            .insert(env.to_owned(), OwnLock { info: info.clone(), e_tag });
                     }
                     self.audit(
                         AuditEvent::new(Action::Lock, Outcome::Success, &actor.name)
@@ -295,8 +416,15 @@ impl StateStore {
                     .await;
                     return Ok(info);
                 }
-                (Created::AlreadyExists, _) => {
-                    if let Some(holder) = self.lock_holder(env).await? {
+                (Created::AlreadyExists, _) => match self.read_lock(env).await? {
+                    Some((holder, e_tag)) if ours(&holder) => {
+                        if let Some(e_tag) = e_tag {
+                            self.held_locks()
+                                .insert(env.to_owned(), OwnLock { info: holder.clone(), e_tag });
+                        }
+                        return Ok(holder);
+                    }
+                    Some((holder, _)) => {
                         self.audit(
                             AuditEvent::new(Action::Lock, Outcome::Conflict, &actor.name)
                                 .env(env)
@@ -310,48 +438,41 @@ impl StateStore {
                             holder: Box::new(holder),
                         });
                     }
-                }
+                    None => {}
+                },
             }
         }
         Err(StateError::Conflict(format!("lock for env {env} is changing hands too fast; retry")))
     }
 
-    fn held_locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, HeldLock>> {
-        // The map holds no invariant a panic could break: recover it.
-        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Release the lock if `id` holds it.
+    /// Release the lock if `id` holds it and `actor` took it (or is an admin).
     pub async fn unlock(&self, env: &str, id: &str, actor: &Actor) -> Result<LockInfo> {
         validate_env(env)?;
-        let mine = {
-            let mut held = self.held_locks();
-            match held.get(env) {
-                Some(h) if h.info.id == id => held.remove(env),
-                _ => None,
-            }
-        };
+        let mine = self.held_locks().get(env).filter(|h| h.info.id == id).cloned();
         if let Some(mine) = mine {
-            let outcome = self.store.delete_if_match(&lock_key(env), &mine.e_tag).await?;
+            if !actor.may_use(&mine.info) {
+                return Err(self.not_owner(env, actor, "release", mine.info));
+            }
+            let outcome = match self.store.delete_if_match(&lock_key(env), &mine.e_tag).await {
+                Ok(outcome) => outcome,
+                Err(error) => return self.after_failed_unlock(env, mine.info, actor, error).await,
+            };
             tracing::debug!(
                 env,
                 ?outcome,
                 "unlock by conditional delete of the lock this process took"
             );
+            if outcome != ConditionalDelete::Unsupported {
+                self.forget_held(env, id);
+            }
             if outcome == ConditionalDelete::Deleted {
-                self.audit(
-                    AuditEvent::new(Action::Unlock, Outcome::Success, &actor.name)
-                        .env(env)
-                        .lock_id(id)
-                        .detail("held_seconds", mine.info.age_seconds()),
-                )
-                .await;
+                self.audit_unlocked(env, &mine.info, actor).await;
                 return Ok(mine.info);
             }
         }
         // Not ours, changed since, or no conditional DELETE on this store:
-        // read the lock, check the ID, then delete.
-        let Some(holder) = self.lock_holder(env).await? else {
+        // read the lock, check the ID and the owner, then delete.
+        let Some((holder, e_tag)) = self.read_lock(env).await? else {
             return Err(StateError::NotFound(format!("env {env} is not locked")));
         };
         if holder.id != id {
@@ -368,30 +489,135 @@ impl StateStore {
                 holder: Box::new(holder),
             });
         }
-        self.store.delete(&lock_key(env)).await?;
+        if !actor.may_use(&holder) {
+            return Err(self.not_owner(env, actor, "release", holder));
+        }
+        match self.delete_lock_read(env, e_tag.as_deref()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(StateError::Conflict(format!(
+                    "the lock of env {env} changed while it was being released; nothing was removed. See `platctl state list`"
+                )));
+            }
+            Err(error) => return self.after_failed_unlock(env, holder, actor, error).await,
+        }
+        self.forget_held(env, id);
+        self.audit_unlocked(env, &holder, actor).await;
+        Ok(holder)
+    }
+
+    /// Delete the lock object read with `e_tag`: conditionally where the store
+    /// allows it (`Ok(false)`: it changed meanwhile, nothing was deleted).
+    async fn delete_lock_read(
+        &self,
+        env: &str,
+        e_tag: Option<&str>,
+    ) -> std::result::Result<bool, StoreError> {
+        if let Some(e_tag) = e_tag {
+            match self.store.delete_if_match(&lock_key(env), e_tag).await? {
+                ConditionalDelete::Deleted => return Ok(true),
+                ConditionalDelete::Mismatch => return Ok(false),
+                ConditionalDelete::Unsupported => {}
+            }
+        }
+        self.store.delete(&lock_key(env)).await.map(|()| true)
+    }
+
+    fn forget_held(&self, env: &str, id: &str) {
+        let mut held = self.held_locks();
+        if held.get(env).is_some_and(|h| h.info.id == id) {
+            held.remove(env);
+        }
+    }
+
+    fn not_owner(
+        &self,
+        env: &str,
+        actor: &Actor,
+        action: &'static str,
+        holder: LockInfo,
+    ) -> StateError {
+        StateError::NotLockOwner {
+            env: env.to_owned(),
+            actor: actor.name.clone(),
+            action,
+            holder: Box::new(holder),
+        }
+    }
+
+    async fn audit_unlocked(&self, env: &str, holder: &LockInfo, actor: &Actor) {
         self.audit(
             AuditEvent::new(Action::Unlock, Outcome::Success, &actor.name)
                 .env(env)
-                .lock_id(id)
+                .lock_id(&holder.id)
                 .detail("held_seconds", holder.age_seconds()),
         )
         .await;
-        Ok(holder)
+    }
+
+    /// The store failed while deleting `holder`'s lock: find out whether the
+    /// delete happened anyway, so the answer says what changed.
+    async fn after_failed_unlock(
+        &self,
+        env: &str,
+        holder: LockInfo,
+        actor: &Actor,
+        error: StoreError,
+    ) -> Result<LockInfo> {
+        match self.read_lock(env).await {
+            Ok(Some((now, _))) if now.id == holder.id => Err(error.into()),
+            Ok(_) => {
+                tracing::warn!(env, error = %error, "the store reported an error, but the lock was released");
+                self.forget_held(env, &holder.id);
+                self.audit_unlocked(env, &holder, actor).await;
+                Ok(holder)
+            }
+            Err(_) => Err(StateError::Partial {
+                error,
+                changed: format!(
+                    "Whether lock {} of env {env} was released is unknown: check `platctl state list`",
+                    holder.id
+                ),
+            }),
+        }
     }
 
     /// Remove the lock whoever holds it. Returns the removed holder.
     pub async fn force_unlock(&self, env: &str, actor: &Actor, reason: &str) -> Result<LockInfo> {
         validate_env(env)?;
-        let Some(holder) = self.lock_holder(env).await? else {
+        let Some((holder, e_tag)) = self.read_lock(env).await? else {
             return Err(StateError::NotFound(format!("env {env} is not locked")));
         };
+        match self.delete_lock_read(env, e_tag.as_deref()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(StateError::Conflict(format!(
+                    "the lock of env {env} changed hands while it was being removed; nothing was removed. See `platctl state list` and retry"
+                )));
+            }
+            Err(error) => match self.read_lock(env).await {
+                Ok(Some((now, _))) if now.id == holder.id => return Err(error.into()),
+                Ok(_) => {
+                    tracing::warn!(env, error = %error, "the store reported an error, but the lock was removed");
+                }
+                Err(_) => {
+                    return Err(StateError::Partial {
+                        error,
+                        changed: format!(
+                            "Whether lock {} of env {env} was removed is unknown: check `platctl state list`",
+                            holder.id
+                        ),
+                    });
+                }
+            },
+        }
         self.held_locks().remove(env);
-        self.store.delete(&lock_key(env)).await?;
         self.audit(
             AuditEvent::new(Action::ForceUnlock, Outcome::Success, &actor.name)
                 .env(env)
                 .lock_id(&holder.id)
                 .detail("holder_who", holder.who.clone())
+                .detail("holder_owner", holder.owner.clone().unwrap_or_default())
                 .detail("held_seconds", holder.age_seconds())
                 .detail("reason", reason),
         )
@@ -401,7 +627,21 @@ impl StateStore {
 
     // ----- writing -------------------------------------------------------
 
-    /// Write a new current state. The caller must hold the lock with `lock_id`.
+    /// This process's writer slot for `env`.
+    async fn writer_slot(&self, env: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let slot = {
+            let mut writers =
+                self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if writers.len() > 1024 {
+                writers.retain(|_, slot| Arc::strong_count(slot) > 1);
+            }
+            writers.entry(env.to_owned()).or_default().clone()
+        };
+        slot.lock_owned().await
+    }
+
+    /// Write a new current state. The caller must hold the lock with
+    /// `lock_id`, and have taken it (or be an admin).
     pub async fn write(
         &self,
         env: &str,
@@ -426,11 +666,14 @@ impl StateStore {
         };
         let sha = sha256_hex(&body);
         let id = VersionMeta::make_id(new_meta.serial, &sha);
+        // One write per env at a time here: each one checks its serial
+        // against what the previous one left.
+        let _slot = self.writer_slot(env).await;
         // The lock and the current state are independent reads: do them at
         // once, and store the new version's content meanwhile. Content alone
         // is not a version (a version is listed only once its metadata
         // exists, written below after every check passed), so a refused write
-        // leaves at most an unlisted, content-addressed object.
+        // leaves at most an unlisted, content-addressed object (`state gc`).
         let (holder, current, content) = tokio::join!(
             self.lock_holder(env),
             self.current(env),
@@ -449,20 +692,31 @@ impl StateStore {
                     holder: Box::new(holder),
                 });
             }
+            // A lock ID is not a credential: the caller records the denial.
+            Some(holder) if !actor.may_use(&holder) => {
+                return Err(self.not_owner(env, actor, "write under", holder));
+            }
             Some(_) => {}
         }
         let current = current?;
-        if let Some(cur) = &current
-            && let Err(msg) =
-                check_succession(&cur.meta, &cur.sha256, &new_meta, &sha, opts.force && actor.admin)
-        {
-            if msg.is_empty() {
-                // Identical to the current state: nothing to write.
-                return Ok(WriteOutcome { version: None, unchanged: true });
+        if let Some(cur) = &current {
+            match check_succession(
+                &cur.meta,
+                &cur.sha256,
+                &new_meta,
+                &sha,
+                opts.force && actor.admin,
+            ) {
+                Succession::Identical => return Ok(WriteOutcome { version: None }),
+                Succession::Refused(msg) => {
+                    self.audit(
+                        audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha),
+                    )
+                    .await;
+                    return Err(StateError::Conflict(msg));
+                }
+                Succession::Follows => {}
             }
-            self.audit(audit_fail(Outcome::Conflict, &msg).serial(new_meta.serial).sha256(&sha))
-                .await;
-            return Err(StateError::Conflict(msg));
         }
         content?;
         let meta = VersionMeta {
@@ -478,20 +732,42 @@ impl StateStore {
             terraform_version: new_meta.terraform_version.clone(),
             reason: opts.reason.clone(),
             rolled_back_from: opts.rolled_back_from.clone(),
+            previous: Some(
+                current
+                    .as_ref()
+                    .map(|c| VersionMeta::make_id(c.meta.serial, &c.sha256))
+                    .unwrap_or_default(),
+            ),
         };
         // A state written by someone else (plain terraform, break-glass) is
         // versioned before we replace it, so it stays recoverable; that and the
         // new version's metadata are independent writes.
         let version = versions::write_meta(&self.store, &meta);
-        match &current {
+        let recorded = match &current {
             Some(cur) => {
                 let (adopted, written) = tokio::join!(self.adopt(env, cur, actor), version);
-                adopted?;
-                written?;
+                adopted.and(written)
             }
-            None => version.await?,
+            None => version.await,
+        };
+        if let Err(e) = recorded {
+            let changed = format!(
+                "The current state of env {env} was not replaced; version {} may have been recorded (never current: `platctl state versions` marks it)",
+                meta.id
+            );
+            return Err(self
+                .partial_write(e, changed, &audit_fail(Outcome::Error, "store error"))
+                .await);
         }
-        self.store.put(&state_key(env), body).await?;
+        if let Err(e) = self.replace_current(env, body, current.as_ref(), &meta).await {
+            let outcome = if matches!(e, StateError::Conflict(_)) {
+                Outcome::Conflict
+            } else {
+                Outcome::Error
+            };
+            self.audit(audit_fail(outcome, &e.to_string()).serial(meta.serial).sha256(&sha)).await;
+            return Err(e);
+        }
         let mut ev = AuditEvent::new(Action::StateWrite, Outcome::Success, &actor.name)
             .env(env)
             .lock_id(lock_id)
@@ -507,7 +783,76 @@ impl StateStore {
             ev = ev.detail("forced", true);
         }
         self.audit(ev).await;
-        Ok(WriteOutcome { version: Some(meta), unchanged: false })
+        Ok(WriteOutcome { version: Some(meta) })
+    }
+
+    async fn partial_write(
+        &self,
+        e: StateError,
+        changed: String,
+        event: &AuditEvent,
+    ) -> StateError {
+        self.audit(event.clone().detail("changed", changed.clone())).await;
+        match e {
+            StateError::Store(error) => StateError::Partial { error, changed },
+            other => other,
+        }
+    }
+
+    /// Point the current state at `body`, only if it is still `current` (the
+    /// state this write read): create-only when there was none, conditional
+    /// on its ETag where the store honours `If-Match`.
+    async fn replace_current(
+        &self,
+        env: &str,
+        body: Bytes,
+        current: Option<&CurrentState>,
+        meta: &VersionMeta,
+    ) -> Result<()> {
+        let key = state_key(env);
+        let replaced = match current {
+            None => self.store.create(&key, body.clone()).await.map(|c| c == Created::Created),
+            Some(cur) => match cur.e_tag.as_deref() {
+                Some(e_tag) => match self.store.put_if_match(&key, body.clone(), e_tag).await {
+                    Ok(ConditionalPut::Written) => Ok(true),
+                    Ok(ConditionalPut::Mismatch) => Ok(false),
+                    Ok(ConditionalPut::Unsupported) => {
+                        self.store.put(&key, body.clone()).await.map(|()| true)
+                    }
+                    Err(e) => Err(e),
+                },
+                None => self.store.put(&key, body.clone()).await.map(|()| true),
+            },
+        };
+        match replaced {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StateError::Conflict(format!(
+                "the current state of env {env} changed while this write was in flight (another writer replaced it), so it was not overwritten; \
+                 version {} was recorded but never became current. Run terraform again to plan against the new state",
+                meta.id
+            ))),
+            // The PUT may have landed and only its answer been lost: look.
+            Err(error) => match self.store.get(&key).await {
+                Ok(Some(now)) if sha256_hex(&now.bytes) == meta.sha256 => {
+                    tracing::warn!(env, error = %error, "the store reported an error, but the state was written");
+                    Ok(())
+                }
+                Ok(_) => Err(StateError::Partial {
+                    error,
+                    changed: format!(
+                        "Version {} was recorded but the current state of env {env} was not replaced (the version is marked never current)",
+                        meta.id
+                    ),
+                }),
+                Err(_) => Err(StateError::Partial {
+                    error,
+                    changed: format!(
+                        "Version {} was recorded; whether the current state of env {env} now points at it is unknown: check `platctl state show --env {env}`",
+                        meta.id
+                    ),
+                }),
+            },
+        }
     }
 
     /// Version the current state if no version holds its exact content yet.
@@ -529,26 +874,56 @@ impl StateStore {
             terraform_version: cur.meta.terraform_version.clone(),
             reason: Some("state written outside platctl; versioned before being replaced".into()),
             rolled_back_from: None,
+            // What it replaced was written outside platctl: unknown.
+            previous: None,
         };
         versions::write_version(&self.store, &meta, cur.bytes.clone()).await
     }
 
-    /// Delete the current state (versions are kept). Refused while another ID holds the lock.
-    pub async fn delete(&self, env: &str, lock_id: Option<&str>, actor: &Actor) -> Result<()> {
+    /// Delete the current state (versions are kept). Needs the lock: `lock_id`
+    /// must hold it, and `actor` must have taken it or be an admin.
+    pub async fn delete(&self, env: &str, lock_id: &str, actor: &Actor) -> Result<()> {
         validate_env(env)?;
-        if let Some(holder) = self.lock_holder(env).await?
-            && Some(holder.id.as_str()) != lock_id
-        {
-            return Err(StateError::Locked { env: env.to_owned(), holder: Box::new(holder) });
+        let _slot = self.writer_slot(env).await;
+        match self.lock_holder(env).await? {
+            None => return Err(StateError::NotLocked { env: env.to_owned() }),
+            Some(holder) if holder.id != lock_id => {
+                return Err(StateError::LockMismatch {
+                    env: env.to_owned(),
+                    given: lock_id.to_owned(),
+                    holder: Box::new(holder),
+                });
+            }
+            Some(holder) if !actor.may_use(&holder) => {
+                return Err(self.not_owner(env, actor, "delete the state under", holder));
+            }
+            Some(_) => {}
         }
         let Some(cur) = self.current(env).await? else {
             return Err(StateError::NotFound(format!("env {env} has no state")));
         };
         self.adopt(env, &cur, actor).await?;
-        self.store.delete(&state_key(env)).await?;
+        if let Err(error) = self.store.delete(&state_key(env)).await {
+            return Err(match self.store.exists(&state_key(env)).await {
+                Ok(true) => error.into(),
+                Ok(false) => StateError::Partial {
+                    error,
+                    changed: format!(
+                        "The state of env {env} was deleted nonetheless (its versions are kept)"
+                    ),
+                },
+                Err(_) => StateError::Partial {
+                    error,
+                    changed: format!(
+                        "Whether the state of env {env} was deleted is unknown: check `platctl state show --env {env}`"
+                    ),
+                },
+            });
+        }
         self.audit(
             AuditEvent::new(Action::StateDelete, Outcome::Success, &actor.name)
                 .env(env)
+                .lock_id(lock_id)
                 .serial(cur.meta.serial)
                 .sha256(&cur.sha256),
         )
@@ -558,9 +933,13 @@ impl StateStore {
 
     // ----- versions and rollback ----------------------------------------
 
-    pub async fn versions(&self, env: &str) -> Result<Vec<VersionMeta>> {
+    /// Every version of `env`, oldest first, each marked current, superseded,
+    /// never current (a write that stopped after recording it) or unknown.
+    pub async fn versions(&self, env: &str) -> Result<Vec<VersionEntry>> {
         validate_env(env)?;
-        versions::list(&self.store, env).await
+        let (metas, current) = tokio::join!(versions::list(&self.store, env), self.current(env));
+        let current_id = current?.map(|c| VersionMeta::make_id(c.meta.serial, &c.sha256));
+        Ok(versions::classify(metas?, current_id.as_deref()))
     }
 
     /// A version's metadata and content; the content's sha256 is verified.
@@ -614,6 +993,7 @@ impl StateStore {
                 target.id, target.lineage, cur.meta.lineage, target.id
             )));
         }
+        // The version's own bytes; only the serial's digits change.
         let rewritten =
             tfstate::with_serial(&body, next_serial).map_err(StateError::InvalidState)?;
         let outcome = self
@@ -648,35 +1028,59 @@ impl StateStore {
     }
 }
 
-/// Decide whether `new` may follow `cur`. `Err("")` means identical (no-op);
-/// `Err(msg)` a refusal.
+/// Decide whether `new` may follow `cur`.
 fn check_succession(
     cur: &StateMeta,
     cur_sha: &str,
     new: &StateMeta,
     new_sha: &str,
     force: bool,
-) -> std::result::Result<(), String> {
+) -> Succession {
     if new_sha == cur_sha {
-        return Err(String::new());
+        return Succession::Identical;
     }
     if force {
-        return Ok(());
+        return Succession::Follows;
     }
     if new.lineage != cur.lineage {
-        return Err(format!(
+        return Succession::Refused(format!(
             "lineage change refused: the stored state has lineage {} but this write has {}. \
              This usually means a state from another configuration; an admin can force it",
             cur.lineage, new.lineage
         ));
     }
     if new.serial <= cur.serial {
-        return Err(format!(
+        return Succession::Refused(format!(
             "serial regression refused: the stored state has serial {} but this write has serial {} \
              (a write must increase the serial; another writer may have written since you read). \
              Refresh with `terraform plan` and retry",
             cur.serial, new.serial
         ));
     }
-    Ok(())
+    Succession::Follows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(serial: u64, lineage: &str) -> StateMeta {
+        StateMeta { version: 4, serial, lineage: lineage.into(), terraform_version: None }
+    }
+
+    #[test]
+    fn succession_is_identical_follows_or_refused() {
+        let cur = meta(5, "L");
+        assert_eq!(check_succession(&cur, "a", &meta(5, "L"), "a", false), Succession::Identical);
+        assert_eq!(check_succession(&cur, "a", &meta(6, "L"), "b", false), Succession::Follows);
+        assert!(matches!(
+            check_succession(&cur, "a", &meta(5, "L"), "b", false),
+            Succession::Refused(m) if m.contains("serial regression")
+        ));
+        assert!(matches!(
+            check_succession(&cur, "a", &meta(6, "X"), "b", false),
+            Succession::Refused(m) if m.contains("lineage change")
+        ));
+        assert_eq!(check_succession(&cur, "a", &meta(1, "X"), "b", true), Succession::Follows);
+    }
 }

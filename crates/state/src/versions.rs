@@ -49,6 +49,83 @@ pub struct VersionMeta {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back_from: Option<String>,
+    /// The id of the version that was current when this one was written
+    /// (`""`: there was no current state). Absent in versions written before
+    /// platctl recorded it. It is what tells a version that became current
+    /// (some later version names it) from one a crash left behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+/// Whether a version ever was the current state, as far as the versions show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    /// It is the current state now.
+    Current,
+    /// It was current, and a later version replaced it.
+    Superseded,
+    /// It never became current: its write stopped after the version was
+    /// recorded (a crash, a store error, or a concurrent writer), and the
+    /// state it meant to replace stayed current or was replaced by another.
+    NeverCurrent,
+    /// The versions cannot tell (it predates `previous`, or the current
+    /// state was deleted after it).
+    Unknown,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Current => "current",
+            VersionStatus::Superseded => "superseded",
+            VersionStatus::NeverCurrent => "never current",
+            VersionStatus::Unknown => "-",
+        }
+    }
+}
+
+/// One row of a version listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionEntry {
+    #[serde(flatten)]
+    pub meta: VersionMeta,
+    pub status: VersionStatus,
+}
+
+/// Mark each version: `current_id` is the id of the current state's content
+/// (`<serial>-<sha12>`), if there is a current state.
+pub(crate) fn classify(metas: Vec<VersionMeta>, current_id: Option<&str>) -> Vec<VersionEntry> {
+    use std::collections::HashSet;
+    let referenced: HashSet<&str> = metas.iter().filter_map(|m| m.previous.as_deref()).collect();
+    let is_current = |m: &VersionMeta| current_id == Some(m.id.as_str());
+    // Predecessors some version actually moved on from: the current one's,
+    // and those of every version a later one replaced.
+    let moved_on: HashSet<&str> = metas
+        .iter()
+        .filter(|m| is_current(m) || referenced.contains(m.id.as_str()))
+        .filter_map(|m| m.previous.as_deref())
+        .collect();
+    let status: Vec<VersionStatus> = metas
+        .iter()
+        .map(|m| {
+            if is_current(m) {
+                VersionStatus::Current
+            } else if referenced.contains(m.id.as_str()) {
+                VersionStatus::Superseded
+            } else {
+                match m.previous.as_deref() {
+                    // Its predecessor is still current, or a sibling written
+                    // over the same predecessor is the one that went on.
+                    Some(p) if current_id == Some(p) || moved_on.contains(p) => {
+                        VersionStatus::NeverCurrent
+                    }
+                    _ => VersionStatus::Unknown,
+                }
+            }
+        })
+        .collect();
+    metas.into_iter().zip(status).map(|(meta, status)| VersionEntry { meta, status }).collect()
 }
 
 impl VersionMeta {
@@ -103,6 +180,32 @@ pub(crate) async fn write_meta(store: &Store, meta: &VersionMeta) -> Result<()> 
     let json = serde_json::to_vec_pretty(meta).map_err(|e| StateError::Corrupt(e.to_string()))?;
     store.create(&meta_key(&meta.env, &meta.id), Bytes::from(json)).await?;
     Ok(())
+}
+
+/// What the versions folder of an env holds besides listed versions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Unlisted {
+    /// Content objects without metadata: (key, size, age in seconds).
+    pub contents: Vec<(String, u64, i64)>,
+    /// Metadata objects without content (never written by platctl; reported only).
+    pub metas: usize,
+}
+
+pub(crate) async fn unlisted(store: &Store, env: &str) -> Result<Unlisted> {
+    let entries = store.list(&format!("{env}/versions")).await?;
+    let metas: std::collections::HashSet<&str> =
+        entries.iter().filter_map(|e| e.key.strip_suffix(".json")).collect();
+    let stems: std::collections::HashSet<&str> =
+        entries.iter().filter_map(|e| e.key.strip_suffix(".tfstate")).collect();
+    let now = OffsetDateTime::now_utc();
+    Ok(Unlisted {
+        contents: entries
+            .iter()
+            .filter(|e| e.key.strip_suffix(".tfstate").is_some_and(|stem| !metas.contains(stem)))
+            .map(|e| (e.key.clone(), e.size, (now - e.last_modified).whole_seconds()))
+            .collect(),
+        metas: metas.iter().filter(|m| !stems.contains(*m)).count(),
+    })
 }
 
 /// All versions of an env, oldest first (by creation time, then serial).

@@ -19,7 +19,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::signer::Signer;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use tokio::sync::OnceCell;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +37,12 @@ pub enum StoreError {
          SeaweedFS, MinIO, AWS S3) or fix the proxy in front of it"
     )]
     Unsafe { store: String, key: String },
-    #[error("store {store}: {op} {key}: {source}")]
-    Backend {
-        store: String,
-        op: &'static str,
-        key: String,
-        #[source]
-        source: object_store::Error,
-    },
+    /// The store answered with an error or could not be reached. `message` is
+    /// the error chain with every URL replaced by `<url>`: a presigned URL
+    /// carries a credential and a signature, and even a plain one does not
+    /// belong in a response or a log line.
+    #[error("store {store}: {op} {key}: {message}")]
+    Backend { store: String, op: &'static str, key: String, message: String },
     #[error("cannot create local store directory {path}: {source}")]
     LocalDir {
         path: PathBuf,
@@ -86,6 +84,25 @@ pub enum Created {
     AlreadyExists,
 }
 
+/// What a HEAD found: the object's size and version, without its content.
+#[derive(Debug, Clone)]
+pub struct ObjectMeta {
+    pub size: u64,
+    pub e_tag: Option<String>,
+    pub last_modified: time::OffsetDateTime,
+}
+
+/// Result of a write conditional on the object's ETag (`If-Match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionalPut {
+    Written,
+    /// The object changed (or is gone) since the ETag was taken: nothing was written.
+    Mismatch,
+    /// This store cannot write conditionally (a file store, or an S3 store whose
+    /// probe showed it ignores `If-Match` on PUT): nothing was sent.
+    Unsupported,
+}
+
 /// Result of a delete conditional on the object's ETag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionalDelete {
@@ -105,6 +122,10 @@ pub struct ProbeReport {
     /// Whether a DELETE with a stale `If-Match` ETag is refused. Optional:
     /// without it an unlock reads the lock to check its ID before deleting.
     pub conditional_delete_enforced: bool,
+    /// Whether a PUT with a stale `If-Match` ETag is refused (and one with the
+    /// current ETag accepted). Optional: without it, state writes are
+    /// serialised per env only inside one process.
+    pub conditional_update_enforced: bool,
     pub probe_key: String,
     pub elapsed_ms: u64,
 }
@@ -126,6 +147,7 @@ pub struct Store {
 #[derive(Debug, Clone, Copy)]
 struct Capabilities {
     conditional_delete: bool,
+    conditional_update: bool,
 }
 
 impl fmt::Debug for Store {
@@ -279,7 +301,17 @@ impl Store {
     }
 
     fn backend(&self, op: &'static str, key: &str, source: object_store::Error) -> StoreError {
-        StoreError::Backend { store: self.display.clone(), op, key: key.to_owned(), source }
+        self.failure(op, key, &error_chain(&source))
+    }
+
+    /// A [`StoreError::Backend`] whose message can never carry a URL.
+    fn failure(&self, op: &'static str, key: &str, message: &str) -> StoreError {
+        StoreError::Backend {
+            store: self.display.clone(),
+            op,
+            key: key.to_owned(),
+            message: strip_urls(message),
+        }
     }
 
     /// Read an object; `None` when it does not exist.
@@ -302,10 +334,20 @@ impl Store {
 
     /// Whether an object exists (a HEAD: no body is transferred).
     pub async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.head(key).await?.is_some())
+    }
+
+    /// An object's size and version (a HEAD: no body is transferred); `None`
+    /// when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
         let path = self.path(key)?;
         match self.inner.head(&path).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Ok(meta) => Ok(Some(ObjectMeta {
+                size: meta.size,
+                e_tag: meta.e_tag,
+                last_modified: to_time(meta.last_modified),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.backend("head", key, e)),
         }
     }
@@ -343,6 +385,48 @@ impl Store {
         }
     }
 
+    /// Replace an object only if its ETag is still `e_tag` (`If-Match`), in one
+    /// request. Only on a store whose probe showed it honours the header;
+    /// otherwise [`ConditionalPut::Unsupported`] and nothing is sent.
+    pub async fn put_if_match(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        e_tag: &str,
+    ) -> Result<ConditionalPut> {
+        if !self.conditional_update() {
+            return Ok(ConditionalPut::Unsupported);
+        }
+        self.send_put_if_match(key, bytes, e_tag).await.map(|(outcome, _)| outcome)
+    }
+
+    /// The conditional PUT itself, with no capability check (the probe uses it).
+    async fn send_put_if_match(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        e_tag: &str,
+    ) -> Result<(ConditionalPut, Option<String>)> {
+        if self.s3.is_none() {
+            return Ok((ConditionalPut::Unsupported, None));
+        }
+        let path = self.path(key)?;
+        let version = UpdateVersion { e_tag: Some(e_tag.to_owned()), version: None };
+        let opts = PutOptions { mode: PutMode::Update(version), ..PutOptions::default() };
+        match self.inner.put_opts(&path, PutPayload::from_bytes(bytes), opts).await {
+            Ok(result) => Ok((ConditionalPut::Written, result.e_tag)),
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => Ok((ConditionalPut::Mismatch, None)),
+            Err(e) => Err(self.backend("put", key, e)),
+        }
+    }
+
+    /// Whether [`Store::put_if_match`] is available (known once the probe ran).
+    pub fn conditional_update(&self) -> bool {
+        self.probed.get().is_some_and(|c| c.conditional_update)
+    }
+
     /// Delete an object only if its ETag is still `e_tag` (`If-Match`), in one
     /// request. Only on a store whose probe showed it honours the header;
     /// otherwise [`ConditionalDelete::Unsupported`] and nothing is sent.
@@ -360,6 +444,8 @@ impl Store {
         let path = self.path(key)?;
         // object_store has no conditional DELETE; a presigned URL carries the
         // signature and the If-Match header rides along unsigned.
+        // The URL carries a credential and a signature: it never goes into an
+        // error (reqwest's errors name their URL, hence `without_url`).
         let url = s3
             .signed_url(http::Method::DELETE, &path, std::time::Duration::from_secs(60))
             .await
@@ -373,7 +459,8 @@ impl Store {
                     builder = builder.tls_certs_only(std::iter::empty());
                 }
                 let client = builder.build().map_err(|e| {
-                    self.http_error("delete", key, format!("cannot build the HTTP client: {e}"))
+                    let e = e.without_url();
+                    self.failure("delete", key, &format!("cannot build the HTTP client: {e}"))
                 })?;
                 http.get_or_init(|| client)
             }
@@ -383,23 +470,19 @@ impl Store {
             .header(reqwest::header::IF_MATCH, e_tag)
             .send()
             .await
-            .map_err(|e| self.http_error("delete", key, e.to_string()))?;
+            .map_err(|e| self.failure("delete", key, &error_chain(&e.without_url())))?;
         match response.status().as_u16() {
             200..=299 => Ok(ConditionalDelete::Deleted),
             404 | 412 => Ok(ConditionalDelete::Mismatch),
             status => {
                 let body = response.text().await.unwrap_or_default();
-                Err(self.http_error(
+                Err(self.failure(
                     "delete",
                     key,
-                    format!("HTTP {status}: {}", body.chars().take(300).collect::<String>()),
+                    &format!("HTTP {status}: {}", body.chars().take(300).collect::<String>()),
                 ))
             }
         }
-    }
-
-    fn http_error(&self, op: &'static str, key: &str, message: String) -> StoreError {
-        self.backend(op, key, object_store::Error::Generic { store: "S3", source: message.into() })
     }
 
     /// Whether [`Store::delete_if_match`] is available (known once the probe ran).
@@ -446,26 +529,37 @@ impl Store {
         Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).collect())
     }
 
-    /// Prove that the store refuses a second create of the same key.
-    /// Always talks to the store; see [`Store::ensure_conditional_create`] for the cached form.
+    /// Prove that the store refuses a second create of the same key, and find
+    /// out whether it also refuses a PUT and a DELETE whose `If-Match` ETag is
+    /// stale. Always talks to the store; see
+    /// [`Store::ensure_conditional_create`] for the cached form.
     pub async fn probe(&self) -> Result<ProbeReport> {
+        const STALE: &str = "\"00000000000000000000000000000000\"";
         let started = std::time::Instant::now();
         let key = format!("_platctl/probe/{}", uuid::Uuid::new_v4());
         let (first, e_tag) = self.create_tagged(&key, Bytes::from_static(b"first")).await?;
         let second = self.create(&key, Bytes::from_static(b"second")).await;
-        // A DELETE with a stale ETag must be refused; the one with the right
-        // ETag then cleans up (and proves the object survived the refusal).
         let mut cleaned_up = false;
-        let conditional_delete = match (&second, e_tag) {
-            (Ok(_), Some(e_tag)) if self.s3.is_some() => {
-                let stale =
-                    self.send_delete_if_match(&key, "\"00000000000000000000000000000000\"").await;
-                let right = self.send_delete_if_match(&key, &e_tag).await;
-                cleaned_up = matches!(right, Ok(ConditionalDelete::Deleted));
-                matches!(stale, Ok(ConditionalDelete::Mismatch)) && cleaned_up
-            }
-            _ => false,
-        };
+        let (mut conditional_update, mut conditional_delete) = (false, false);
+        if let (Ok(_), Some(e_tag)) = (&second, e_tag)
+            && self.s3.is_some()
+        {
+            // A PUT with a stale ETag must be refused, one with the right ETag
+            // accepted (which also proves the object survived the refusal).
+            let stale = self.send_put_if_match(&key, Bytes::from_static(b"stale"), STALE).await;
+            let right = self.send_put_if_match(&key, Bytes::from_static(b"third"), &e_tag).await;
+            conditional_update = matches!(stale, Ok((ConditionalPut::Mismatch, _)))
+                && matches!(right, Ok((ConditionalPut::Written, Some(_))));
+            let e_tag = match right {
+                Ok((ConditionalPut::Written, Some(new))) => new,
+                _ => self.head(&key).await?.and_then(|m| m.e_tag).unwrap_or(e_tag),
+            };
+            // The same for DELETE; the one with the right ETag cleans up.
+            let stale = self.send_delete_if_match(&key, STALE).await;
+            let right = self.send_delete_if_match(&key, &e_tag).await;
+            cleaned_up = matches!(right, Ok(ConditionalDelete::Deleted));
+            conditional_delete = matches!(stale, Ok(ConditionalDelete::Mismatch)) && cleaned_up;
+        }
         // Clean up whatever happened before judging.
         let cleanup = if cleaned_up { Ok(()) } else { self.delete(&key).await };
         let second = second?;
@@ -475,6 +569,7 @@ impl Store {
             store: self.display.clone(),
             conditional_create_enforced: enforced,
             conditional_delete_enforced: enforced && conditional_delete,
+            conditional_update_enforced: enforced && conditional_update,
             probe_key: key,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
@@ -486,8 +581,16 @@ impl Store {
             .get_or_try_init(|| async {
                 let report = self.probe().await?;
                 if report.conditional_create_enforced {
-                    tracing::debug!(store = %self.display, conditional_delete = report.conditional_delete_enforced, "conditional create enforced");
-                    Ok(Capabilities { conditional_delete: report.conditional_delete_enforced })
+                    tracing::debug!(
+                        store = %self.display,
+                        conditional_delete = report.conditional_delete_enforced,
+                        conditional_update = report.conditional_update_enforced,
+                        "conditional create enforced"
+                    );
+                    Ok(Capabilities {
+                        conditional_delete: report.conditional_delete_enforced,
+                        conditional_update: report.conditional_update_enforced,
+                    })
                 } else {
                     Err(StoreError::Unsafe { store: self.display.clone(), key: report.probe_key })
                 }
@@ -501,4 +604,61 @@ fn to_time(t: chrono::DateTime<chrono::Utc>) -> time::OffsetDateTime {
     let nanos = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// An error and its sources, each once, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let m = inner.to_string();
+        if !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = inner.source();
+    }
+    out
+}
+
+/// Replace every `http://` or `https://` URL in `text` by `<url>`. Store
+/// errors name the request they failed on; its URL may be presigned (a
+/// credential and a signature in the query), and none belongs in a response
+/// or a log line. The store itself is named by its `s3://` URL instead.
+pub fn strip_urls(text: &str) -> String {
+    // ASCII lowercasing keeps every byte offset, so offsets found in `lower` cut `text`.
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(start) =
+        ["http://", "https://"].iter().filter_map(|s| lower[pos..].find(s)).min().map(|i| pos + i)
+    {
+        out.push_str(&text[pos..start]);
+        out.push_str("<url>");
+        pos = text[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '<' | '>'))
+            .map_or(text.len(), |end| start + end);
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_never_survive_an_error_message() {
+        let presigned = "error sending request for url (http://127.0.0.1:8333/b/k.tflock?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101&X-Amz-Signature=abc123): connection closed";
+        let clean = strip_urls(presigned);
+        assert_eq!(clean, "error sending request for url (<url>): connection closed");
+        assert_eq!(
+            strip_urls("Error performing PUT HTTPS://x.example/a in 3ms, then https://y/b"),
+            "Error performing PUT <url> in 3ms, then <url>"
+        );
+        assert_eq!(
+            strip_urls("no url here: s3://bucket/prefix"),
+            "no url here: s3://bucket/prefix"
+        );
+    }
 }

@@ -46,15 +46,32 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Resolve `--store` (already defaulted from $PLATCTL_STORE by clap) to a URL.
-pub fn store_url(args: &StoreArgs) -> String {
+/// The embedded default lives in the repository; outside one there is no
+/// default, rather than a store silently created in whatever directory the
+/// command ran in.
+pub fn store_url(args: &StoreArgs) -> anyhow::Result<String> {
     match &args.store {
-        Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
-        _ => format!("file://{}", repo_root().join(".platctl/store").display()),
+        Some(url) if !url.trim().is_empty() => Ok(url.trim().to_owned()),
+        _ => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            let Some(root) = cwd.ancestors().find(|d| d.join(".git").exists()) else {
+                return Err(crate::exit::coded(
+                    crate::exit::USAGE,
+                    format!(
+                        "no --store given and {} is not inside a git repository, so there is no default store \
+                         (the default is .platctl/store at the repository root). Pass --store URL or set PLATCTL_STORE \
+                         (file:///abs/path or s3://bucket/prefix)",
+                        cwd.display()
+                    ),
+                ));
+            };
+            Ok(format!("file://{}", root.join(".platctl/store").display()))
+        }
     }
 }
 
 pub fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
-    let url = store_url(args);
+    let url = store_url(args)?;
     Store::open(&url).with_context(|| format!("cannot open store {url}"))
 }
 

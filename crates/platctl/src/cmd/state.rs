@@ -59,20 +59,15 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
         StateCommand::Versions { store, env, output: format } => {
             let (state, _) = super::open_state(&store)?;
             let versions = state.versions(&env).await?;
-            let current = state.current(&env).await?.map(|c| c.sha256);
             match format {
                 Format::Json => output::print_json(&versions)?,
                 Format::Table => {
                     let rows: Vec<Vec<String>> = versions
                         .iter()
-                        .map(|v| {
-                            let mark = if current.as_deref() == Some(v.sha256.as_str()) {
-                                "*"
-                            } else {
-                                ""
-                            };
+                        .map(|entry| {
+                            let v = &entry.meta;
                             vec![
-                                format!("{}{mark}", v.id),
+                                v.id.clone(),
                                 v.serial.to_string(),
                                 v.created
                                     .replace_nanosecond(0)
@@ -85,13 +80,14 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                                 v.size.to_string(),
                                 v.source.as_str().to_owned(),
                                 v.actor.clone(),
+                                entry.status.as_str().to_owned(),
                             ]
                         })
                         .collect();
                     print!(
                         "{}",
                         output::table(
-                            &["ID (* = current)", "SERIAL", "CREATED", "BYTES", "SOURCE", "ACTOR"],
+                            &["ID", "SERIAL", "CREATED", "BYTES", "SOURCE", "ACTOR", "STATUS"],
                             &rows
                         )
                     );
@@ -230,6 +226,50 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(exit::OK))
         }
         StateCommand::Serve(args) => serve(args).await,
+        StateCommand::Gc { store, env, min_age, dry_run, output: format } => {
+            let min_age = parse_age(&min_age).map_err(|e| exit::coded(exit::USAGE, e))?;
+            let (state, audit) = super::open_state(&store)?;
+            output::progress(format!(
+                "{} unlisted version content older than {} in {}{}",
+                if dry_run { "looking for" } else { "removing" },
+                age(i64::try_from(min_age.as_secs()).unwrap_or(i64::MAX)),
+                state.store(),
+                env.as_deref().map(|e| format!(" (env {e})")).unwrap_or_default()
+            ));
+            let report = state.gc(env.as_deref(), min_age, dry_run, &operator()).await?;
+            match format {
+                Format::Json => output::print_json(&report)?,
+                Format::Table => {
+                    let verb = if dry_run { "would remove" } else { "removed" };
+                    for e in &report.envs {
+                        let bytes: u64 = e.removed.iter().map(|o| o.size).sum();
+                        let mut line = format!(
+                            "{}: {verb} {} object(s), {bytes} bytes; kept {} younger than --min-age",
+                            e.env,
+                            e.removed.len(),
+                            e.too_young
+                        );
+                        if e.metadata_without_content > 0 {
+                            line.push_str(&format!(
+                                "; {} version metadata without content (left alone)",
+                                e.metadata_without_content
+                            ));
+                        }
+                        if let Some(why) = &e.skipped {
+                            line = format!("{}: skipped, {why}", e.env);
+                        }
+                        println!("{line}");
+                    }
+                    if !report.probe_leftovers.is_empty() {
+                        println!("store probe leftovers: {verb} {}", report.probe_leftovers.len());
+                    }
+                }
+            }
+            if !dry_run && report.removed().next().is_some() {
+                output::progress(format!("audit: {}", audit.display()));
+            }
+            Ok(ExitCode::from(exit::OK))
+        }
         StateCommand::Token { name, envs, permissions, output: format } => {
             let perms = permissions
                 .iter()
@@ -262,12 +302,37 @@ pub async fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `90s`, `30m`, `1h`, `2d` (a bare number is seconds).
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("--min-age {text:?} is not a duration: use e.g. 0s, 30m, 1h or 2d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("--min-age {text:?}: unknown unit {unit:?}; use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(scale)))
+}
+
 fn hex_sha256(token: &str) -> String {
     platctl_state::sha256_hex(token.as_bytes())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (state, audit) = super::open_state(&args.store)?;
+    if args.allow_plaintext && !args.listen.ip().is_loopback() {
+        let warning = format!(
+            "--allow-plaintext: serving plain HTTP on {}. Tokens and state cross the network unencrypted unless a proxy in front terminates TLS and this port is reachable only from it",
+            args.listen
+        );
+        eprintln!("{} {warning}", output::paint_error("WARNING:"));
+        tracing::warn!("{warning}");
+    }
     let auth = match &args.tokens {
         Some(path) => AuthMode::Tokens(Tokens::load(path)?),
         None => {
@@ -284,7 +349,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let config = ServerConfig { auth, max_body: args.max_body_mib.saturating_mul(1024 * 1024) };
+    let config = ServerConfig {
+        auth,
+        max_body: usize::try_from(args.max_body_mib.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX),
+        read_timeout: Duration::from_secs(args.read_timeout),
+        max_connections_per_client: usize::try_from(args.max_connections_per_client)
+            .unwrap_or(usize::MAX),
+        allow_plaintext: args.allow_plaintext,
+        ..ServerConfig::default()
+    };
     let running = platctl_backend::start(state.clone(), config, args.listen, tls).await?;
     output::progress(format!(
         "serving Terraform's http backend for {} at {scheme}://{}/v1/state/<env> (audit: {})",
@@ -297,7 +371,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {}
         _ = sigterm.recv() => {}
     }
-    output::progress("shutting down: finishing in-flight requests");
+    output::progress("shutting down: finishing in-flight requests, auditing denied attempts");
     running.shutdown(Duration::from_secs(30)).await?;
     Ok(ExitCode::from(exit::OK))
 }

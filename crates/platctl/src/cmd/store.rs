@@ -9,7 +9,7 @@ pub async fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Probe { store, output: format } => {
             let store = super::open_store(&store)?;
             output::progress(format!(
-                "probing {store}: two create-only writes of one key, then deletes conditional on its ETag"
+                "probing {store}: two create-only writes of one key, then writes and deletes conditional on its ETag"
             ));
             let report = store.probe().await?;
             match format {
@@ -25,8 +25,13 @@ pub async fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
                     } else {
                         "not enforced (or not available): an unlock reads the lock and checks its ID before deleting"
                     };
+                    let update = if report.conditional_update_enforced {
+                        "enforced: a PUT with a stale If-Match ETag was refused; the current state is replaced only if it is still the one a write read"
+                    } else {
+                        "not enforced (or not available): state writes are serialised per env within one server process only"
+                    };
                     println!(
-                        "store: {}\nconditional create: {verdict}\nconditional delete: {delete}\nelapsed: {} ms",
+                        "store: {}\nconditional create: {verdict}\nconditional delete: {delete}\nconditional update: {update}\nelapsed: {} ms",
                         report.store, report.elapsed_ms
                     );
                 }

@@ -18,9 +18,9 @@ pub async fn run(args: TfArgs) -> anyhow::Result<ExitCode> {
             let sink = super::audit::sink(&audit)?;
             (Backend::Remote { url: url.clone() }, audit, sink)
         }
-        None if super::store_url(&args.store).starts_with("s3://") => {
+        None if super::store_url(&args.store).is_ok_and(|u| u.starts_with("s3://")) => {
             // Building the S3 client takes a few milliseconds: do it while terraform starts.
-            let url = super::store_url(&args.store);
+            let url = super::store_url(&args.store)?;
             let audit = super::audit_path_beside(&args.store, None);
             output::progress(format!(
                 "env {}: state in {url} through an in-process backend",

@@ -1,64 +1,11 @@
 //! A store that ignores If-None-Match is refused: a proxy in front of
 //! SeaweedFS strips the header, so a second create succeeds silently.
-//! A store that only ignores If-Match on DELETE is still safe to lock on:
-//! unlock then reads the lock and checks its ID before deleting.
+//! A store that only ignores If-Match is still safe to lock on: unlock then
+//! reads the lock and checks its ID before deleting, and writes are
+//! serialised within the process (no conditional PUT of the current state).
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
-
+use crate::state_s3_proxy::S3Proxy;
 use crate::support::*;
-
-#[derive(Clone)]
-struct Proxy {
-    upstream: String,
-    strip: &'static [&'static str],
-}
-
-async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
-    let upstream = proxy.upstream;
-    let client = reqwest::Client::new();
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
-    let url =
-        format!("{upstream}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let mut builder = client.request(method, url);
-    for (name, value) in req.headers() {
-        // The whole point: drop the precondition headers.
-        if proxy.strip.contains(&name.as_str()) || name == "host" {
-            continue;
-        }
-        builder = builder.header(name.as_str(), value.as_bytes());
-    }
-    let body = axum::body::to_bytes(req.into_body(), usize::MAX).await.expect("body");
-    let resp = builder.body(body).send().await.expect("upstream");
-    let mut out = Response::builder().status(resp.status().as_u16());
-    for (name, value) in resp.headers() {
-        out = out.header(name.as_str(), value.as_bytes());
-    }
-    out.body(Body::from(resp.bytes().await.expect("upstream body"))).expect("response")
-}
-
-fn start_proxy(strip: &'static [&'static str]) -> (SocketAddr, std::thread::JoinHandle<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
-    let upstream = s3_endpoint();
-    let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(forward).with_state(Proxy { upstream, strip });
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    (addr, handle)
-}
 
 #[test]
 fn store_that_ignores_if_none_match_is_refused() {
@@ -72,8 +19,8 @@ fn store_that_ignores_if_none_match_is_refused() {
         true
     );
 
-    let (proxy, _thread) = start_proxy(&["if-none-match", "if-match"]);
-    let liar = TestStore::s3_at("probe-bad", &format!("http://{proxy}"));
+    let proxy = S3Proxy::stripping(&["if-none-match", "if-match"]);
+    let liar = proxy.store("probe-bad");
     let probe = run(liar.platctl().args(["store", "probe"]));
     assert_eq!(
         probe.status.code(),
@@ -122,13 +69,14 @@ fn conditional_delete_is_probed_and_unlock_falls_back_without_it() {
         .platctl()
         .args(["store", "probe", "--output", "json"]))));
     assert_eq!(honest["conditional_delete_enforced"], true, "{honest}");
+    assert_eq!(honest["conditional_update_enforced"], true, "SeaweedFS honours If-Match on PUT");
     let file =
         json(&ok(run(TestStore::file().platctl().args(["store", "probe", "--output", "json"]))));
     assert_eq!(file["conditional_delete_enforced"], false, "{file}");
 
     // A proxy that drops only If-Match: creates are still safe, deletes are unconditional.
-    let (proxy, _thread) = start_proxy(&["if-match"]);
-    let store = TestStore::s3_at("probe-no-if-match", &format!("http://{proxy}"));
+    let proxy = S3Proxy::stripping(&["if-match"]);
+    let store = proxy.store("probe-no-if-match");
     let probe = run(store.platctl().args(["store", "probe", "--output", "json"]));
     assert_eq!(probe.status.code(), Some(0), "locking stays allowed:\n{}", stderr(&probe));
     let report = json(&probe);
@@ -136,6 +84,10 @@ fn conditional_delete_is_probed_and_unlock_falls_back_without_it() {
     assert_eq!(
         report["conditional_delete_enforced"], false,
         "a DELETE that ignores If-Match is detected: {report}"
+    );
+    assert_eq!(
+        report["conditional_update_enforced"], false,
+        "a PUT that ignores If-Match is detected: {report}"
     );
     let table = stdout(&ok(run(store.platctl().args(["store", "probe"]))));
     assert!(table.contains("conditional delete: not enforced"), "{table}");

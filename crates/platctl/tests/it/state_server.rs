@@ -1,6 +1,6 @@
 //! `platctl state serve`: the auth matrix, bad input, metrics and TLS.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use base64::Engine;
 use md5::Digest;
@@ -8,9 +8,12 @@ use md5::Digest;
 use crate::state_crash::{free_port, http_with, state_json};
 use crate::support::*;
 
-struct Server {
-    child: Child,
-    port: u16,
+/// A running `platctl state serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    /// Its stderr (logs), kept in a file.
+    pub log: tempfile::NamedTempFile,
 }
 
 impl Drop for Server {
@@ -20,75 +23,108 @@ impl Drop for Server {
     }
 }
 
-fn serve(store: &TestStore, extra: &[&str]) -> Server {
+impl Server {
+    /// Stop it the way an operator does (SIGTERM: graceful shutdown, which
+    /// also writes the denied attempts not yet audited) and wait.
+    pub fn stop(mut self) {
+        kill(self.child.id(), "TERM");
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+pub fn serve(store: &TestStore, extra: &[&str]) -> Server {
     let port = free_port();
+    let log = tempfile::NamedTempFile::new().expect("log");
     let child = store
         .platctl()
         .args(["state", "serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
-        .stderr(Stdio::null())
+        .stderr(log.reopen().expect("log"))
         .spawn()
         .expect("serve");
     wait_for(20, || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
         .expect("server listening");
-    Server { child, port }
+    Server { child, port, log }
 }
 
-struct Tokens {
-    admin: String,
-    writer: String,
-    reader: String,
-    other_env: String,
-    file: tempfile::NamedTempFile,
+pub struct Tokens {
+    pub admin: String,
+    pub writer: String,
+    pub reader: String,
+    pub other_env: String,
+    /// read + write on staging, no lock permission.
+    pub write_only: String,
+    /// lock on staging only.
+    pub lock_only: String,
+    pub file: tempfile::NamedTempFile,
 }
 
-fn sha(s: &str) -> String {
+impl Tokens {
+    pub fn path(&self) -> &str {
+        self.file.path().to_str().expect("path")
+    }
+}
+
+pub fn sha(s: &str) -> String {
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
 
 /// Tokens made at run time (none is committed).
-fn tokens() -> Tokens {
+pub fn tokens() -> Tokens {
     let mk = |name: &str| format!("plt_test_{name}_{}", std::process::id());
-    let (admin, writer, reader, other_env) = (mk("admin"), mk("writer"), mk("reader"), mk("other"));
+    let t = Tokens {
+        admin: mk("admin"),
+        writer: mk("writer"),
+        reader: mk("reader"),
+        other_env: mk("other"),
+        write_only: mk("write_only"),
+        lock_only: mk("lock_only"),
+        file: tempfile::NamedTempFile::new().expect("tokens file"),
+    };
     let yaml = format!(
         "tokens:\n\
          - {{name: admin, sha256: \"{}\", envs: [\"*\"], permissions: [admin]}}\n\
          - {{name: ci-staging, sha256: \"{}\", envs: [staging], permissions: [read, write, lock]}}\n\
          - {{name: viewer, sha256: \"{}\", envs: [staging], permissions: [read]}}\n\
-         - {{name: ci-prod, sha256: \"{}\", envs: [production], permissions: [read, write, lock]}}\n",
-        sha(&admin),
-        sha(&writer),
-        sha(&reader),
-        sha(&other_env)
+         - {{name: ci-prod, sha256: \"{}\", envs: [production], permissions: [read, write, lock]}}\n\
+         - {{name: pusher, sha256: \"{}\", envs: [staging], permissions: [read, write]}}\n\
+         - {{name: locker, sha256: \"{}\", envs: [staging], permissions: [lock]}}\n",
+        sha(&t.admin),
+        sha(&t.writer),
+        sha(&t.reader),
+        sha(&t.other_env),
+        sha(&t.write_only),
+        sha(&t.lock_only),
     );
-    let file = tempfile::NamedTempFile::new().expect("tokens file");
-    std::fs::write(file.path(), yaml).expect("write tokens");
-    Tokens { admin, writer, reader, other_env, file }
+    std::fs::write(t.file.path(), yaml).expect("write tokens");
+    t
 }
 
-fn basic(token: &str) -> String {
+pub fn basic(token: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("platctl:{token}"))
     )
 }
 
-fn req(port: u16, method: &str, path: &str, body: &[u8], token: Option<&str>) -> (u16, String) {
+pub fn req(port: u16, method: &str, path: &str, body: &[u8], token: Option<&str>) -> (u16, String) {
     match token {
         Some(t) => {
-            let auth = match t.strip_prefix("bearer:") {
-                Some(bearer) => format!("Bearer {bearer}"),
-                None => basic(t),
-            };
+            let auth =
+                t.strip_prefix("bearer:").map_or_else(|| basic(t), |b| format!("Bearer {b}"));
             http_with(port, method, path, body, &[("Authorization", &auth)])
         }
         None => http_with(port, method, path, body, &[]),
     }
 }
 
-const LOCK_A: &str = r#"{"ID":"lock-a","Operation":"OperationTypeApply","Who":"ci@runner","Version":"1.11.4","Created":"2026-11-25T10:00:00Z","Path":""}"#;
+pub const LOCK_A: &str = r#"{"ID":"lock-a","Operation":"OperationTypeApply","Who":"ci@runner","Version":"1.11.4","Created":"2026-11-25T10:00:00Z","Path":""}"#;
 
-fn snapshot(store: &TestStore) -> (usize, serde_json::Value, Vec<serde_json::Value>) {
+pub fn snapshot(store: &TestStore) -> (usize, serde_json::Value, Vec<serde_json::Value>) {
     let versions = store.versions("staging");
     let list = json(&ok(run(store.platctl().args(["state", "list", "--output", "json"]))));
     let mut cur = list
@@ -106,7 +142,7 @@ fn snapshot(store: &TestStore) -> (usize, serde_json::Value, Vec<serde_json::Val
 fn auth_matrix() {
     let store = TestStore::file();
     let t = tokens();
-    let s = serve(&store, &["--tokens", t.file.path().to_str().expect("path")]);
+    let s = serve(&store, &["--tokens", t.path()]);
     let p = s.port;
     let admin = Some(t.admin.as_str());
 
@@ -221,13 +257,22 @@ fn auth_matrix() {
     // Force-unlock (empty UNLOCK) is admin only, and audited.
     assert_eq!(req(p, "UNLOCK", "/v1/state/staging", b"", Some(&t.writer)).0, 403);
     assert_eq!(req(p, "UNLOCK", "/v1/state/staging", b"", admin).0, 200);
-    assert_eq!(req(p, "DELETE", "/v1/state/staging", b"", admin).0, 200);
+    // Deleting the state needs admin and the lock.
+    assert_eq!(req(p, "DELETE", "/v1/state/staging", b"", admin).0, 409);
+    assert_eq!(req(p, "LOCK", "/v1/state/staging", LOCK_A.as_bytes(), admin).0, 200);
+    assert_eq!(req(p, "DELETE", "/v1/state/staging?ID=lock-a", b"", admin).0, 200);
+    assert_eq!(req(p, "UNLOCK", "/v1/state/staging", LOCK_A.as_bytes(), admin).0, 200);
     assert_eq!(req(p, "GET", "/v1/state/staging", b"", admin).0, 404);
     assert!(!store.versions("staging").is_empty(), "versions survive a delete");
 
+    // Denied attempts are audited in aggregate, at the latest at shutdown.
+    s.stop();
     let events = store.audit_events();
     let force = events.iter().filter(|e| e["action"] == "force_unlock").collect::<Vec<_>>();
-    assert!(force.iter().any(|e| e["outcome"] == "denied"), "the denied force-unlock is audited");
+    assert!(
+        force.iter().any(|e| e["outcome"] == "denied" && e["actor"] == "ci-staging"),
+        "the denied force-unlock is audited, naming the token's principal: {force:#?}"
+    );
     assert!(force.iter().any(|e| e["outcome"] == "success" && e["actor"] == "admin"));
     let log = std::fs::read_to_string(&store.audit).expect("audit");
     for secret in [&t.admin, &t.writer, &t.reader, &t.other_env] {
@@ -250,7 +295,7 @@ fn bad_input_is_refused_with_a_clear_message_and_writes_nothing() {
 
     let good_md5 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
     let next = state_json(6, "L", 2);
-    // (name, path, body, headers, expected status, expected body text)
+    // (name, path, body, headers, expected status, what the message names)
     type Case<'a> = (&'a str, String, Vec<u8>, Vec<(&'a str, String)>, u16, &'a str);
     let cases: Vec<Case<'_>> = vec![
         (
