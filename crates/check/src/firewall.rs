@@ -209,7 +209,7 @@ fn rules(
         let values = |name: &str| -> BTreeSet<String> {
             let Some(a) = attr(content, name) else { return BTreeSet::new() };
             match a.value.as_array() {
-                Some(items) => items.iter().flat_map(|i| resolve(i)).collect(),
+                Some(items) => items.iter().flat_map(&resolve).collect(),
                 None => resolve(&a.value),
             }
         };

@@ -162,11 +162,11 @@ thread_local! {
 }
 
 fn nonzero_u64() -> u64 {
-    IDS.with_borrow_mut(|rng| rand::Rng::random::<u64>(rng)) | 1
+    IDS.with_borrow_mut(rand::Rng::random::<u64>) | 1
 }
 
 fn nonzero_u128() -> u128 {
-    IDS.with_borrow_mut(|rng| rand::Rng::random::<u128>(rng)) | 1
+    IDS.with_borrow_mut(rand::Rng::random::<u128>) | 1
 }
 
 /// Measures every request under its route template and runs it with its

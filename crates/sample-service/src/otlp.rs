@@ -361,10 +361,14 @@ fn varint_len(v: u64) -> usize {
 /// Writes `ExportTraceServiceRequest` bodies; the resource and scope are
 /// encoded once, and so are the method and route attributes of each route
 /// (they are the same `&'static str`s on every span).
+/// (key pointer, value pointer, value length) of a `&'static str` pair: the cache key of
+/// an encoded constant attribute.
+type ConstantKey = (usize, usize, usize);
+
 struct Encoder {
     resource: Vec<u8>,
     scope: Vec<u8>,
-    constant_attributes: std::cell::RefCell<Vec<((usize, usize, usize), Vec<u8>)>>,
+    constant_attributes: std::cell::RefCell<Vec<(ConstantKey, Vec<u8>)>>,
 }
 
 impl Encoder {
