@@ -71,9 +71,16 @@ const STAGING_WITHOUT_DEFAULT_DENY: &[(&str, &str, &str)] = &[
         "  name: default-deny-all\n  namespace: elsewhere",
     ),
     (
-        "deploy/platform/policies/global-default-deny.yaml",
-        "\"argocd\", ",
-        "\"argocd\", \"staging\", ",
+        "deploy/platform/policies/cluster/default-deny.yaml",
+        "{\"kube-system\", ",
+        "{\"kube-system\", \"staging\", ",
+    ),
+    // The cross-environment guardrail selects staging's pods too, which in Calico
+    // denies what no policy allows (end of tier): move it off staging as well.
+    (
+        "deploy/envs/staging/foundation/cross-environment-deny.yaml",
+        "namespaceSelector: platform.io/environment == \"staging\"",
+        "namespaceSelector: platform.io/environment == \"nowhere\"",
     ),
 ];
 
@@ -134,16 +141,16 @@ const CASES: &[Case] = &[
         "FW002",
         &[(
             "infra/terraform/modules/firewall/main.tf",
-            "    ports    = \"179\"",
-            "    ports    = \"1179\"",
+            "    ports       = \"179\"",
+            "    ports       = \"1179\"",
         )],
     ),
     (
         "FW003",
         &[(
             "infra/terraform/modules/firewall/main.tf",
-            "      ipv4     = [var.nodebalancer_cidr]",
-            "      ipv4     = [\"0.0.0.0/0\"]",
+            "      ipv4        = [inbound.value]",
+            "      ipv4        = [\"0.0.0.0/0\"]",
         )],
     ),
     (
@@ -301,18 +308,18 @@ const CASES: &[Case] = &[
                 "          port: 5353\n        - protocol: TCP",
             ),
             (
-                "deploy/platform/policies/global-default-deny.yaml",
-                "\"argocd\", ",
-                "\"argocd\", \"production\", ",
+                "deploy/platform/policies/cluster/default-deny.yaml",
+                "{\"kube-system\", ",
+                "{\"kube-system\", \"production\", ",
             ),
         ],
     ),
     (
         "K8S014",
         &[(
-            "deploy/platform/policies/global-default-deny.yaml",
-            "projectcalico.org/name not in {",
-            "projectcalico.org/name in {",
+            "deploy/platform/policies/cluster/default-deny.yaml",
+            "kubernetes.io/metadata.name not in {",
+            "kubernetes.io/metadata.name in {",
         )],
     ),
     (
@@ -505,7 +512,11 @@ const CASES: &[Case] = &[
     // check_workflows.py
     (
         "GHA001",
-        &[(".github/workflows/drift.yml", "permissions:\n  contents: read\n  issues: write\n", "")],
+        &[(
+            ".github/workflows/drift.yml",
+            "permissions:\n  contents: read\n  issues: write\n",
+            "permissions: write-all\n",
+        )],
     ),
     (
         "GHA002",

@@ -426,13 +426,9 @@ fn mutation_without_the_cluster_wide_dns_rule_new_namespaces_cannot_resolve() {
         }
     }
     let report = run_check(&objects);
-    // Namespaces with their own DNS allow keep it; the new namespace and
-    // openbao (whose policies come with OpenBao) depend on the cluster rule.
-    assert_eq!(
-        violated(&report),
-        ["open openbao-csi-provider -> coredns", "open new-namespace-probe -> coredns"],
-        "{report}"
-    );
+    // Namespaces with their own DNS allow keep it (openbao's comes with
+    // deploy/platform/openbao); only the new namespace depends on the cluster rule.
+    assert_eq!(violated(&report), ["open new-namespace-probe -> coredns"], "{report}");
 }
 
 /// Teams open their namespaces wide: production admits every namespace's
