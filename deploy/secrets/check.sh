@@ -81,6 +81,8 @@ cat >"$WORK/global.json" <<EOF
  "ci_secret_key":{"sensitive":true,"type":"string","value":"cisecret$RANDOM$RANDOM"},
  "openbao_snapshot_access_key":{"sensitive":true,"type":"string","value":"SNAP$RANDOM"},
  "openbao_snapshot_secret_key":{"sensitive":true,"type":"string","value":"snapsecret$RANDOM$RANDOM"},
+ "read_only_access_key":{"sensitive":true,"type":"string","value":"RO$RANDOM"},
+ "read_only_secret_key":{"sensitive":true,"type":"string","value":"rosecret$RANDOM$RANDOM"},
  "state_bucket":{"sensitive":false,"type":"string","value":"infra-state"}}
 EOF
 exit_is 5 "bootstrap --dry-run writes nothing and exits 5 (values missing)" boot --dry-run --output json
