@@ -71,9 +71,9 @@ const STAGING_WITHOUT_DEFAULT_DENY: &[(&str, &str, &str)] = &[
         "  name: default-deny-all\n  namespace: elsewhere",
     ),
     (
-        "deploy/platform/policies/global-default-deny.yaml",
-        "\"argocd\", ",
-        "\"argocd\", \"staging\", ",
+        "deploy/platform/policies/cluster/default-deny.yaml",
+        "{\"kube-system\", ",
+        "{\"kube-system\", \"staging\", ",
     ),
 ];
 
@@ -134,16 +134,32 @@ const CASES: &[Case] = &[
         "FW002",
         &[(
             "infra/terraform/modules/firewall/main.tf",
-            "    ports    = \"179\"",
-            "    ports    = \"1179\"",
+            "    ports       = \"179\"",
+            "    ports       = \"1179\"",
         )],
     ),
     (
         "FW003",
         &[(
             "infra/terraform/modules/firewall/main.tf",
-            "      ipv4     = [var.nodebalancer_cidr]",
-            "      ipv4     = [\"0.0.0.0/0\"]",
+            "      ipv4        = [inbound.value]",
+            "      ipv4        = [\"0.0.0.0/0\"]",
+        )],
+    ),
+    (
+        "FW002",
+        &[(
+            "infra/terraform/modules/firewall/main.tf",
+            "    label       = \"calico-ipip-out\"\n    description = \"Calico IP-in-IP: pod-to-pod traffic to other nodes (the pair of calico-ipip-in)\"\n    action      = \"ACCEPT\"",
+            "    label       = \"calico-ipip-out\"\n    description = \"Calico IP-in-IP: pod-to-pod traffic to other nodes (the pair of calico-ipip-in)\"\n    action      = \"DROP\"",
+        )],
+    ),
+    (
+        "FW004",
+        &[(
+            "infra/terraform/modules/lke-cluster/main.tf",
+            "      tags = [\"pool:gpu\"]\n\n      firewall_id = var.firewall_id\n",
+            "      tags = [\"pool:gpu\"]\n",
         )],
     ),
     (
@@ -301,18 +317,18 @@ const CASES: &[Case] = &[
                 "          port: 5353\n        - protocol: TCP",
             ),
             (
-                "deploy/platform/policies/global-default-deny.yaml",
-                "\"argocd\", ",
-                "\"argocd\", \"production\", ",
+                "deploy/platform/policies/cluster/default-deny.yaml",
+                "{\"kube-system\", ",
+                "{\"kube-system\", \"production\", ",
             ),
         ],
     ),
     (
         "K8S014",
         &[(
-            "deploy/platform/policies/global-default-deny.yaml",
-            "projectcalico.org/name not in {",
-            "projectcalico.org/name in {",
+            "deploy/platform/policies/cluster/default-deny.yaml",
+            "kubernetes.io/metadata.name not in {",
+            "kubernetes.io/metadata.name in {",
         )],
     ),
     (
