@@ -63,8 +63,15 @@ fn run(root: &Path, only: &[&str]) -> Vec<platctl_check::Finding> {
 /// no credential-shaped literal sits in this file.
 type Case = (&'static str, &'static [(&'static str, &'static str, &'static str)]);
 
-/// Staging's own default deny moved away, and staging excluded from the cluster-wide one.
+/// Staging's own default deny moved away, staging excluded from the cluster-wide one, and
+/// its cross-environment deny (which, selecting every staging pod in the default tier, also
+/// ends in Calico's end-of-tier deny) aimed elsewhere.
 const STAGING_WITHOUT_DEFAULT_DENY: &[(&str, &str, &str)] = &[
+    (
+        "deploy/envs/staging/foundation/cross-environment-deny.yaml",
+        "  namespaceSelector: platform.io/environment == \"staging\"",
+        "  namespaceSelector: platform.io/environment == \"nowhere\"",
+    ),
     (
         "deploy/envs/staging/foundation/networkpolicies-staging.yaml",
         "  name: default-deny-all\n  namespace: staging",
