@@ -21,12 +21,11 @@ use crate::tf::{Dir, attr, label, line, nested};
 use crate::walk::SourceFile;
 use crate::{Context, Family, Finding, RuleId, finding};
 
-pub const FAMILY: Family =
-    Family {
-        name: "firewall",
-        rules: &[RuleId::Fw001, RuleId::Fw002, RuleId::Fw003, RuleId::Fw004],
-        run: check,
-    };
+pub const FAMILY: Family = Family {
+    name: "firewall",
+    rules: &[RuleId::Fw001, RuleId::Fw002, RuleId::Fw003, RuleId::Fw004],
+    run: check,
+};
 
 /// Akamai's "Network and firewall details" page for LKE.
 pub const LKE_FIREWALL_DOC: &str =

@@ -176,7 +176,9 @@ fn a_schema_folder_without_the_provider_schema_is_a_finding_not_a_pass() {
 
 #[test]
 fn firewall_requirements_cover_both_directions_and_protocols_without_ports() {
-    use platctl_check::firewall::{Direction, LKE_PRIVATE, Peer, Requirement, requirement_findings};
+    use platctl_check::firewall::{
+        Direction, LKE_PRIVATE, Peer, Requirement, requirement_findings,
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let module = dir.path().join("infra/terraform/modules/firewall");
     std::fs::create_dir_all(&module).expect("mkdir");
@@ -290,10 +292,14 @@ fn fw002_every_requirement_has_a_good_and_a_bad_case() {
     use platctl_check::firewall::{LKE_REQUIREMENTS, Peer};
     let all: Vec<String> = LKE_REQUIREMENTS.iter().map(|r| rule_for(r, "ACCEPT", None)).collect();
     assert_eq!(fw002_messages(&all), Vec::<String>::new(), "every rule present: no finding");
-    assert!(LKE_REQUIREMENTS.iter().any(|r| r.protocol == "IPENCAP"
-        && r.direction == platctl_check::firewall::Direction::Inbound));
-    assert!(LKE_REQUIREMENTS.iter().any(|r| r.protocol == "IPENCAP"
-        && r.direction == platctl_check::firewall::Direction::Outbound));
+    assert!(
+        LKE_REQUIREMENTS.iter().any(|r| r.protocol == "IPENCAP"
+            && r.direction == platctl_check::firewall::Direction::Inbound)
+    );
+    assert!(
+        LKE_REQUIREMENTS.iter().any(|r| r.protocol == "IPENCAP"
+            && r.direction == platctl_check::firewall::Direction::Outbound)
+    );
     for (i, r) in LKE_REQUIREMENTS.iter().enumerate() {
         let mut variants = vec![("missing", None), ("dropped", Some(rule_for(r, "DROP", None)))];
         let elsewhere = match r.peer {
