@@ -1,11 +1,15 @@
-//! The LKE node firewall (FW001-FW003): default drop, every rule LKE
-//! documents as required ([`LKE_REQUIREMENTS`]), and NodePorts open only to
-//! NodeBalancers. Rules are read from `inbound` blocks, written out or
-//! `dynamic`; values behind variables are followed to their defaults and the
-//! module calls that set them ([`crate::tf::Model::values`]).
+//! The LKE node firewall (FW001-FW004): default drop both ways, every rule
+//! the nodes need ([`LKE_REQUIREMENTS`]: LKE's documented rules, IP-in-IP
+//! both ways, the platform's egress), NodePorts open only to NodeBalancers,
+//! and attachment through every node pool's `firewall_id`. Rules are read
+//! from `inbound`/`outbound` blocks, written out or `dynamic`; values behind
+//! variables are followed to their defaults and the module calls that set
+//! them ([`crate::tf::Model::values`]).
 //!
-//! Every `linode_firewall` in the tree is taken to be a node firewall; one
-//! that is not suppresses FW002 with a reason.
+//! Every `linode_firewall` in the tree is taken to be a node firewall except
+//! one attached to named instances (`linodes`, e.g. the CI runner's): node
+//! firewalls are attached through the pools (FW004), and FW004 reports a
+//! firewall carrying LKE's node rules that lists instances.
 
 use std::collections::BTreeSet;
 
@@ -17,8 +21,11 @@ use crate::tf::{Dir, attr, label, line, nested};
 use crate::walk::SourceFile;
 use crate::{Context, Family, Finding, RuleId, finding};
 
-pub const FAMILY: Family =
-    Family { name: "firewall", rules: &[RuleId::Fw001, RuleId::Fw002, RuleId::Fw003], run: check };
+pub const FAMILY: Family = Family {
+    name: "firewall",
+    rules: &[RuleId::Fw001, RuleId::Fw002, RuleId::Fw003, RuleId::Fw004],
+    run: check,
+};
 
 /// Akamai's "Network and firewall details" page for LKE.
 pub const LKE_FIREWALL_DOC: &str =
@@ -28,6 +35,16 @@ pub const LKE_PRIVATE: &str = "192.168.128.0/17";
 /// Where NodeBalancer back-end traffic comes from.
 pub const NODEBALANCER_RANGE: &str = "192.168.255.0/24";
 pub const NODEPORTS: (u16, u16) = (30000, 32767);
+/// RFC 1918: a rule only to these does not reach public services.
+const PRIVATE_RANGES: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+/// Linode's cloud-firewall-controller: the ruleset it applies to LKE nodes by
+/// default (`internal/rules/defaults.go`), which accepts IP-in-IP from the
+/// cluster range.
+pub const CONTROLLER_DEFAULTS_DOC: &str =
+    "https://github.com/linode/cloud-firewall-controller/blob/main/internal/rules/defaults.go";
+/// The firewall module's README: why each outbound destination is needed.
+pub const EGRESS_DOC: &str = "infra/terraform/modules/firewall/README.md#outbound-egress";
 
 /// The direction of a firewall rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,28 +53,43 @@ pub enum Direction {
     Outbound,
 }
 
+/// The addresses a requirement needs a rule for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A rule's IPv4 list must contain this whole range.
+    Range(&'static str),
+    /// Public addresses: a rule to some address outside the private ranges
+    /// (`0.0.0.0/0`, or an egress proxy's public address) will do. A Cloud
+    /// Firewall matches addresses, and these services sit behind CDN
+    /// addresses that change.
+    Public,
+}
+
 /// Traffic the node firewall must accept.
 #[derive(Debug, Clone, Copy)]
 pub struct Requirement {
     pub direction: Direction,
     pub protocol: &'static str,
-    /// Ports that must be open (`None`: protocols without ports, e.g. IPENCAP).
-    pub ports: Option<&'static [u16]>,
-    /// The peer range that must be allowed (source inbound, destination outbound).
-    pub cidr: &'static str,
+    /// Port ranges that must be open, each within one rule (`None`:
+    /// protocols without ports, e.g. IPENCAP).
+    pub ports: Option<&'static [(u16, u16)]>,
+    /// The peer that must be allowed (source inbound, destination outbound).
+    pub peer: Peer,
     pub traffic: &'static str,
     pub why: &'static str,
     /// Where the requirement is documented.
     pub source: &'static str,
 }
 
-/// What LKE documents as required on the nodes (see [`LKE_FIREWALL_DOC`]).
+/// What the LKE nodes need through their firewall: every rule of Akamai's
+/// page ([`LKE_FIREWALL_DOC`]), IP-in-IP both ways (Calico on LKE), and the
+/// platform's egress. The one list: FW002 checks it, docs/rules.md lists it.
 pub const LKE_REQUIREMENTS: &[Requirement] = &[
     Requirement {
         direction: Direction::Inbound,
         protocol: "TCP",
-        ports: Some(&[10250, 10256]),
-        cidr: LKE_PRIVATE,
+        ports: Some(&[(10250, 10250), (10256, 10256)]),
+        peer: Peer::Range(LKE_PRIVATE),
         traffic: "kubelet and kube-proxy health checks (TCP 10250, 10256) from the LKE private range",
         why: "the control plane checks node health; without them nodes go NotReady",
         source: LKE_FIREWALL_DOC,
@@ -65,8 +97,8 @@ pub const LKE_REQUIREMENTS: &[Requirement] = &[
     Requirement {
         direction: Direction::Inbound,
         protocol: "UDP",
-        ports: Some(&[51820]),
-        cidr: LKE_PRIVATE,
+        ports: Some(&[(51820, 51820)]),
+        peer: Peer::Range(LKE_PRIVATE),
         traffic: "WireGuard (UDP 51820) from the LKE private range",
         why: "the control plane tunnels kubectl proxy, logs and exec to the nodes",
         source: LKE_FIREWALL_DOC,
@@ -74,8 +106,8 @@ pub const LKE_REQUIREMENTS: &[Requirement] = &[
     Requirement {
         direction: Direction::Inbound,
         protocol: "TCP",
-        ports: Some(&[53]),
-        cidr: LKE_PRIVATE,
+        ports: Some(&[(53, 53)]),
+        peer: Peer::Range(LKE_PRIVATE),
         traffic: "cluster DNS over TCP (53) from the LKE private range",
         why: "pods on other nodes resolve names through CoreDNS",
         source: LKE_FIREWALL_DOC,
@@ -83,8 +115,8 @@ pub const LKE_REQUIREMENTS: &[Requirement] = &[
     Requirement {
         direction: Direction::Inbound,
         protocol: "UDP",
-        ports: Some(&[53]),
-        cidr: LKE_PRIVATE,
+        ports: Some(&[(53, 53)]),
+        peer: Peer::Range(LKE_PRIVATE),
         traffic: "cluster DNS over UDP (53) from the LKE private range",
         why: "pods on other nodes resolve names through CoreDNS",
         source: LKE_FIREWALL_DOC,
@@ -92,11 +124,110 @@ pub const LKE_REQUIREMENTS: &[Requirement] = &[
     Requirement {
         direction: Direction::Inbound,
         protocol: "TCP",
-        ports: Some(&[179]),
-        cidr: LKE_PRIVATE,
+        ports: Some(&[(179, 179)]),
+        peer: Peer::Range(LKE_PRIVATE),
         traffic: "Calico BGP (TCP 179) from the LKE private range",
         why: "nodes exchange pod routes over BGP",
         source: LKE_FIREWALL_DOC,
+    },
+    Requirement {
+        direction: Direction::Inbound,
+        protocol: "TCP",
+        ports: Some(&[NODEPORTS]),
+        peer: Peer::Range(NODEBALANCER_RANGE),
+        traffic: "NodePorts (TCP 30000-32767) from the NodeBalancer range",
+        why: "NodeBalancers reach the Gateways' LoadBalancer Services through NodePorts",
+        source: LKE_FIREWALL_DOC,
+    },
+    Requirement {
+        direction: Direction::Inbound,
+        protocol: "UDP",
+        ports: Some(&[NODEPORTS]),
+        peer: Peer::Range(NODEBALANCER_RANGE),
+        traffic: "NodePorts (UDP 30000-32767) from the NodeBalancer range",
+        why: "NodeBalancers reach UDP LoadBalancer Services through NodePorts",
+        source: LKE_FIREWALL_DOC,
+    },
+    Requirement {
+        direction: Direction::Inbound,
+        protocol: "IPENCAP",
+        ports: None,
+        peer: Peer::Range(LKE_PRIVATE),
+        traffic: "IP-in-IP (IPENCAP) from the LKE private range",
+        why: "Calico carries pod-to-pod traffic between nodes in IP-in-IP; without it cross-node pod traffic is dropped",
+        source: CONTROLLER_DEFAULTS_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "IPENCAP",
+        ports: None,
+        peer: Peer::Range(LKE_PRIVATE),
+        traffic: "IP-in-IP (IPENCAP) to the LKE private range",
+        why: "with an outbound DROP policy, pod traffic leaving for other nodes needs its own rule",
+        source: CONTROLLER_DEFAULTS_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "TCP",
+        ports: Some(&[(179, 179), (10250, 10250)]),
+        peer: Peer::Range(LKE_PRIVATE),
+        traffic: "TCP to the LKE private range (BGP 179, kubelet 10250)",
+        why: "nodes answer BGP sessions and reach each other's kubelets and host-network pods",
+        source: LKE_FIREWALL_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "UDP",
+        ports: Some(&[(51820, 51820), (53, 53)]),
+        peer: Peer::Range(LKE_PRIVATE),
+        traffic: "UDP to the LKE private range (WireGuard 51820, DNS 53)",
+        why: "the WireGuard tunnel and cluster DNS run over the private network",
+        source: LKE_FIREWALL_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "TCP",
+        ports: Some(&[(443, 443)]),
+        peer: Peer::Public,
+        traffic: "HTTPS (TCP 443) out",
+        why: "the LKE API endpoint, container registries, GitHub (Argo CD), ACME, the Linode API and Object Storage",
+        source: EGRESS_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "TCP",
+        ports: Some(&[(80, 80)]),
+        peer: Peer::Public,
+        traffic: "HTTP (TCP 80) to the Gateways' public addresses",
+        why: "cert-manager's HTTP-01 self-check reaches the challenge through the Gateway",
+        source: EGRESS_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "UDP",
+        ports: Some(&[(53, 53)]),
+        peer: Peer::Public,
+        traffic: "DNS (UDP 53) to the node resolvers",
+        why: "CoreDNS forwards to the resolvers in the nodes' resolv.conf",
+        source: EGRESS_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "TCP",
+        ports: Some(&[(53, 53)]),
+        peer: Peer::Public,
+        traffic: "DNS (TCP 53) to the node resolvers",
+        why: "truncated DNS answers are retried over TCP",
+        source: EGRESS_DOC,
+    },
+    Requirement {
+        direction: Direction::Outbound,
+        protocol: "UDP",
+        ports: Some(&[(123, 123)]),
+        peer: Peer::Public,
+        traffic: "NTP (UDP 123)",
+        why: "TLS, ACME and OpenBao tokens fail on a skewed clock",
+        source: EGRESS_DOC,
     },
 ];
 
@@ -114,7 +245,49 @@ struct Rule {
 }
 
 fn check(ctx: &Context<'_>) -> Vec<Finding> {
-    requirement_findings(ctx, LKE_REQUIREMENTS)
+    let mut out = requirement_findings(ctx, LKE_REQUIREMENTS);
+    pool_findings(ctx, &mut out);
+    out
+}
+
+/// FW004: every node pool names its firewall. LKE attaches a pool's
+/// `firewall_id` to each node the pool creates (autoscaled and recycled ones
+/// too); a firewall attached by instance IDs misses them and drifts.
+fn pool_findings(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let unset = |body: &Body| {
+        attr(body, "firewall_id").is_none_or(|a| matches!(a.value, Expression::Null(_)))
+    };
+    for dir in ctx.tf.modules() {
+        for (file, b) in dir.blocks("resource") {
+            let name = label(b, 1).unwrap_or("");
+            match label(b, 0) {
+                Some("linode_lke_cluster") => {
+                    for (block, content, dynamic) in nested(&b.body, "pool") {
+                        if unset(content) {
+                            let pool = if dynamic { "dynamic \"pool\"" } else { "pool" };
+                            out.push(finding(
+                                RuleId::Fw004,
+                                &file.rel,
+                                line(file, block.span()),
+                                format!(
+                                    "linode_lke_cluster.{name}: a {pool} without firewall_id: the nodes it creates run without the node firewall"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Some("linode_lke_node_pool") if unset(&b.body) => out.push(finding(
+                    RuleId::Fw004,
+                    &file.rel,
+                    line(file, b.span()),
+                    format!(
+                        "linode_lke_node_pool.{name} has no firewall_id: the nodes it creates run without the node firewall"
+                    ),
+                )),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// FW001-FW003 for every `linode_firewall`, FW002 against `requirements`.
@@ -242,8 +415,11 @@ fn rules(
     out
 }
 
-fn covers_port(rule: &Rule, port: u16) -> bool {
-    rule.ports.is_empty() || rule.ports.iter().any(|(a, b)| *a <= port && port <= *b)
+/// Whether one of the rule's port ranges holds all of `first..=last` (a
+/// rule without ports covers every port).
+fn covers_range(rule: &Rule, (first, last): (u16, u16)) -> bool {
+    rule.ports_known
+        && (rule.ports.is_empty() || rule.ports.iter().any(|(a, b)| *a <= first && last <= *b))
 }
 
 fn firewall(
@@ -257,38 +433,52 @@ fn firewall(
     let name = label(b, 1).unwrap_or("");
     let what = format!("linode_firewall.{name}");
     let l = line(file, b.span());
-    match attr(&b.body, "inbound_policy") {
-        None => {
-            out.push(finding(RuleId::Fw001, &file.rel, l, format!("{what} sets no inbound_policy")))
-        }
-        Some(a) => {
-            let policy = ctx.tf.values(&dir.rel, &a.value);
-            if let Some(p) = policy.iter().find(|p| !p.eq_ignore_ascii_case("DROP")) {
-                out.push(finding(
-                    RuleId::Fw001,
-                    &file.rel,
-                    line(file, a.span()),
-                    format!(
-                        "{what} has inbound_policy {p:?}: everything not listed would be accepted"
-                    ),
-                ));
+    for key in ["inbound_policy", "outbound_policy"] {
+        let what_passes = match key {
+            "inbound_policy" => "everything not listed would be accepted",
+            _ => "every destination would be reachable, and the outbound rules would mean nothing",
+        };
+        match attr(&b.body, key) {
+            None => out.push(finding(RuleId::Fw001, &file.rel, l, format!("{what} sets no {key}"))),
+            Some(a) => {
+                let policy = ctx.tf.values(&dir.rel, &a.value);
+                if let Some(p) = policy.iter().find(|p| !p.eq_ignore_ascii_case("DROP")) {
+                    out.push(finding(
+                        RuleId::Fw001,
+                        &file.rel,
+                        line(file, a.span()),
+                        format!("{what} has {key} {p:?}: {what_passes}"),
+                    ));
+                }
             }
         }
     }
     let mut all = rules(ctx, dir, file, &b.body, Direction::Inbound);
     all.extend(rules(ctx, dir, file, &b.body, Direction::Outbound));
-    for req in requirements {
-        let allows = |port: Option<u16>| {
+    // A firewall for named instances (the CI runner) is not a node firewall;
+    // a node firewall attached that way is FW004's finding below.
+    let instance_firewall = attr(&b.body, "linodes").is_some();
+    for req in requirements.iter().filter(|_| !instance_firewall) {
+        let peer_ok = |r: &Rule| match req.peer {
+            Peer::Range(cidr) => r.ipv4.iter().any(|c| cidr_contains(c, cidr)),
+            Peer::Public => {
+                !r.ipv6.is_empty()
+                    || r.ipv4.iter().any(|c| {
+                        ipv4(c).is_some() && !PRIVATE_RANGES.iter().any(|p| cidr_contains(p, c))
+                    })
+            }
+        };
+        let allows = |range: Option<(u16, u16)>| {
             all.iter().any(|r| {
                 r.direction == req.direction
                     && r.accept
                     && r.protocols.contains(req.protocol)
-                    && port.is_none_or(|p| covers_port(r, p))
-                    && r.ipv4.iter().any(|c| cidr_contains(c, req.cidr))
+                    && range.is_none_or(|range| covers_range(r, range))
+                    && peer_ok(r)
             })
         };
         let met = match req.ports {
-            Some(ports) => ports.iter().all(|p| allows(Some(*p))),
+            Some(ranges) => ranges.iter().all(|r| allows(Some(*r))),
             None => allows(None),
         };
         if !met {
@@ -303,6 +493,24 @@ fn firewall(
                 format!("{what} does not {verb} {}: {} ({})", req.traffic, req.why, req.source),
             ));
         }
+    }
+    // A firewall carrying LKE's node rules (anything accepted from the LKE
+    // private range) is a node firewall: attached by instance IDs, it misses
+    // every node a pool creates later.
+    let node_rules = all.iter().any(|r| {
+        r.direction == Direction::Inbound
+            && r.accept
+            && r.ipv4.iter().any(|c| cidr_contains(c, LKE_PRIVATE))
+    });
+    if let Some(a) = attr(&b.body, "linodes").filter(|_| node_rules) {
+        out.push(finding(
+            RuleId::Fw004,
+            &file.rel,
+            line(file, a.span()),
+            format!(
+                "{what} is attached by instance IDs (linodes): nodes the autoscaler or a recycle creates come up unprotected and every node change is drift; set firewall_id on every node pool instead"
+            ),
+        ));
     }
     for r in all.iter().filter(|r| r.direction == Direction::Inbound && r.accept && r.ports_known) {
         let tcp_udp = r.protocols.iter().any(|p| p == "TCP" || p == "UDP");

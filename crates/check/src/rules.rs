@@ -196,14 +196,17 @@ rule_table! {
         "pin a version the schema folder has (`~> 3.9`), or add terraform/linode/<version>.json to the schema folder (derive.py)";
     // Node firewall (crate::firewall)
     Fw001 "FW001" Error
-        "every Cloud Firewall drops inbound traffic by default"
-        "set `inbound_policy = \"DROP\"` and accept only the traffic the nodes need";
+        "every Cloud Firewall drops inbound and outbound traffic by default"
+        "set `inbound_policy = \"DROP\"` and `outbound_policy = \"DROP\"`, and accept only the traffic the nodes need";
     Fw002 "FW002" Error
-        "the node firewall accepts the traffic LKE documents as required"
-        "add the `inbound` rule the message names (LKE \"Network and firewall details\")";
+        "the node firewall accepts the traffic LKE documents as required, IP-in-IP both ways, and the platform's egress"
+        "add the `inbound` or `outbound` rule the message names (LKE \"Network and firewall details\", the module README)";
     Fw003 "FW003" Error
         "NodePorts (30000-32767) are open only to the NodeBalancer range 192.168.255.0/24"
         "restrict the NodePort rule to `ipv4 = [\"192.168.255.0/24\"]` (no ipv6, no 0.0.0.0/0)";
+    Fw004 "FW004" Error
+        "every LKE node pool attaches a Cloud Firewall through `firewall_id`, and no firewall with LKE's node rules is attached by instance IDs"
+        "set `firewall_id` on every `pool` (and `linode_lke_node_pool`), and drop `linodes` from the node firewall: a pool attaches it to every node it creates, autoscaled ones included";
     // Kubernetes: network (crate::k8s::network)
     K8s001 "K8S001" Error
         "every application namespace has a default-deny ingress policy"

@@ -63,8 +63,15 @@ fn run(root: &Path, only: &[&str]) -> Vec<platctl_check::Finding> {
 /// no credential-shaped literal sits in this file.
 type Case = (&'static str, &'static [(&'static str, &'static str, &'static str)]);
 
-/// Staging's own default deny moved away, and staging excluded from the cluster-wide one.
+/// Staging's own default deny moved away, staging excluded from the cluster-wide one, and
+/// its cross-environment deny (which, selecting every staging pod in the default tier, also
+/// ends in Calico's end-of-tier deny) aimed elsewhere.
 const STAGING_WITHOUT_DEFAULT_DENY: &[(&str, &str, &str)] = &[
+    (
+        "deploy/envs/staging/foundation/cross-environment-deny.yaml",
+        "  namespaceSelector: platform.io/environment == \"staging\"",
+        "  namespaceSelector: platform.io/environment == \"nowhere\"",
+    ),
     (
         "deploy/envs/staging/foundation/networkpolicies-staging.yaml",
         "  name: default-deny-all\n  namespace: staging",
@@ -74,13 +81,6 @@ const STAGING_WITHOUT_DEFAULT_DENY: &[(&str, &str, &str)] = &[
         "deploy/platform/policies/cluster/default-deny.yaml",
         "{\"kube-system\", ",
         "{\"kube-system\", \"staging\", ",
-    ),
-    // The cross-environment guardrail selects staging's pods too, which in Calico
-    // denies what no policy allows (end of tier): move it off staging as well.
-    (
-        "deploy/envs/staging/foundation/cross-environment-deny.yaml",
-        "namespaceSelector: platform.io/environment == \"staging\"",
-        "namespaceSelector: platform.io/environment == \"nowhere\"",
     ),
 ];
 
@@ -151,6 +151,22 @@ const CASES: &[Case] = &[
             "infra/terraform/modules/firewall/main.tf",
             "      ipv4        = [inbound.value]",
             "      ipv4        = [\"0.0.0.0/0\"]",
+        )],
+    ),
+    (
+        "FW002",
+        &[(
+            "infra/terraform/modules/firewall/main.tf",
+            "    label       = \"calico-ipip-out\"\n    description = \"Calico IP-in-IP: pod-to-pod traffic to other nodes (the pair of calico-ipip-in)\"\n    action      = \"ACCEPT\"",
+            "    label       = \"calico-ipip-out\"\n    description = \"Calico IP-in-IP: pod-to-pod traffic to other nodes (the pair of calico-ipip-in)\"\n    action      = \"DROP\"",
+        )],
+    ),
+    (
+        "FW004",
+        &[(
+            "infra/terraform/modules/lke-cluster/main.tf",
+            "      tags = [\"pool:gpu\"]\n\n      firewall_id = var.firewall_id\n",
+            "      tags = [\"pool:gpu\"]\n",
         )],
     ),
     (

@@ -176,7 +176,9 @@ fn a_schema_folder_without_the_provider_schema_is_a_finding_not_a_pass() {
 
 #[test]
 fn firewall_requirements_cover_both_directions_and_protocols_without_ports() {
-    use platctl_check::firewall::{Direction, LKE_PRIVATE, Requirement, requirement_findings};
+    use platctl_check::firewall::{
+        Direction, LKE_PRIVATE, Peer, Requirement, requirement_findings,
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let module = dir.path().join("infra/terraform/modules/firewall");
     std::fs::create_dir_all(&module).expect("mkdir");
@@ -205,20 +207,26 @@ fn firewall_requirements_cover_both_directions_and_protocols_without_ports() {
 "#,
     )
     .expect("write");
-    let req = |direction, protocol, ports, cidr, traffic| Requirement {
+    let req = |direction, protocol, ports, peer, traffic| Requirement {
         direction,
         protocol,
         ports,
-        cidr,
+        peer,
         traffic,
         why: "test",
         source: "test",
     };
     let requirements = [
-        req(Direction::Inbound, "IPENCAP", None, LKE_PRIVATE, "IP-in-IP in"),
-        req(Direction::Outbound, "IPENCAP", None, LKE_PRIVATE, "IP-in-IP out"),
-        req(Direction::Outbound, "TCP", Some(&[443][..]), "0.0.0.0/0", "HTTPS out"),
-        req(Direction::Outbound, "TCP", Some(&[80, 443][..]), "0.0.0.0/0", "HTTP and HTTPS out"),
+        req(Direction::Inbound, "IPENCAP", None, Peer::Range(LKE_PRIVATE), "IP-in-IP in"),
+        req(Direction::Outbound, "IPENCAP", None, Peer::Range(LKE_PRIVATE), "IP-in-IP out"),
+        req(Direction::Outbound, "TCP", Some(&[(443, 443)][..]), Peer::Public, "HTTPS out"),
+        req(
+            Direction::Outbound,
+            "TCP",
+            Some(&[(80, 80), (443, 443)][..]),
+            Peer::Public,
+            "HTTP and HTTPS out",
+        ),
     ];
     let repo = platctl_check::walk::load(dir.path());
     let schemas = platctl_check::schema::SchemaSet::open(&schemas()).expect("schemas");
@@ -231,4 +239,87 @@ fn firewall_requirements_cover_both_directions_and_protocols_without_ports() {
     assert_eq!(msgs.len(), 2, "{msgs:#?}");
     assert!(msgs[0].contains("does not let out IP-in-IP out"), "{msgs:#?}");
     assert!(msgs[1].contains("does not let out HTTP and HTTPS out"), "{msgs:#?}");
+}
+
+/// A firewall with exactly one rule per requirement of [`LKE_REQUIREMENTS`],
+/// written the way the requirement asks.
+fn rule_for(r: &platctl_check::firewall::Requirement, action: &str, cidr: Option<&str>) -> String {
+    use platctl_check::firewall::{Direction, Peer};
+    let block = match r.direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    let ports = r
+        .ports
+        .map(|ranges| {
+            let list: Vec<String> = ranges
+                .iter()
+                .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                .collect();
+            format!("    ports    = \"{}\"\n", list.join(","))
+        })
+        .unwrap_or_default();
+    let cidr = cidr.unwrap_or(match r.peer {
+        Peer::Range(c) => c,
+        Peer::Public => "0.0.0.0/0",
+    });
+    format!(
+        "  {block} {{\n    label    = \"r\"\n    action   = \"{action}\"\n    protocol = \"{}\"\n{ports}    ipv4     = [\"{cidr}\"]\n  }}\n",
+        r.protocol
+    )
+}
+
+fn fw002_messages(rules: &[String]) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let module = dir.path().join("infra/terraform/modules/firewall");
+    std::fs::create_dir_all(&module).expect("mkdir");
+    let text = format!(
+        "resource \"linode_firewall\" \"nodes\" {{\n  label           = \"nodes\"\n  inbound_policy  = \"DROP\"\n  outbound_policy = \"DROP\"\n\n{}}}\n",
+        rules.join("\n")
+    );
+    std::fs::write(module.join("main.tf"), text).expect("write");
+    messages(dir.path(), "FW002", schemas())
+}
+
+/// Every requirement FW002 checks (LKE's documented rules, IP-in-IP both
+/// ways, the platform's egress) has a good case (its rule present: no
+/// finding) and bad ones (its rule missing, dropping instead of accepting,
+/// or from/to a range that does not cover the required one: a narrower
+/// range, or only private addresses where public ones are needed), and each bad
+/// case names exactly that requirement's traffic, reason and page.
+#[test]
+fn fw002_every_requirement_has_a_good_and_a_bad_case() {
+    use platctl_check::firewall::{LKE_REQUIREMENTS, Peer};
+    let all: Vec<String> = LKE_REQUIREMENTS.iter().map(|r| rule_for(r, "ACCEPT", None)).collect();
+    assert_eq!(fw002_messages(&all), Vec::<String>::new(), "every rule present: no finding");
+    assert!(
+        LKE_REQUIREMENTS.iter().any(|r| r.protocol == "IPENCAP"
+            && r.direction == platctl_check::firewall::Direction::Inbound)
+    );
+    assert!(
+        LKE_REQUIREMENTS.iter().any(|r| r.protocol == "IPENCAP"
+            && r.direction == platctl_check::firewall::Direction::Outbound)
+    );
+    for (i, r) in LKE_REQUIREMENTS.iter().enumerate() {
+        let mut variants = vec![("missing", None), ("dropped", Some(rule_for(r, "DROP", None)))];
+        let elsewhere = match r.peer {
+            Peer::Range(_) => "192.168.200.0/24",
+            Peer::Public => "10.0.0.0/8",
+        };
+        variants.push(("wrong peer", Some(rule_for(r, "ACCEPT", Some(elsewhere)))));
+        for (case, replacement) in variants {
+            let mut rules = all.clone();
+            match replacement {
+                Some(rule) => rules[i] = rule,
+                None => {
+                    rules.remove(i);
+                }
+            }
+            let got = fw002_messages(&rules);
+            assert_eq!(got.len(), 1, "{} ({case}): {got:#?}", r.traffic);
+            for part in [r.traffic, r.why, r.source] {
+                assert!(got[0].contains(part), "{} ({case}): {part:?} not in {got:?}", r.traffic);
+            }
+        }
+    }
 }

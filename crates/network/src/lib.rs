@@ -2,7 +2,7 @@
 //! (`deploy/network/connectivity.toml`) with network-config-analyzer over a
 //! rendered platform.
 //!
-//! Inputs: a folder of rendered YAML (what `platctl render --output DIR`
+//! Inputs: a folder of rendered YAML (what `platctl render --out-dir DIR`
 //! writes: every object the Applications deploy, the charts' own
 //! NetworkPolicies included) and the matrix. [`check`]:
 //! 1. builds the cluster's pods from the render ([`topology`]): workload

@@ -1,5 +1,6 @@
 //! The objects of a rendered platform: every YAML document under a folder
-//! (`platctl render --output DIR` writes one file per Application).
+//! (`platctl render --out-dir DIR` writes one file per Application; its
+//! hidden folders, `.helm/` values files and `.schemas/`, are not objects).
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +45,7 @@ impl Object {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error(
-        "render folder {0} does not exist; render the platform first (platctl render --output DIR)"
+        "render folder {0} does not exist; render the platform first (platctl render --out-dir DIR)"
     )]
     Missing(PathBuf),
     #[error("cannot read {path}: {source}")]
@@ -58,7 +59,8 @@ pub enum RenderError {
 }
 
 /// Every object of every `*.yaml`/`*.yml` file under `dir`, in path order;
-/// `kind: List` documents are expanded.
+/// `kind: List` documents are expanded. Hidden folders are skipped: the
+/// render keeps the values files it generated there, which are not objects.
 pub fn load(dir: &Path) -> Result<Vec<Object>, RenderError> {
     if !dir.is_dir() {
         return Err(RenderError::Missing(dir.to_owned()));
@@ -106,7 +108,9 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
         let entry = entry.map_err(|source| RenderError::Read { path: dir.to_owned(), source })?;
         let path = entry.path();
         if path.is_dir() {
-            collect(&path, files)?;
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                collect(&path, files)?;
+            }
         } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             files.push(path);
         }
@@ -133,6 +137,13 @@ mod tests {
         )
         .expect("write");
         std::fs::write(dir.path().join("ignored.txt"), "kind: Pod").expect("write");
+        // The render's generated values files live in hidden folders.
+        std::fs::create_dir(dir.path().join(".helm")).expect("mkdir");
+        std::fs::write(
+            dir.path().join(".helm/values.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: values-not-an-object}\n",
+        )
+        .expect("write");
         let objs = load(dir.path()).expect("loads");
         let names: Vec<_> = objs.iter().map(|o| (o.kind(), o.name())).collect();
         assert_eq!(names, [("Namespace", "a"), ("Pod", "p")]);

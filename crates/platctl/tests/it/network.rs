@@ -3,23 +3,19 @@
 //! showing the check bites: removing the DNS allow, the cross-environment
 //! deny, or a platform namespace's deny fails it and names the flow.
 //!
-//! The render: until `platctl render` (issue 12) lands, `render_cluster`
-//! below walks the app-of-apps tree with the real Helm from ../shared/charts,
-//! the way that command does, and writes one YAML file per Application.
-//! `platctl_network::check` only reads the folder; swapping this helper for
-//! `platctl render --env production --output DIR` changes nothing else.
+//! The render is the real one: `platctl render --env production` (the shared
+//! cluster: platform, staging and production) run through the binary with the
+//! chart cache, so the matrix is judged over exactly what that command
+//! produces, the charts' own NetworkPolicies included.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use platctl_network::{CheckOptions, Matrix, Object, Report, Verdict, render};
 use serde_json::{Value, json};
 
-const OWN_REPO: &str = "https://github.com/example-org/platform.git";
-const HELM: &str = "/usr/local/bin/helm";
-const KUBECTL: &str = "/usr/local/bin/kubectl";
+use crate::support::{ok, platctl, platctl_bin};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
@@ -39,14 +35,12 @@ fn read_docs(path: &Path) -> Vec<Value> {
     docs.into_iter().flatten().filter(Value::is_object).collect()
 }
 
-fn yaml_files(dir: &Path, recurse: bool) -> Vec<PathBuf> {
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
-            if recurse {
-                out.extend(yaml_files(&path, true));
-            }
+            out.extend(yaml_files(&path));
         } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(path);
         }
@@ -55,169 +49,20 @@ fn yaml_files(dir: &Path, recurse: bool) -> Vec<PathBuf> {
     out
 }
 
-/// Kinds the analysis reads that are namespaced: Argo CD places them in the
-/// Application's destination namespace when the manifest does not.
-const NAMESPACED: &[&str] = &[
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "Job",
-    "CronJob",
-    "Pod",
-    "Service",
-    "NetworkPolicy",
-    "Prometheus",
-    "Alertmanager",
-    "Gateway",
-    "NginxProxy",
-];
-
-fn helm(args: &[&str]) -> Vec<Value> {
-    let out =
-        Command::new(HELM).args(args).output().expect("helm (installed by .ci/install-tools)");
-    assert!(
-        out.status.success(),
-        "helm {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs: Vec<Option<Value>> =
-        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
-            .expect("helm output is YAML");
-    docs.into_iter().flatten().filter(Value::is_object).collect()
-}
-
-/// Renders one Application's sources; returns its objects.
-fn render_app(app: &Value, repo: &Path, charts: &Path, notes: &mut Vec<String>) -> Vec<Value> {
-    let name = app.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
-    let dest =
-        app.pointer("/spec/destination/namespace").and_then(Value::as_str).unwrap_or("default");
-    let sources: Vec<Value> = match app.pointer("/spec/sources").and_then(Value::as_array) {
-        Some(list) => list.clone(),
-        None => app.pointer("/spec/source").cloned().into_iter().collect(),
-    };
-    let mut objects = Vec::new();
-    for src in sources {
-        let repo_url = src.get("repoURL").and_then(Value::as_str).unwrap_or("");
-        let helm_spec = src.get("helm").cloned().unwrap_or(json!({}));
-        let release =
-            helm_spec.get("releaseName").and_then(Value::as_str).unwrap_or(name).to_owned();
-        let values = helm_spec.get("valuesObject").cloned().unwrap_or(json!({}));
-        let values_file =
-            std::env::temp_dir().join(format!("h13-values-{}-{name}.json", std::process::id()));
-        std::fs::write(&values_file, values.to_string()).expect("values file");
-        let template = |chart: &str| {
-            helm(&[
-                "template",
-                &release,
-                chart,
-                "--namespace",
-                dest,
-                "--values",
-                values_file.to_str().expect("utf-8 path"),
-                "--kube-version",
-                "1.34",
-                "--include-crds",
-                "--api-versions",
-                "monitoring.coreos.com/v1",
-                "--api-versions",
-                "gateway.networking.k8s.io/v1",
-            ])
-        };
-        if let Some(chart) = src.get("chart").and_then(Value::as_str) {
-            let mut version =
-                src.get("targetRevision").and_then(Value::as_str).unwrap_or("").to_owned();
-            // issue 12 fixes this pin (0.29.3 was never published); rendering
-            // the published 0.29.2 meanwhile, loudly.
-            if chart == "openbao" && version == "0.29.3" {
-                notes.push(format!("{name}: chart openbao 0.29.3 does not exist; rendered 0.29.2"));
-                version = "0.29.2".to_owned();
-            }
-            let tgz = charts.join(format!("{chart}-{version}.tgz"));
-            assert!(tgz.exists(), "{name}: chart {chart} {version} is not in {}", charts.display());
-            objects.extend(template(tgz.to_str().expect("utf-8 path")));
-        } else if repo_url == OWN_REPO {
-            let path = repo.join(src.get("path").and_then(Value::as_str).unwrap_or(""));
-            if path.join("Chart.yaml").exists() {
-                objects.extend(template(path.to_str().expect("utf-8 path")));
-            } else if path.join("kustomization.yaml").exists() {
-                let out =
-                    Command::new(KUBECTL).arg("kustomize").arg(&path).output().expect("kubectl");
-                assert!(
-                    out.status.success(),
-                    "kubectl kustomize {}: {}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let docs: Vec<Option<Value>> =
-                    serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
-                        .expect("kustomize output");
-                objects.extend(docs.into_iter().flatten());
-            } else if path.is_dir() {
-                let recurse =
-                    src.pointer("/directory/recurse").and_then(Value::as_bool).unwrap_or(false);
-                for f in yaml_files(&path, recurse) {
-                    objects.extend(read_docs(&f));
-                }
-            }
-        } else {
-            // External Git sources (the Gateway API CRDs at a tag): CRDs only,
-            // no pods or policies.
-            notes.push(format!("{name}: external source {repo_url} not rendered (CRDs only)"));
-        }
-        let _ = std::fs::remove_file(&values_file);
+/// `platctl render --env production --out-dir <out>`: the real command.
+fn render_cluster(out: &Path) {
+    let o = platctl()
+        .current_dir(repo_root())
+        .args(["render", "--env", "production", "--charts"])
+        .arg(charts_dir())
+        .arg("--out-dir")
+        .arg(out)
+        .output()
+        .expect("run platctl render");
+    let o = ok(o);
+    for line in String::from_utf8_lossy(&o.stderr).lines().filter(|l| l.contains("warning")) {
+        eprintln!("render: {line}");
     }
-    for o in &mut objects {
-        let kind = o.get("kind").and_then(Value::as_str).unwrap_or("").to_owned();
-        if NAMESPACED.contains(&kind.as_str()) && o.pointer("/metadata/namespace").is_none() {
-            o["metadata"]["namespace"] = json!(dest);
-        }
-    }
-    objects
-}
-
-/// The cluster the production root builds in the shared topology (staging
-/// and production namespaces on one cluster), one file per Application.
-fn render_cluster(out: &Path) -> Vec<String> {
-    let repo = repo_root();
-    let charts = charts_dir();
-    let mut notes = Vec::new();
-    // What infra/terraform/modules/argocd-bootstrap installs with Helm.
-    let bootstrap = json!({
-        "metadata": {"name": "argocd"},
-        "spec": {
-            "destination": {"namespace": "argocd"},
-            "source": {"chart": "argo-cd", "targetRevision": "8.0.4", "helm": {"valuesObject": {
-                "configs": {"cm": {"create": false}, "rbac": {"create": false}, "params": {"server.insecure": true}},
-                "dex": {"enabled": true},
-                "controller": {"metrics": {"enabled": true}},
-                "server": {"metrics": {"enabled": true}},
-                "repoServer": {"metrics": {"enabled": true}},
-                "global": {"additionalLabels": {"platform.io/environment": "production"}}
-            }}}
-        }
-    });
-    let mut queue: Vec<Value> = vec![bootstrap];
-    for f in yaml_files(&repo.join("deploy/clusters/shared"), false) {
-        queue.extend(read_docs(&f));
-    }
-    let mut seen = BTreeSet::new();
-    while let Some(app) = queue.pop() {
-        let name = app.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?").to_owned();
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        let objects = render_app(&app, &repo, &charts, &mut notes);
-        queue.extend(
-            objects
-                .iter()
-                .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Application"))
-                .cloned(),
-        );
-        let text = objects.iter().map(Value::to_string).collect::<Vec<_>>().join("\n---\n");
-        std::fs::write(out.join(format!("{name}.yaml")), text).expect("write render");
-    }
-    notes
 }
 
 struct Rendered {
@@ -225,24 +70,34 @@ struct Rendered {
     objects: Vec<Object>,
 }
 
-/// A digest of everything the render reads from the repository and the
-/// chart cache, so a cached render is reused only while it is current.
+/// A digest of everything the render reads (the GitOps tree, the env roots
+/// and bootstrap module, the chart cache) and of the platctl binary, so a
+/// cached render is reused only while it is current.
 fn render_inputs_digest() -> String {
     use sha2::{Digest, Sha256};
     let repo = repo_root();
     let mut files = Vec::new();
-    for dir in ["deploy", "charts/sample-service"] {
+    for dir in ["deploy", "charts/sample-service", "infra/terraform"] {
         let mut stack = vec![repo.join(dir)];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).expect("read dir") {
                 let p = e.expect("entry").path();
-                if p.is_dir() { stack.push(p) } else { files.push(p) }
+                let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if p.is_dir() {
+                    if !hidden {
+                        stack.push(p);
+                    }
+                } else {
+                    files.push(p);
+                }
             }
         }
     }
     files.sort();
     let mut h = Sha256::new();
-    h.update(include_str!("network.rs"));
+    let bin = std::fs::metadata(platctl_bin()).expect("platctl binary");
+    h.update(bin.len().to_le_bytes());
+    h.update(format!("{:?}", bin.modified().ok()).as_bytes());
     for f in files {
         h.update(f.strip_prefix(&repo).expect("in repo").to_string_lossy().as_bytes());
         h.update(std::fs::read(&f).expect("read input"));
@@ -267,13 +122,11 @@ fn rendered() -> &'static Rendered {
         let dir = base.join(format!("network-render-{}", render_inputs_digest()));
         if !dir.is_dir() {
             let tmp = tempfile::tempdir_in(&base).expect("tempdir");
-            for note in render_cluster(tmp.path()) {
-                eprintln!("render: {note}");
-            }
+            let out = tmp.path().join("render");
+            render_cluster(&out);
             // Another test may have published the same render meanwhile.
-            let kept = tmp.keep();
-            if std::fs::rename(&kept, &dir).is_err() {
-                let _ = std::fs::remove_dir_all(&kept);
+            if std::fs::rename(&out, &dir).is_err() {
+                assert!(dir.is_dir(), "could not publish the render at {}", dir.display());
             }
         }
         let objects = render::load(&dir).expect("render loads");
@@ -327,17 +180,12 @@ fn matrix_holds_over_the_rendered_platform() {
         eprintln!("note: {note}");
     }
     assert!(report.holds(), "the platform contradicts the matrix:\n{report}");
-    // Every flow was judged, except those of workloads the matrix marks
-    // optional (OpenBao itself, issue 14), each with its reason.
+    // Every flow was judged: no workload is optional, OpenBao's server
+    // included (the render holds its StatefulSet).
     let judged = report.outcomes.iter().filter(|o| o.verdict == Verdict::Holds).count();
-    assert!(judged >= 100, "only {judged} flows judged:\n{report}");
-    for o in report.not_checked() {
-        assert!(
-            o.flow.from == "openbao-server" || o.flow.to == "openbao-server",
-            "unexpected unchecked flow {}",
-            o.flow
-        );
-    }
+    assert!(judged >= 150, "only {judged} flows judged:\n{report}");
+    let unchecked: Vec<String> = report.not_checked().map(|o| o.flow.to_string()).collect();
+    assert!(unchecked.is_empty(), "flows not checked: {unchecked:#?}");
     assert!(report.policies >= 60, "{} policies analysed", report.policies);
 }
 
@@ -354,7 +202,7 @@ fn every_policy_under_deploy_is_in_the_render() {
         .collect();
     let mut missing = Vec::new();
     let mut count = 0;
-    for f in yaml_files(&repo.join("deploy"), true) {
+    for f in yaml_files(&repo.join("deploy")) {
         for doc in read_docs(&f) {
             let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
             if !kind.ends_with("NetworkPolicy") {
@@ -426,8 +274,9 @@ fn mutation_without_the_cluster_wide_dns_rule_new_namespaces_cannot_resolve() {
         }
     }
     let report = run_check(&objects);
-    // Namespaces with their own DNS allow keep it (openbao's comes with
-    // deploy/platform/openbao); only the new namespace depends on the cluster rule.
+    // Every namespace of the tree has its own DNS allow and keeps it (openbao
+    // too: deploy/platform/openbao); only a namespace created later depends
+    // on the cluster rule.
     assert_eq!(violated(&report), ["open new-namespace-probe -> coredns"], "{report}");
 }
 
@@ -529,4 +378,39 @@ fn mutation_without_a_platform_namespace_deny_the_check_fails_and_names_the_flow
     ] {
         assert!(got.contains(&flow.to_owned()), "{flow} not reported:\n{report}");
     }
+}
+
+/// The policies added for the Pushgateway, loki-ingest and OpenBao are what
+/// opens their flows: without them, exactly those flows are reported, and
+/// nothing else opens.
+#[test]
+fn mutation_without_the_component_policies_their_flows_are_reported() {
+    let named = |ns: &str, names: &[&str]| {
+        let mut objects = rendered().objects.clone();
+        let before = objects.len();
+        objects.retain(|o| {
+            !(o.kind() == "NetworkPolicy" && o.namespace() == Some(ns) && names.contains(&o.name()))
+        });
+        assert_eq!(before - objects.len(), names.len(), "policies {names:?} not all in the render");
+        violated(&run_check(&objects))
+    };
+    assert_eq!(
+        named("monitoring", &["allow-pushgateway", "allow-loki-ingest"]),
+        [
+            "open platctl-drift -> pushgateway",
+            "open prometheus -> pushgateway",
+            "open gateway-production -> loki-ingest",
+            "open loki-ingest -> loki-gateway",
+        ]
+    );
+    assert_eq!(
+        named("openbao", &["openbao-server"]),
+        [
+            "open openbao-csi-provider -> openbao-server",
+            "open openbao-server -> openbao-server",
+            "open openbao-server -> kube-apiserver",
+            "open prometheus -> openbao-server",
+            "open openbao-snapshot -> openbao-server",
+        ]
+    );
 }
