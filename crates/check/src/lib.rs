@@ -273,7 +273,10 @@ pub fn check_with(opts: &Options, suppressions: Option<&Path>) -> Result<Report,
             .map(|p| render::SuppressionFile::load_as(&p, render::SUPPRESSIONS_FILE.to_owned()))
             .transpose()?,
     };
-    let schemas = schema::SchemaSet::open(&opts.schemas)?;
+    let mut schemas = schema::SchemaSet::open(&opts.schemas)?;
+    if is_render {
+        schemas = schemas.with_own_crds(render::own_crd_schemas(&opts.root));
+    }
     let repo = walk::load(&opts.root);
     let ctx = Context::new(&repo, &schemas);
     // A family runs when one of its rules is enabled, or, for SUPP002 (an

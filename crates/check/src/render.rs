@@ -2,7 +2,9 @@
 //!
 //! A folder holding the render marker is checked in render mode: only the
 //! rules that judge what a cluster receives run ([`RULES`]): parsing, strict
-//! schemas, and the workload rules over every rendered Pod template. Rules
+//! schemas (a kind the schema folder lacks is validated against the render's
+//! own CRD schemas, [`own_crd_schemas`]), and the workload rules over every
+//! rendered Pod template. Rules
 //! about the repository's sources (Terraform, workflows, Argo CD's layout, no
 //! plain Secret committed) do not: a chart's generated Secret is not a secret
 //! in Git. A finding about a rendered object names its Application
@@ -38,6 +40,12 @@ use crate::{CheckError, Finding, RuleId, Suppressed, finding};
 
 /// The repository's render suppression file, relative to its root.
 pub const SUPPRESSIONS_FILE: &str = "deploy/render-suppressions.yaml";
+
+/// Where a render keeps the JSON schemas of the CRDs it installs (written by
+/// `platctl render`): SCHEMA001 falls back to them for kinds the schema folder lacks.
+pub fn own_crd_schemas(render: &Path) -> PathBuf {
+    render.join(platctl_render::output::SCHEMAS_DIR).join("crds")
+}
 
 /// The annotation naming the Application (or bootstrap release) of a rendered object.
 pub use platctl_render::model::ANNOTATION_APPLICATION;

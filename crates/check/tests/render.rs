@@ -23,13 +23,23 @@ fn opts(root: &Path, only: &[&str]) -> Options {
     }
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("render data") {
+        let p = e.expect("entry").path();
+        let dst = to.join(p.file_name().expect("name"));
+        if p.is_dir() {
+            copy_dir(&p, &dst)
+        } else {
+            std::fs::copy(&p, dst).map(drop).expect("copy")
+        }
+    }
+}
+
 /// A copy of a render folder outside any repository (so no suppression file is found).
 fn copy_render(rel: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tempdir");
-    for e in std::fs::read_dir(data(rel)).expect("render data") {
-        let p = e.expect("entry").path();
-        std::fs::copy(&p, tmp.path().join(p.file_name().expect("name"))).expect("copy");
-    }
+    copy_dir(&data(rel), tmp.path());
     tmp
 }
 
@@ -73,10 +83,20 @@ fn a_render_is_judged_by_the_workload_rules_and_findings_name_the_application() 
 
 #[test]
 fn a_clean_render_has_no_findings() {
+    // Its Widget's schema is only in the render's own .schemas/crds (a CRD the
+    // tree installs), which SCHEMA001 falls back to: no SCHEMA002.
     let dir = copy_render("render/good");
     let rep = check(&opts(dir.path(), &[])).expect("check");
     assert_eq!(lines(&rep), Vec::<String>::new());
-    assert_eq!(rep.objects_validated, 3);
+    assert_eq!(rep.objects_validated, 4);
+    std::fs::remove_dir_all(dir.path().join(".schemas")).expect("rm");
+    let rep = check(&opts(dir.path(), &["SCHEMA002"])).expect("check");
+    assert_eq!(
+        lines(&rep).len(),
+        1,
+        "without its schema the Widget is SCHEMA002: {:?}",
+        lines(&rep)
+    );
 }
 
 #[test]
@@ -202,10 +222,7 @@ fn a_render_inside_a_repository_uses_that_repositorys_suppression_file() {
     .expect("copy");
     let out = repo.path().join(".platctl/render/test");
     std::fs::create_dir_all(&out).expect("out");
-    for e in std::fs::read_dir(data("render/bad")).expect("data") {
-        let p = e.expect("entry").path();
-        std::fs::copy(&p, out.join(p.file_name().expect("name"))).expect("copy");
-    }
+    copy_dir(&data("render/bad"), &out);
     let rep = check(&opts(&out, &[])).expect("check");
     assert_eq!(rep.suppressions_file.as_deref(), Some(render::SUPPRESSIONS_FILE));
     assert_eq!(rep.suppressed.len(), 3);

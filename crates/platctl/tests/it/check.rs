@@ -149,6 +149,16 @@ fn the_repository_itself_passes_with_zero_errors() {
     assert!(v["summary"]["files"].as_u64().unwrap_or(0) > 0, "nothing checked: {}", r.stdout);
 }
 
+/// The rule of every finding of a JSON report, in order.
+fn rules_of(report: &Value) -> Vec<&str> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect()
+}
+
 /// A small render (crates/check/tests/data/render: the marker, a header, the
 /// `render.platctl.io/*` annotations) checked by the real binary, with a
 /// suppression file given on the command line.
@@ -164,12 +174,7 @@ fn a_render_is_judged_with_its_suppression_file_and_suppressions_are_listed() {
     assert_eq!(j.code, 1, "the agent's resources, probes, root and :latest remain: {}", j.stderr);
     let v: Value = serde_json::from_str(&j.stdout).expect("json");
     assert_eq!(v["summary"]["render"], true);
-    let rules: Vec<&str> = v["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter_map(|f| f["rule"].as_str())
-        .collect();
+    let rules = rules_of(&v);
     assert_eq!(rules, ["K8S008", "K8S009", "K8S010", "K8S011", "K8S012"], "{}", j.stdout);
     let first = &v["findings"][0];
     assert_eq!(first["file"], "agent.yaml");
@@ -227,12 +232,7 @@ fn a_render_is_judged_with_its_suppression_file_and_suppressions_are_listed() {
     );
     assert_eq!(b.code, 1);
     let v: Value = serde_json::from_str(&b.stdout).expect("json");
-    let rules: Vec<&str> = v["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter_map(|f| f["rule"].as_str())
-        .collect();
+    let rules = rules_of(&v);
     assert_eq!(rules.iter().filter(|r| **r == "SUPP003").count(), 2, "{}", b.stdout);
     assert_eq!(rules.iter().filter(|r| **r == "K8S018").count(), 2, "{}", b.stdout);
 
