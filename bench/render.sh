@@ -6,7 +6,8 @@
 # The direct side runs exactly the helm commands the render records (`--output json`, .helm_calls:
 # same charts, values, --api-versions, flags), sequentially, output discarded. The render side runs,
 # per environment, `platctl render` (helm, kubectl kustomize, YAML parsing, annotation, writing) and
-# `platctl check` on the result (SCHEMA and PARSE rules), as scripts/check-render does. The two sides
+# `platctl check` on the result (the render's rules: SCHEMA, PARSE and the workload rules, with
+# deploy/render-suppressions.yaml), as scripts/check-render does. The two sides
 # run in interleaved rounds (ABBA) and the medians are compared.
 # Writes a Markdown section (paste it into docs/benchmarks.md) to $BENCH_OUT and stdout; exits 1 when a
 # goal is missed; last line is `N passed, M failed`.
@@ -74,7 +75,7 @@ done
   for r in "${renders[@]}"; do
     IFS='|' read -r name env flags <<<"$r"
     echo "'$bin' render --env $env $flags --out-dir '$tmp/run/$name' >/dev/null 2>&1"
-    echo "'$bin' check '$tmp/run/$name' --schemas '$tmp/schemas-$name' --only SCHEMA001,SCHEMA002,SCHEMA003,PARSE001,PARSE002,PARSE003,PARSE004,PARSE005 >/dev/null"
+    echo "'$bin' check '$tmp/run/$name' --schemas '$tmp/schemas-$name' --suppressions '$root/deploy/render-suppressions.yaml' >/dev/null"
   done
 } >"$tmp/render.sh"
 
@@ -116,8 +117,9 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
   echo "## Render: \`platctl render\` + validation vs the same \`helm template\` calls (\`bench/render.sh\`)"
   echo
   echo "Every root under \`deploy/clusters/\` (production in the shared topology; production and staging with"
-  echo "\`staging_dedicated_cluster=true\`), rendered and then validated with \`platctl check\` (SCHEMA and PARSE"
-  echo "rules, as \`scripts/check-render\` does), against the helm commands the render records, replayed one after"
+  echo "\`staging_dedicated_cluster=true\`), rendered and then judged with \`platctl check\` (the render's rules:"
+  echo "SCHEMA, PARSE and the workload rules with \`deploy/render-suppressions.yaml\`, as \`scripts/check-render\` does),"
+  echo "against the helm commands the render records, replayed one after"
   echo "another with their output discarded. $min_runs interleaved rounds (ABBA) after one untimed round of each;"
   echo "medians. CPU is user + system time of everything each side ran."
   echo

@@ -23,6 +23,7 @@ pub mod gha;
 pub mod k8s;
 pub mod linode;
 pub mod observability;
+pub mod render;
 pub mod report;
 pub mod rules;
 pub mod schema;
@@ -55,6 +56,16 @@ kubernetes/<version>-local-strict/ and crds/{{group}}/{{kind}}_{{version}}.json)
     BadSchemas(PathBuf),
     #[error("unknown rule ID {0:?} in --only/--skip (see docs/rules.md for the list)")]
     UnknownRule(String),
+    #[error(
+        "{0} does not judge a render: it checks the repository's sources (the rules of a render are \
+listed in docs/render.md); run it on the repository instead"
+    )]
+    NotForRender(String),
+    #[error(
+        "--suppressions applies to a render, and {} is not one (no .platctl-render marker): \
+pass the folder `platctl render` wrote", .0.display()
+    )]
+    NotARender(PathBuf),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -76,14 +87,18 @@ pub struct Finding {
     pub fix: &'static str,
 }
 
-/// A finding silenced by an inline `# platctl:ignore` comment.
+/// A finding silenced by an inline `# platctl:ignore` comment, or by an entry
+/// of the render suppression file ([`render`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Suppressed {
     #[serde(flatten)]
     pub finding: Finding,
     pub reason: String,
-    /// Line of the suppression comment.
+    /// Line of the suppression comment (or of the suppression file's entry).
     pub suppression_line: usize,
+    /// The render suppression file, for a suppression that comes from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppression_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -92,6 +107,10 @@ pub struct Report {
     pub suppressed: Vec<Suppressed>,
     pub files_checked: usize,
     pub objects_validated: usize,
+    /// The checked folder is a render (`platctl render`'s output).
+    pub render: bool,
+    /// The render suppression file that was applied (or, for a repository, validated).
+    pub suppressions_file: Option<String>,
 }
 
 impl Report {
@@ -216,27 +235,74 @@ fn parse_rule_list(list: &[String]) -> Result<BTreeSet<RuleId>, CheckError> {
         .collect()
 }
 
-/// Run every enabled rule over `opts.root`.
+/// Run every enabled rule over `opts.root`. A render folder is checked in
+/// render mode with the suppression file of its repository ([`render`]).
 pub fn check(opts: &Options) -> Result<Report, CheckError> {
+    check_with(opts, None)
+}
+
+/// [`check`], with the render suppression file given (`--suppressions`), for
+/// a render outside its repository.
+pub fn check_with(opts: &Options, suppressions: Option<&Path>) -> Result<Report, CheckError> {
     if !opts.root.is_dir() {
         return Err(CheckError::NoSuchPath(opts.root.clone()));
     }
+    let is_render = render::is_render(&opts.root);
+    if !is_render && suppressions.is_some() {
+        return Err(CheckError::NotARender(opts.root.clone()));
+    }
     let only = parse_rule_list(&opts.only)?;
     let skip = parse_rule_list(&opts.skip)?;
-    let enabled = |id: RuleId| (only.is_empty() || only.contains(&id)) && !skip.contains(&id);
-    let schemas = schema::SchemaSet::open(&opts.schemas)?;
+    if is_render && let Some(r) = only.iter().find(|r| !render::RULES.contains(r)) {
+        return Err(CheckError::NotForRender(r.to_string()));
+    }
+    let enabled = |id: RuleId| {
+        (only.is_empty() || only.contains(&id))
+            && !skip.contains(&id)
+            && (!is_render || render::RULES.contains(&id))
+    };
+    // A render is judged against its repository's suppression file; a
+    // repository's own file is validated (SUPP003) before any render uses it.
+    let supp_file = match (is_render, suppressions) {
+        (true, Some(p)) => Some(render::SuppressionFile::load(p)?),
+        (true, None) => {
+            render::discover(&opts.root).map(|p| render::SuppressionFile::load(&p)).transpose()?
+        }
+        (false, _) => Some(opts.root.join(render::SUPPRESSIONS_FILE))
+            .filter(|p| p.is_file())
+            .map(|p| render::SuppressionFile::load_as(&p, render::SUPPRESSIONS_FILE.to_owned()))
+            .transpose()?,
+    };
+    let mut schemas = schema::SchemaSet::open(&opts.schemas)?;
+    if is_render {
+        schemas = schemas.with_own_crds(render::own_crd_schemas(&opts.root));
+    }
     let repo = walk::load(&opts.root);
     let ctx = Context::new(&repo, &schemas);
     // A family runs when one of its rules is enabled, or, for SUPP002 (an
     // unused suppression), when one of its rules is not skipped outright.
     let supp002 = enabled(RuleId::Supp002);
-    let runs = |f: &Family| f.rules.iter().any(|r| enabled(*r) || (supp002 && !skip.contains(r)));
+    let runs = |f: &Family| {
+        f.rules.iter().any(|r| enabled(*r) || (supp002 && !skip.contains(r)))
+            && (!is_render || f.rules.iter().any(|r| render::RULES.contains(r)))
+    };
     let per_family: Vec<Vec<Finding>> =
         FAMILIES.par_iter().filter(|f| runs(f)).map(|f| (f.run)(&ctx)).collect();
     let mut findings = repo.findings.clone();
     findings.extend(per_family.into_iter().flatten());
     let judged = |rule: RuleId| FAMILIES.iter().all(|f| !f.rules.contains(&rule) || runs(f));
     let (mut findings, mut suppressed) = suppress::apply(&repo, findings, &judged);
+    let suppressions_file = supp_file.as_ref().map(|f| f.display.clone());
+    if let Some(file) = supp_file {
+        if is_render {
+            let judged_here = |rule: RuleId| judged(rule) && enabled(rule);
+            let (kept, by_file) = file.apply(&repo, findings, &judged_here);
+            findings = kept;
+            suppressed.extend(by_file);
+        } else {
+            findings.extend(file.findings);
+        }
+    }
     findings.retain(|f| enabled(f.rule));
     suppressed.retain(|s| enabled(s.finding.rule));
     findings.sort_by(|a, b| {
@@ -255,6 +321,8 @@ pub fn check(opts: &Options) -> Result<Report, CheckError> {
         suppressed,
         files_checked: repo.files.len(),
         objects_validated: ctx.objects_validated.load(Ordering::Relaxed),
+        render: is_render,
+        suppressions_file,
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::{Finding, RULES, Report, Severity};
+use crate::{Finding, RULES, Report, Severity, Suppressed};
 
 /// Human output. `color` adds ANSI colour (the caller decides: TTY and NO_COLOR).
 pub fn human(report: &Report, root: &Path, color: bool) -> String {
@@ -47,9 +47,14 @@ pub fn human(report: &Report, root: &Path, color: bool) -> String {
     if !report.suppressed.is_empty() {
         let _ = writeln!(out, "suppressed ({}):", report.suppressed.len());
         for s in &report.suppressed {
+            let by = s
+                .suppression_file
+                .as_ref()
+                .map(|f| format!("; {f}:{}", s.suppression_line))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}[{}] {}:{}: {} (reason: {})",
+                "  {}[{}] {}:{}: {} (reason: {}{by})",
                 s.finding.severity.as_str(),
                 s.finding.rule,
                 s.finding.file,
@@ -84,6 +89,9 @@ pub fn json(report: &Report) -> Value {
             let mut v = finding_json(&s.finding);
             v["reason"] = json!(s.reason);
             v["suppression_line"] = json!(s.suppression_line);
+            if let Some(file) = &s.suppression_file {
+                v["suppression_file"] = json!(file);
+            }
             v
         }).collect::<Vec<_>>(),
         "summary": {
@@ -92,6 +100,8 @@ pub fn json(report: &Report) -> Value {
             "suppressed": report.suppressed.len(),
             "files": report.files_checked,
             "objects": report.objects_validated,
+            "render": report.render,
+            "suppressions_file": report.suppressions_file,
         }
     })
 }
@@ -103,7 +113,7 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-fn sarif_result(f: &Finding, suppression: Option<&str>) -> Value {
+fn sarif_result(f: &Finding, suppression: Option<&Suppressed>) -> Value {
     let rule_index = RULES.iter().position(|r| r.id == f.rule).unwrap_or(0);
     let mut physical = json!({"artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"}});
     if f.line > 0 {
@@ -116,8 +126,23 @@ fn sarif_result(f: &Finding, suppression: Option<&str>) -> Value {
         "message": {"text": format!("{} Fix: {}", f.message, f.fix)},
         "locations": [{"physicalLocation": physical}],
     });
-    if let Some(reason) = suppression {
-        r["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
+    // An inline comment is `inSource`; an entry of the render suppression
+    // file is `external`, located at that entry.
+    match suppression {
+        Some(Suppressed { reason, suppression_file: Some(file), suppression_line, .. }) => {
+            r["suppressions"] = json!([{
+                "kind": "external",
+                "justification": reason,
+                "location": {"physicalLocation": {
+                    "artifactLocation": {"uri": file},
+                    "region": {"startLine": suppression_line},
+                }},
+            }]);
+        }
+        Some(s) => {
+            r["suppressions"] = json!([{"kind": "inSource", "justification": s.reason}]);
+        }
+        None => {}
     }
     r
 }
@@ -138,7 +163,7 @@ pub fn sarif(report: &Report, version: &str) -> Value {
         })
         .collect();
     let mut results: Vec<Value> = report.findings.iter().map(|f| sarif_result(f, None)).collect();
-    results.extend(report.suppressed.iter().map(|s| sarif_result(&s.finding, Some(&s.reason))));
+    results.extend(report.suppressed.iter().map(|s| sarif_result(&s.finding, Some(s))));
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

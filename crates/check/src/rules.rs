@@ -129,6 +129,12 @@ rule_table! {
     Supp002 "SUPP002" Warning
         "a suppression silences a finding"
         "remove the `# platctl:ignore` comment: nothing on this or the next line triggers that rule";
+    Supp003 "SUPP003" Error
+        "every entry of the render suppression file names a known rule, an Application, its objects and a reason"
+        "give the entry `rule`, `application`, `objects: [Kind/name]` and a `reason` (deploy/render-suppressions.yaml; see docs/render.md)";
+    Supp004 "SUPP004" Warning
+        "every entry of the render suppression file silences a finding of the render"
+        "remove the entry, or fix its application, objects or containers: nothing in this render matches it";
     // Terraform (crate::tf)
     Tf001 "TF001" Error
         "the backend is an empty `http` block (platctl) or `s3` with `use_lockfile = true`"
@@ -259,6 +265,13 @@ rule_table! {
     K8s016 "K8S016" Error
         "cert-manager issues through the Gateways: the issuers they name exist and solve ACME HTTP-01 with gatewayHTTPRoute"
         "create the ClusterIssuer, or use `solvers: [{http01: {gatewayHTTPRoute: {parentRefs: [...]}}}]` naming existing Gateway listeners";
+    // Kubernetes: workloads, continued (crate::k8s::workload)
+    K8s017 "K8S017" Error
+        "every container runs restricted: no privilege escalation, all capabilities dropped, a seccomp profile"
+        "set securityContext.allowPrivilegeEscalation: false, capabilities.drop: [ALL] and seccompProfile.type: RuntimeDefault (pod or container)";
+    K8s018 "K8S018" Error
+        "no workload is privileged or shares the node's PID, IPC or network namespace"
+        "remove `privileged: true`, hostPID, hostIPC and hostNetwork; a node agent that needs them gets a suppression with its reason";
     // Argo CD (crate::argocd)
     Argo001 "ARGO001" Error
         "every Application has an integer sync-wave annotation"

@@ -49,6 +49,8 @@ pub struct SchemaSet {
     root: PathBuf,
     core: PathBuf,
     crds: PathBuf,
+    /// A render's own CRD schemas (`<render>/.schemas/crds`), looked up after `crds`.
+    own_crds: Option<PathBuf>,
     /// `_definitions.json`, parsed and indexed once, shared by every core schema.
     registry: OnceLock<Result<Registry, String>>,
     cache: Mutex<HashMap<PathBuf, Compiled>>,
@@ -70,9 +72,18 @@ impl SchemaSet {
             root: dir.to_path_buf(),
             core,
             crds: dir.join("crds"),
+            own_crds: None,
             registry: OnceLock::new(),
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Also look CRD schemas up in `dir` (same layout as `crds/`), after the
+    /// schema folder: a render's `.schemas/crds`, the schemas of the CRDs the
+    /// tree itself installs, which is what the API server would enforce.
+    pub fn with_own_crds(mut self, dir: PathBuf) -> Self {
+        self.own_crds = Some(dir);
+        self
     }
 
     /// The schema folder itself (other families read their own schemas below it).
@@ -93,6 +104,9 @@ impl SchemaSet {
                 out.push(self.core.join(format!("{k}-{short}-{version}.json")));
             }
             out.push(self.crds.join(group).join(format!("{k}_{version}.json")));
+            if let Some(own) = &self.own_crds {
+                out.push(own.join(group).join(format!("{k}_{version}.json")));
+            }
             if group == CALICO_CRD_GROUP && version == "v1" {
                 // Same structural schema: Calico generates its CRDs from the v3 API types.
                 out.push(self.crds.join("projectcalico.org").join(format!("{k}_v3.json")));

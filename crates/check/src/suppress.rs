@@ -98,6 +98,7 @@ pub fn apply(
                     finding: f,
                     reason: s.reason.clone(),
                     suppression_line: s.line,
+                    suppression_file: None,
                 });
             }
             None => out.push(f),

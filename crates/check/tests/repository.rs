@@ -383,6 +383,22 @@ const CASES: &[Case] = &[
         )],
     ),
     (
+        "K8S017",
+        &[(
+            "deploy/platform/drift/cronjob.yaml",
+            "allowPrivilegeEscalation: false",
+            "allowPrivilegeEscalation: true",
+        )],
+    ),
+    (
+        "K8S018",
+        &[(
+            "deploy/platform/drift/cronjob.yaml",
+            "          restartPolicy: Never\n",
+            "          restartPolicy: Never\n          hostNetwork: true\n",
+        )],
+    ),
+    (
         "K8S012",
         &[(
             "deploy/platform/drift/cronjob.yaml",

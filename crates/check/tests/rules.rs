@@ -66,7 +66,8 @@ fn run(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
 }
 
 /// Rules whose fixtures are built at run time (binary, huge, symlinks): tests/files.rs.
-const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005", "TF015"];
+/// SUPP004 needs a render and a suppression file outside it: tests/render.rs.
+const RUNTIME: &[&str] = &["PARSE003", "PARSE004", "PARSE005", "TF015", "SUPP004"];
 
 #[test]
 fn every_rule_fails_its_bad_fixture_at_the_right_line_and_passes_its_good_one() {

@@ -294,14 +294,21 @@ pub enum SmokeOutput {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Exit codes: 0 no error-level finding (warnings allowed), 1 at least one error-level \
-finding, 2 usage error (bad flag, unknown rule ID, no schema folder).\n\
-Suppress a finding inline, with a reason: `# platctl:ignore RULE-ID why`. Rules: docs/rules.md."
+finding, 2 usage error (bad flag, unknown rule ID, no schema folder, a rule that does not judge a render).\n\
+Suppress a finding inline, with a reason: `# platctl:ignore RULE-ID why`. Rules: docs/rules.md.\n\
+A render (`platctl render`'s folder) is judged by the workload, schema and parse rules; its findings \
+are suppressed only by entries of deploy/render-suppressions.yaml, each with a reason (docs/render.md)."
 )]
 pub struct CheckArgs {
     /// The folder to check: a repository root (its infra/, deploy/, charts/ and
-    /// .github/workflows/ are checked) or any folder (everything in it is checked).
+    /// .github/workflows/ are checked), a render (`platctl render --out-dir`), or
+    /// any folder (everything in it is checked).
     #[arg(default_value = ".", value_name = "PATH")]
     pub path: PathBuf,
+    /// The render suppression file, when PATH is a render outside its repository.
+    /// Default: deploy/render-suppressions.yaml of the repository holding PATH.
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
     /// Schema folder: kubernetes/<version>-local-strict/, crds/{group}/{kind}_{version}.json and
     /// terraform/linode/<version>.json (the Linode provider's arguments).
     /// Default: $PLATCTL_SCHEMAS, then ../shared/schemas next to the repository root.

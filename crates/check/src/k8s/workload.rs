@@ -1,6 +1,10 @@
 //! Workloads: K8S007 (no plain Secrets), K8S008-K8S012 (resources, probes,
-//! non-root, read-only root filesystem, pinned images, also in Helm values)
-//! and K8S013 (metrics Services have a ServiceMonitor).
+//! non-root, read-only root filesystem, pinned images, also in Helm values),
+//! K8S013 (metrics Services have a ServiceMonitor), K8S017 (restricted
+//! security context) and K8S018 (no privileged pods, no host namespaces).
+//!
+//! The same rules judge a render (`platctl render`): there a finding names the
+//! Application that creates the object ([`crate::render::subject`]).
 
 use super::{Obj, Objects};
 use crate::walk::{Kind, SourceFile};
@@ -17,6 +21,8 @@ pub const FAMILY: Family = Family {
         RuleId::K8s011,
         RuleId::K8s012,
         RuleId::K8s013,
+        RuleId::K8s017,
+        RuleId::K8s018,
     ],
     run: check,
 };
@@ -61,7 +67,7 @@ fn plain_secret(o: &Obj<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The pod spec of a workload, and whether it runs long (probes required).
-fn pod_spec<'a>(o: &Obj<'a>) -> Option<(&'a Node, bool)> {
+pub(crate) fn pod_spec<'a>(o: &Obj<'a>) -> Option<(&'a Node, bool)> {
     let n = o.node;
     match (o.group(), o.kind) {
         ("", "Pod") => Some((n.get("spec")?, true)),
@@ -78,14 +84,18 @@ fn pod_spec<'a>(o: &Obj<'a>) -> Option<(&'a Node, bool)> {
 
 fn workload(o: &Obj<'_>, pod: &Node, long_running: bool, out: &mut Vec<Finding>) {
     let f = &o.file.rel;
+    let subject = crate::render::subject(o);
+    host_namespaces(o, &subject, pod, out);
     let pod_non_root =
         pod.at(&["securityContext", "runAsNonRoot"]).and_then(Node::as_bool) == Some(true);
+    let pod_seccomp = pod.at(&["securityContext", "seccompProfile", "type"]).and_then(Node::as_str);
     let groups = [("containers", true), ("initContainers", false)];
     for (key, main) in groups {
         for c in pod.field(key).seq() {
             let cname = c.field("name").scalar_text().unwrap_or_default();
             let l = c.line;
-            let what = format!("{} container {cname}", o.label());
+            let what = format!("{subject} container {cname}");
+            restricted(c, pod_seccomp, &what, f, out);
             let res = c.field("resources");
             let missing: Vec<&str> =
                 [("requests", "cpu"), ("requests", "memory"), ("limits", "memory")]
@@ -148,6 +158,58 @@ fn workload(o: &Obj<'_>, pod: &Node, long_running: bool, out: &mut Vec<Finding>)
                     f,
                     c.key_line("image"),
                     format!("{what}: {problem}"),
+                ));
+            }
+        }
+    }
+}
+
+/// K8S017: what a container's security context leaves open.
+fn restricted(c: &Node, pod_seccomp: Option<&str>, what: &str, f: &str, out: &mut Vec<Finding>) {
+    let sc = c.field("securityContext");
+    let mut open = Vec::new();
+    if sc.field("allowPrivilegeEscalation").as_bool() != Some(false) {
+        open.push("allowPrivilegeEscalation is not false");
+    }
+    // Exactly `ALL`, as Pod Security's restricted profile requires.
+    let drops_all = sc
+        .at(&["capabilities", "drop"])
+        .is_some_and(|d| d.seq().iter().any(|c| c.as_str() == Some("ALL")));
+    if !drops_all {
+        open.push("capabilities.drop has no ALL");
+    }
+    let seccomp = sc.at(&["seccompProfile", "type"]).and_then(Node::as_str).or(pod_seccomp);
+    if !matches!(seccomp, Some("RuntimeDefault" | "Localhost")) {
+        open.push("no RuntimeDefault or Localhost seccomp profile");
+    }
+    if !open.is_empty() {
+        out.push(finding(RuleId::K8s017, f, c.line, format!("{what}: {}", open.join(", "))));
+    }
+}
+
+/// K8S018: a pod in the node's namespaces, a privileged container.
+fn host_namespaces(o: &Obj<'_>, subject: &str, pod: &Node, out: &mut Vec<Finding>) {
+    for key in ["hostPID", "hostIPC", "hostNetwork"] {
+        if let Some(e) = pod.entry(key)
+            && e.value.as_bool() == Some(true)
+        {
+            out.push(finding(
+                RuleId::K8s018,
+                &o.file.rel,
+                e.key_line,
+                format!("{subject} sets {key}: true (it shares the node's namespace)"),
+            ));
+        }
+    }
+    for key in ["containers", "initContainers"] {
+        for c in pod.field(key).seq() {
+            if c.at(&["securityContext", "privileged"]).and_then(Node::as_bool) == Some(true) {
+                let cname = c.field("name").scalar_text().unwrap_or_default();
+                out.push(finding(
+                    RuleId::K8s018,
+                    &o.file.rel,
+                    c.line,
+                    format!("{subject} container {cname} is privileged (root on the node)"),
                 ));
             }
         }

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use platctl_check::{CheckError, Options, check, report, resolve_schemas};
+use platctl_check::{CheckError, Options, check_with, report, resolve_schemas};
 
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::exit;
@@ -19,7 +19,7 @@ fn usage(e: CheckError) -> anyhow::Error {
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let schemas = resolve_schemas(args.schemas.as_deref(), None, &args.path).map_err(usage)?;
     let opts = Options { root: args.path.clone(), schemas, only: args.only, skip: args.skip };
-    let rep = check(&opts).map_err(usage)?;
+    let rep = check_with(&opts, args.suppressions.as_deref()).map_err(usage)?;
     let text = match args.output {
         CheckFormat::Human => {
             let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())

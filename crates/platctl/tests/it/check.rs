@@ -148,3 +148,108 @@ fn the_repository_itself_passes_with_zero_errors() {
     assert_eq!(r.code, 0);
     assert!(v["summary"]["files"].as_u64().unwrap_or(0) > 0, "nothing checked: {}", r.stdout);
 }
+
+/// The rule of every finding of a JSON report, in order.
+fn rules_of(report: &Value) -> Vec<&str> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect()
+}
+
+/// A small render (crates/check/tests/data/render: the marker, a header, the
+/// `render.platctl.io/*` annotations) checked by the real binary, with a
+/// suppression file given on the command line.
+#[test]
+fn a_render_is_judged_with_its_suppression_file_and_suppressions_are_listed() {
+    let data = workspace_root().join("crates/check/tests/data");
+    let bad = data.join("render/bad");
+    let bad = bad.to_str().expect("utf-8");
+    let works = data.join("render-suppressions/works.yaml");
+    let works = works.to_str().expect("utf-8");
+
+    let j = check(&[bad, "--suppressions", works, "--output", "json"], true);
+    assert_eq!(j.code, 1, "the agent's resources, probes, root and :latest remain: {}", j.stderr);
+    let v: Value = serde_json::from_str(&j.stdout).expect("json");
+    assert_eq!(v["summary"]["render"], true);
+    let rules = rules_of(&v);
+    assert_eq!(rules, ["K8S008", "K8S009", "K8S010", "K8S011", "K8S012"], "{}", j.stdout);
+    let first = &v["findings"][0];
+    assert_eq!(first["file"], "agent.yaml");
+    assert_eq!(first["line"], 39);
+    assert!(
+        first["message"].as_str().is_some_and(
+            |m| m.starts_with("Application agent: DaemonSet agent/agent container agent")
+        ),
+        "{first}"
+    );
+    let suppressed = v["suppressed"].as_array().expect("suppressed");
+    assert_eq!(suppressed.len(), 3, "{}", j.stdout);
+    for s in suppressed {
+        assert!(s["reason"].as_str().is_some_and(|r| !r.is_empty()), "{s}");
+        assert!(
+            s["suppression_file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("render-suppressions/works.yaml")),
+            "{s}"
+        );
+    }
+
+    // SARIF: the same suppressions, `external`, located at the entry.
+    let s = check(&[bad, "--suppressions", works, "--output", "sarif"], true);
+    let sarif: Value = serde_json::from_str(&s.stdout).expect("sarif");
+    let external: Vec<&Value> = sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["suppressions"].get(0))
+        .collect();
+    assert_eq!(external.len(), 3);
+    assert!(external.iter().all(|x| x["kind"] == "external"
+        && x["justification"].as_str().is_some_and(|j| !j.is_empty())
+        && x["location"]["physicalLocation"]["region"]["startLine"].as_u64().is_some()));
+
+    // Human: the suppressed findings are listed with their reason and the entry.
+    let h = check(&[bad, "--suppressions", works], true);
+    assert!(h.stdout.contains("suppressed (3):"), "{}", h.stdout);
+    assert!(h.stdout.contains("(reason: the agent programs the node's network; "), "{}", h.stdout);
+
+    // A bad entry is an error of its own and silences nothing.
+    let bad_entries = data.join("render-suppressions/bad-entries.yaml");
+    let b = check(
+        &[
+            bad,
+            "--suppressions",
+            bad_entries.to_str().expect("utf-8"),
+            "--only",
+            "SUPP003,K8S018",
+            "--output",
+            "json",
+        ],
+        true,
+    );
+    assert_eq!(b.code, 1);
+    let v: Value = serde_json::from_str(&b.stdout).expect("json");
+    let rules = rules_of(&v);
+    assert_eq!(rules.iter().filter(|r| **r == "SUPP003").count(), 2, "{}", b.stdout);
+    assert_eq!(rules.iter().filter(|r| **r == "K8S018").count(), 2, "{}", b.stdout);
+
+    // The clean render passes; usage errors exit 2 and say why.
+    let good = data.join("render/good");
+    let g = check(&[good.to_str().expect("utf-8"), "--suppressions", works], true);
+    assert_eq!(g.code, 0, "{}{}", g.stdout, g.stderr);
+    assert!(
+        g.stdout.contains("warning[SUPP004]"),
+        "the clean render leaves every entry unused: {}",
+        g.stdout
+    );
+    let u = check(&[bad, "--only", "ARGO001"], true);
+    assert_eq!(u.code, 2, "{}", u.stderr);
+    assert!(u.stderr.contains("ARGO001 does not judge a render"), "{}", u.stderr);
+    let repo = fixture("K8S007/good");
+    let u = check(&[repo.to_str().expect("utf-8"), "--suppressions", works], true);
+    assert_eq!(u.code, 2, "{}", u.stderr);
+    assert!(u.stderr.contains("--suppressions applies to a render"), "{}", u.stderr);
+}

@@ -32,12 +32,19 @@ resource "helm_release" "argocd" {
         }
       }
     }
-    dex = { enabled = true }
     # Metrics Services for the ServiceMonitor in deploy/platform/observability
     # (the CRD arrives later, through Argo CD, so no ServiceMonitor here).
-    controller = { metrics = { enabled = true } }
-    server     = { metrics = { enabled = true } }
-    repoServer = { metrics = { enabled = true } }
+    # Requests and memory limits of every pod (platctl check on the render,
+    # K8S008); repo-server's and dex's copyutil init containers share theirs.
+    # The probes the chart leaves off by default (K8S009).
+    controller      = { metrics = { enabled = true }, resources = { requests = { cpu = "250m", memory = "1Gi" }, limits = { memory = "2Gi" } } }
+    server          = { metrics = { enabled = true }, resources = { requests = { cpu = "50m", memory = "128Mi" }, limits = { memory = "512Mi" } } }
+    repoServer      = { metrics = { enabled = true }, resources = { requests = { cpu = "50m", memory = "256Mi" }, limits = { memory = "1Gi" } } }
+    dex             = { enabled = true, livenessProbe = { enabled = true }, readinessProbe = { enabled = true }, resources = { requests = { cpu = "10m", memory = "64Mi" }, limits = { memory = "256Mi" } } }
+    redis           = { livenessProbe = { enabled = true }, readinessProbe = { enabled = true }, resources = { requests = { cpu = "50m", memory = "64Mi" }, limits = { memory = "256Mi" } } }
+    redisSecretInit = { resources = { requests = { cpu = "10m", memory = "32Mi" }, limits = { memory = "128Mi" } } }
+    applicationSet  = { livenessProbe = { enabled = true }, readinessProbe = { enabled = true }, resources = { requests = { cpu = "10m", memory = "64Mi" }, limits = { memory = "256Mi" } } }
+    notifications   = { livenessProbe = { enabled = true }, readinessProbe = { enabled = true }, resources = { requests = { cpu = "10m", memory = "64Mi" }, limits = { memory = "256Mi" } } }
     global = {
       additionalLabels = {
         "platform.io/environment" = var.environment
