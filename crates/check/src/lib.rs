@@ -16,12 +16,15 @@
 //! and `tests/fixtures/<RULE>/{bad,good}` for each rule.
 
 pub mod argocd;
+pub mod configuration;
 pub mod credentials;
 pub mod docker;
+pub mod docs;
 pub mod firewall;
 pub mod gha;
 pub mod k8s;
 pub mod linode;
+pub mod loki;
 pub mod observability;
 pub mod report;
 pub mod rules;
@@ -137,6 +140,8 @@ pub const FAMILIES: &[Family] = &[
     gha::FAMILY,
     docker::FAMILY,
     schema::FAMILY,
+    configuration::FAMILY,
+    docs::FAMILY,
 ];
 
 /// Everything a rule family may look at, built once per run.
@@ -147,6 +152,8 @@ pub struct Context<'a> {
     pub k8s: k8s::Objects<'a>,
     /// Terraform directories (modules and roots) and their files.
     pub tf: tf::Model<'a>,
+    /// The CLI documents' `platctl` commands resolve against (DOC001), when the caller has one.
+    pub cli: Option<&'a docs::Cli>,
     objects_validated: AtomicUsize,
 }
 
@@ -157,6 +164,7 @@ impl<'a> Context<'a> {
             schemas,
             k8s: k8s::Objects::new(repo),
             tf: tf::Model::new(repo),
+            cli: None,
             objects_validated: AtomicUsize::new(0),
         }
     }
@@ -216,8 +224,15 @@ fn parse_rule_list(list: &[String]) -> Result<BTreeSet<RuleId>, CheckError> {
         .collect()
 }
 
-/// Run every enabled rule over `opts.root`.
+/// Run every enabled rule over `opts.root`. `platctl` commands named in
+/// documents are not judged (see [`check_with_cli`]).
 pub fn check(opts: &Options) -> Result<Report, CheckError> {
+    check_with_cli(opts, None)
+}
+
+/// Run every enabled rule over `opts.root`; DOC001 resolves the `platctl`
+/// commands and flags that documents name against `cli`.
+pub fn check_with_cli(opts: &Options, cli: Option<&docs::Cli>) -> Result<Report, CheckError> {
     if !opts.root.is_dir() {
         return Err(CheckError::NoSuchPath(opts.root.clone()));
     }
@@ -226,7 +241,8 @@ pub fn check(opts: &Options) -> Result<Report, CheckError> {
     let enabled = |id: RuleId| (only.is_empty() || only.contains(&id)) && !skip.contains(&id);
     let schemas = schema::SchemaSet::open(&opts.schemas)?;
     let repo = walk::load(&opts.root);
-    let ctx = Context::new(&repo, &schemas);
+    let mut ctx = Context::new(&repo, &schemas);
+    ctx.cli = cli;
     // A family runs when one of its rules is enabled, or, for SUPP002 (an
     // unused suppression), when one of its rules is not skipped outright.
     let supp002 = enabled(RuleId::Supp002);
