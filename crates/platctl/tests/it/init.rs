@@ -199,18 +199,10 @@ fn team_values_land_everywhere_and_pass_check() {
     assert!(o.status.success(), "terraform fmt after init:\n{}", stdout(&o));
 }
 
-/// `platctl check ROOT --only CONF001,CONF002 --output json`: (rule, severity, file, line, message).
+/// CONF001/CONF002 findings on ROOT: (rule, severity, file, line, message).
 fn placeholder_findings(root: &Path) -> Vec<(String, String, String, u64, String)> {
-    let o = run(platctl().arg("check").arg(root).arg("--schemas").arg(schemas_dir()).args([
-        "--only",
-        "CONF001,CONF002",
-        "--output",
-        "json",
-    ]));
-    json(&o)["findings"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    check_only(root, "CONF001,CONF002")
+        .1
         .iter()
         .map(|f| {
             let s = |k: &str| f[k].as_str().unwrap_or("").to_owned();

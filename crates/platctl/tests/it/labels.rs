@@ -11,17 +11,8 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// `platctl check ROOT --only OBS006 --output json`: (exit code, findings).
 fn obs006(root: &Path) -> (i32, Vec<Value>) {
-    let o = run(platctl()
-        .arg("check")
-        .arg(root)
-        .arg("--schemas")
-        .arg(schemas_dir())
-        .args(["--only", "OBS006", "--output", "json"]));
-    let rep = json(&o);
-    let findings = rep["findings"].as_array().cloned().unwrap_or_default();
-    (o.status.code().expect("exit code"), findings)
+    check_only(root, "OBS006")
 }
 
 fn messages(findings: &[Value]) -> Vec<String> {

@@ -10,19 +10,10 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// `platctl check ROOT --only DOC001 --output json`: (exit code, (file, line, message)).
+/// DOC001's findings on ROOT: (exit code, (file, line, message)).
 fn doc001(root: &Path) -> (i32, Vec<(String, u64, String)>) {
-    let o = run(platctl()
-        .arg("check")
-        .arg(root)
-        .arg("--schemas")
-        .arg(schemas_dir())
-        .args(["--only", "DOC001", "--output", "json"]));
-    let rep = json(&o);
-    let findings = rep["findings"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let (code, findings) = check_only(root, "DOC001");
+    let findings = findings
         .iter()
         .map(|f: &Value| {
             (
@@ -32,7 +23,7 @@ fn doc001(root: &Path) -> (i32, Vec<(String, u64, String)>) {
             )
         })
         .collect();
-    (o.status.code().expect("exit code"), findings)
+    (code, findings)
 }
 
 #[test]
