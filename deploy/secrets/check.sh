@@ -100,6 +100,43 @@ run "generated and Terraform values are written, never printed" bash -c "
   [ \"\$(bao kv get -mount=$MOUNT -field=admin-password platform/monitoring/grafana-admin | tr -d '\n' | wc -c)\" -eq 43 ] &&
   ! grep -q \"\$(bao kv get -mount=$MOUNT -field=admin-password platform/monitoring/grafana-admin)\" '$WORK/boot1.json' &&
   ! grep -q lokisecret '$WORK/boot1.json'"
+# The loki-ingest push credentials: a generated password and its bcrypt line, which
+# the real nginx (what deploy/platform/loki-ingest runs) accepts for that password only.
+nginx_basic_auth() {
+  local dir=$WORK/nginx port user pw pid code_ok code_bad
+  mkdir -p "$dir"
+  bao kv get -mount="$MOUNT" -field=htpasswd platform/monitoring/loki-ingest >"$dir/htpasswd" || return 1
+  user=$(bao kv get -mount="$MOUNT" -field=username platform/monitoring/loki-ingest) || return 1
+  pw=$(bao kv get -mount="$MOUNT" -field=password platform/monitoring/loki-ingest) || return 1
+  case "$(cat "$dir/htpasswd")" in "$user:"'$2y$12$'*) ;; *) echo "not a bcrypt line for $user"; return 1 ;; esac
+  ! grep -q -- "$pw" "$WORK/boot1.json" || { echo "the password was printed"; return 1; }
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$dir/nginx.conf" <<NGINX
+daemon off; master_process off; worker_processes 1;
+pid $dir/nginx.pid; error_log $dir/error.log warn;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    # Served from a file (content phase): a `return` would answer before auth_basic runs.
+    location = /loki/api/v1/push { root $dir/www; auth_basic "loki-ingest"; auth_basic_user_file $dir/htpasswd; }
+  }
+}
+NGINX
+  mkdir -p "$dir/www/loki/api/v1" && echo ok >"$dir/www/loki/api/v1/push"
+  nginx -c "$dir/nginx.conf" -p "$dir" & pid=$!
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  code_ok=$(curl -s -o /dev/null -w '%{http_code}' -u "$user:$pw" "http://127.0.0.1:$port/loki/api/v1/push")
+  code_bad=$(curl -s -o /dev/null -w '%{http_code}' -u "$user:not-$pw" "http://127.0.0.1:$port/loki/api/v1/push")
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  echo "right password: $code_ok, wrong password: $code_bad"; cat "$dir/error.log" 2>/dev/null
+  [ "$code_ok" = 200 ] && [ "$code_bad" = 401 ]
+}
+run "loki-ingest: a generated password and its bcrypt htpasswd line, which nginx accepts (and only it)" nginx_basic_auth
+
 run "the sealing keys exist: certificates written, the class is the shipped one" bash -c "
   [ -s '$S/production/sealed-secrets-cert.pem' ] && [ -s '$S/staging/sealed-secrets-cert.pem' ] &&
   diff <(sed 's#$MOUNT/data/#secret/data/#' '$S/sealing-keys/sealed-secrets-keys.yaml') deploy/secrets/sealing-keys/sealed-secrets-keys.yaml"
@@ -142,8 +179,13 @@ run "every platform SealedSecret decrypts with the production key to OpenBao's v
       want=$(bao kv get -mount="$3" -field=admin-password platform/monitoring/grafana-admin)
       got=$(echo "$out" | jq -r ".data[\"admin-password\"]" | base64 -d)
       [ "$want" = "$got" ] || exit 1 ;;
+    *loki-ingest-htpasswd*)
+      want=$(bao kv get -mount="$3" -field=htpasswd platform/monitoring/loki-ingest)
+      got=$(echo "$out" | jq -r ".data[\".htpasswd\"]" | base64 -d)
+      [ "$want" = "$got" ] || exit 1 ;;
     esac
-  done' _ "$S" "$WORK/production.key" "$MOUNT"
+  done
+  ls "$1"/platform/*loki-ingest-htpasswd*.yaml >/dev/null' _ "$S" "$WORK/production.key" "$MOUNT"
 run "staging SealedSecrets decrypt with the staging key, not with production's" bash -c '
   f=$(ls "$1"/staging/staging-sample-service.yaml)
   out=$('"$UNSEAL"' --key "$2" --sealed "$f") || exit 1

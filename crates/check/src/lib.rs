@@ -16,12 +16,15 @@
 //! and `tests/fixtures/<RULE>/{bad,good}` for each rule.
 
 pub mod argocd;
+pub mod configuration;
 pub mod credentials;
 pub mod docker;
+pub mod docs;
 pub mod firewall;
 pub mod gha;
 pub mod k8s;
 pub mod linode;
+pub mod loki;
 pub mod observability;
 pub mod render;
 pub mod report;
@@ -156,6 +159,8 @@ pub const FAMILIES: &[Family] = &[
     gha::FAMILY,
     docker::FAMILY,
     schema::FAMILY,
+    configuration::FAMILY,
+    docs::FAMILY,
 ];
 
 /// Everything a rule family may look at, built once per run.
@@ -166,6 +171,8 @@ pub struct Context<'a> {
     pub k8s: k8s::Objects<'a>,
     /// Terraform directories (modules and roots) and their files.
     pub tf: tf::Model<'a>,
+    /// The CLI documents' `platctl` commands resolve against (DOC001), when the caller has one.
+    pub cli: Option<&'a docs::Cli>,
     objects_validated: AtomicUsize,
 }
 
@@ -176,6 +183,7 @@ impl<'a> Context<'a> {
             schemas,
             k8s: k8s::Objects::new(repo),
             tf: tf::Model::new(repo),
+            cli: None,
             objects_validated: AtomicUsize::new(0),
         }
     }
@@ -236,14 +244,30 @@ fn parse_rule_list(list: &[String]) -> Result<BTreeSet<RuleId>, CheckError> {
 }
 
 /// Run every enabled rule over `opts.root`. A render folder is checked in
-/// render mode with the suppression file of its repository ([`render`]).
+/// render mode with the suppression file of its repository ([`render`]);
+/// `platctl` commands named in documents are not judged (see [`check_full`]).
 pub fn check(opts: &Options) -> Result<Report, CheckError> {
-    check_with(opts, None)
+    check_full(opts, None, None)
 }
 
 /// [`check`], with the render suppression file given (`--suppressions`), for
 /// a render outside its repository.
 pub fn check_with(opts: &Options, suppressions: Option<&Path>) -> Result<Report, CheckError> {
+    check_full(opts, suppressions, None)
+}
+
+/// [`check`], with DOC001 resolving the `platctl` commands and flags that
+/// documents name against `cli`.
+pub fn check_with_cli(opts: &Options, cli: Option<&docs::Cli>) -> Result<Report, CheckError> {
+    check_full(opts, None, cli)
+}
+
+/// Both: a render suppression file and the command tree for DOC001.
+pub fn check_full(
+    opts: &Options,
+    suppressions: Option<&Path>,
+    cli: Option<&docs::Cli>,
+) -> Result<Report, CheckError> {
     if !opts.root.is_dir() {
         return Err(CheckError::NoSuchPath(opts.root.clone()));
     }
@@ -278,7 +302,8 @@ pub fn check_with(opts: &Options, suppressions: Option<&Path>) -> Result<Report,
         schemas = schemas.with_own_crds(render::own_crd_schemas(&opts.root));
     }
     let repo = walk::load(&opts.root);
-    let ctx = Context::new(&repo, &schemas);
+    let mut ctx = Context::new(&repo, &schemas);
+    ctx.cli = cli;
     // A family runs when one of its rules is enabled, or, for SUPP002 (an
     // unused suppression), when one of its rules is not skipped outright.
     let supp002 = enabled(RuleId::Supp002);

@@ -1,7 +1,8 @@
 //! Observability rules: OBS001 (Loki retention, enforced by the compactor),
 //! OBS002 (the stack is deployed per environment), OBS003 (Loki writes to the
 //! bucket Terraform creates), OBS004 (the platform's alerts exist) and OBS005
-//! (rules and dashboards use only metric names platctl exports).
+//! (rules and dashboards use only metric names platctl exports); OBS006
+//! (dashboards query only Loki labels the tree writes) is in [`crate::loki`].
 
 use std::collections::BTreeSet;
 
@@ -12,7 +13,14 @@ use crate::{Context, Family, Finding, RuleId, finding};
 
 pub const FAMILY: Family = Family {
     name: "observability",
-    rules: &[RuleId::Obs001, RuleId::Obs002, RuleId::Obs003, RuleId::Obs004, RuleId::Obs005],
+    rules: &[
+        RuleId::Obs001,
+        RuleId::Obs002,
+        RuleId::Obs003,
+        RuleId::Obs004,
+        RuleId::Obs005,
+        RuleId::Obs006,
+    ],
     run: check,
 };
 
@@ -65,6 +73,7 @@ fn check(ctx: &Context<'_>) -> Vec<Finding> {
     observability_stack(ctx, &mut out);
     alerts(ctx, &mut out);
     metric_names(ctx.repo, &mut out);
+    crate::loki::check(ctx.repo, &mut out);
     out
 }
 

@@ -325,6 +325,9 @@ rule_table! {
     Obs005 "OBS005" Error
         "alert rules and dashboards use only the metric names platctl exports"
         "use one of the exported names listed in docs/rules.md (OBS005)";
+    Obs006 "OBS006" Error
+        "every Loki label (and constant value) a dashboard queries is written by something in the tree"
+        "query a label the Alloy pipelines or platctl's audit streams write (see docs/rules.md, OBS006), or make the pipeline write it";
     // Workflows (crate::gha)
     Gha001 "GHA001" Error
         "every workflow has an explicit least-privilege `permissions:` block (never write-all)"
@@ -373,6 +376,17 @@ rule_table! {
     Schema004 "SCHEMA004" Error
         "every file a Kustomization names exists"
         "fix the path in resources/configMapGenerator/secretGenerator (relative to the kustomization.yaml)";
+    // The one configuration file (crate::configuration)
+    Conf001 "CONF001" Error
+        "no placeholder value anywhere deployable that platform.yaml does not own"
+        "replace the value with the real one, or derive it from platform.yaml (docs/configuration.md); it cannot be suppressed";
+    Conf002 "CONF002" Warning
+        "no placeholder value derived from platform.yaml remains (the deploy gate `platctl init --check` refuses them)"
+        "run `platctl init --org ... --domain ...` with your values (docs/getting-started.md), then commit the result";
+    // Documentation (crate::docs)
+    Doc001 "DOC001" Error
+        "every Application, namespace, workflow, alert, link and platctl command a runbook or docs/getting-started.md names exists"
+        "fix the name (the message says what it is), or add what the document expects to the tree";
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! comment; a trailing one applies to its own line; one on line 1 also applies
 //! to findings about the whole file. The reason is mandatory: a suppression
 //! without one (or naming an unknown rule) is itself a finding (SUPP001) and
-//! silences nothing. A suppression that silences nothing is SUPP002.
+//! silences nothing. A suppression that silences nothing is SUPP002. The
+//! placeholder gate's rules cannot be suppressed (SUPP001 as well): the deploy
+//! workflows' `platctl init --check` runs the same scan and reads no comments.
 
 use crate::walk::Repo;
 use crate::{Finding, RuleId, Suppressed, finding};
@@ -58,6 +60,17 @@ pub fn apply(
                 ));
                 continue;
             };
+            if crate::configuration::UNSUPPRESSIBLE.contains(&rule_id) {
+                out.push(finding(
+                    RuleId::Supp001,
+                    &file.rel,
+                    n,
+                    format!(
+                        "{rule} cannot be suppressed: the deploy gate (`platctl init --check`) reads no suppressions"
+                    ),
+                ));
+                continue;
+            }
             if reason.is_empty() {
                 out.push(finding(
                     RuleId::Supp001,

@@ -9,10 +9,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use platctl_check::{Options, RULES, check};
+use platctl_check::{Options, RULES, check, check_with_cli};
 
 mod common;
-use common::{fixtures, schemas};
+use common::{cli, fixtures, schemas};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("fixture dir readable") {
@@ -54,7 +54,8 @@ fn run(dir: &Path, rule: &str) -> BTreeSet<(String, usize)> {
         only: vec![rule.to_owned()],
         skip: vec![],
     };
-    let rep = check(&opts).unwrap_or_else(|e| panic!("{rule} on {}: {e}", dir.display()));
+    let rep = check_with_cli(&opts, Some(&cli()))
+        .unwrap_or_else(|e| panic!("{rule} on {}: {e}", dir.display()));
     for f in &rep.findings {
         assert_eq!(f.rule, rule, "--only {rule} leaked {f:?}");
         assert!(

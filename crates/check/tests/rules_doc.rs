@@ -5,10 +5,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use platctl_check::{Options, RULES, check};
+use platctl_check::{Options, RULES, check_with_cli};
 
 mod common;
-use common::schemas;
+use common::{cli, schemas};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> =
@@ -25,6 +25,8 @@ fn lang(rel: &str) -> &'static str {
         "hcl"
     } else if rel.ends_with(".json") {
         "json"
+    } else if rel.ends_with(".md") {
+        "markdown"
     } else if platctl_check::walk::is_dockerfile(name) {
         "dockerfile"
     } else {
@@ -45,6 +47,12 @@ fn example(dir: &Path, prefer: Option<&str>, rule: &str) -> (String, String) {
                         || t.contains(&format!("expect-file: {rule}"))
                 })
             })
+        })
+        .or_else(|| {
+            // A file expect.txt names (markers cannot sit in JSON or Markdown).
+            let listed = std::fs::read_to_string(dir.join("expect.txt")).unwrap_or_default();
+            let first = listed.lines().next()?.rsplit_once(':')?.0.to_owned();
+            all.iter().find(|p| rel(p) == first)
         })
         .or_else(|| all.iter().find(|p| !rel(p).ends_with(".txt")))
         .expect("a fixture file");
@@ -100,7 +108,8 @@ One pass over PATH: Terraform (`.tf`, `.tfvars` as HCL, never evaluated; `.tfvar
 every file under PATH is checked by its name and extension (a folder of rendered manifests, for example).\n\
 Terraform state files and saved plans are reported (TF015) and never read.\n\n\
 Rules come in families, one module of crates/check/src each (`tf`, `linode`, `firewall`, `k8s::network`,\n\
-`k8s::tls`, `k8s::workload`, `argocd`, `observability`, `gha`, `docker`, `schema`), run in parallel over one\n\
+`k8s::tls`, `k8s::workload`, `argocd`, `observability`, `gha`, `docker`, `schema`, `configuration`, `docs`), run in\n\
+parallel over one\n\
 parsed model of the tree. A rule that needs something to exist (a cluster-wide default deny, the platform's\n\
 alerts, an argocd-cm) applies only when the tree holds what it is about (Namespaces, PrometheusRules, an\n\
 app-of-apps), so a folder of one rendered chart is judged by the rules about its own objects.\n\n\
@@ -150,7 +159,29 @@ Production is recognised by a path part, file-name part, Application name, names
 `production` or `prod`; an Application whose destination namespace is `argocd` (an app-of-apps) is judged\n\
 through the Applications it creates, which are checked themselves (ARGO003). Terraform roots named `global`,\n\
 `shared`, `common` or `bootstrap` are not workload environments (OBS002). Staging is recognised the same way by\n\
-`staging` or `stage` (ARGO012).\n\n",
+`staging` or `stage` (ARGO012).\n\n\
+The one configuration file (CONF001, CONF002): the placeholder scan of `platctl init --check` (the deploy\n\
+workflows' gate; crate platctl-config, docs/configuration.md), over the deployed text of every YAML, Terraform\n\
+and JSON file under `infra/`, `deploy/`, `charts/` and `.github/workflows/` (YAML without comments, Terraform\n\
+attribute values except `description` and `error_message`, JSON whole): RFC 2606/6761 names (`example.com`,\n\
+`.example`, `.test`, `.invalid`, `.localhost`), RFC 5737/3849 addresses, all-zero digests, `example-org` and\n\
+`CHANGEME`. A placeholder is owned when it is (or ends in) a value derived from `platform.yaml`'s `applied:`\n\
+values, which `platctl init` replaces. The shipped repository is the unconfigured template: every placeholder\n\
+in it is owned, summarised as one CONF002 warning, so `platctl check .` passes while `platctl init --check`\n\
+refuses to deploy it. Neither rule can be suppressed (the gate reads no suppressions: SUPP001).\n\n\
+Loki labels (OBS006): produced are platctl's audit stream labels (`source`, `env`, `action`; `source` is\n\
+`platctl` or a `PLATCTL_LOKI_SOURCE` a workflow or manifest sets) and the Alloy pipelines' `stage.label_keep`,\n\
+`stage.static_labels` (with their values), `stage.labels` and relabel `target_label`s (a constant `replacement`\n\
+without `source_labels` is a value; otherwise any value). Used are the stream-selector matchers and the `by`/\n\
+`without` groupings of every Loki panel (datasource type `loki`) of the dashboards (JSON under `deploy/`); an\n\
+`=` match of a label whose values are all constants must name one of them. PromQL labels are not judged.\n\n\
+Documents (DOC001): every `docs/runbooks/*.md` and `docs/getting-started.md`. Names checked: `argocd app\n\
+sync|wait|get|diff|rollback|... NAME` (Applications in `deploy/` and the argocd-bootstrap module), `kubectl -n\n\
+NS` and prose \"namespace `NS`\" (created or used in `deploy/`, or built in), `.github/workflows/FILE`,\n\
+alert names in backticks (PrometheusRules), relative Markdown links, and `platctl` command lines in code (the\n\
+longest run of words that is a command, then its long flags before any `--`), against the binary's own clap\n\
+definition (`platctl check` passes it in; the library without one does not judge commands). `<slot>` and\n\
+ALL-CAPS names are the reader's placeholders and are not resolved.\n\n",
     );
     let _ = writeln!(
         out,
@@ -214,7 +245,7 @@ through the Applications it creates, which are checked themselves (ARGO003). Ter
             only: vec![r.id.code().to_owned()],
             skip: vec![],
         };
-        let rep = check(&opts).expect("check");
+        let rep = check_with_cli(&opts, Some(&cli())).expect("check");
         if let Some(f) = rep.findings.first() {
             let loc = if f.line > 0 { format!("{}:{}", f.file, f.line) } else { f.file.clone() };
             let _ =

@@ -14,19 +14,14 @@
 //! - [`placeholder`]: the scan for placeholder values (documentation domains
 //!   and addresses, `.invalid`, all-zero digests, `example-org`, `CHANGEME`)
 //!   anywhere deployable, telling apart the ones the configuration owns.
-//! - [`runbooks`]: every name a runbook uses resolves in the tree or the CLI.
-//! - [`labels`]: every Loki label a dashboard queries is written by something
-//!   in the tree.
-//!
-//! The last three are the logic of `platctl check` rules to come; they depend
-//! on nothing of the rule engine, so they move into it as they are.
+//!   The one implementation of the placeholder gate: `platctl check` (rules
+//!   CONF001/CONF002, crate platctl-check) and `platctl init --check` (the
+//!   deploy workflows' gate) both call [`placeholder::scan`].
 //!
 //! See docs/configuration.md for the design.
 
 pub mod derive;
-pub mod labels;
 pub mod placeholder;
-pub mod runbooks;
 pub mod text;
 pub mod tree;
 pub mod values;

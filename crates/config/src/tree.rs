@@ -53,24 +53,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ConfigErro
     Ok(())
 }
 
-/// Every regular file below `dir` (no symlinks followed), unsorted; a folder
-/// that cannot be read is skipped (the callers' checks name what they miss).
-pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => out.push(e.path()),
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
 /// Why a file is in the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

@@ -8,7 +8,10 @@
 //! - `literal: TEXT`: a fixed, non-secret value (a user name);
 //! - `terraform: {root: R, output: O}`: a Terraform output, read from
 //!   `terraform output -json` of root R (`--terraform-outputs R=FILE`);
-//! - `person: {what: ..., where: ...}`: a value only a person can supply.
+//! - `person: {what: ..., where: ...}`: a value only a person can supply;
+//! - `htpasswd: {user: F, password: F}`: the htpasswd line `<user>:<bcrypt>`
+//!   of two other fields of the same path (nginx's `auth_basic_user_file`),
+//!   written once both exist.
 //!
 //! Bootstrap writes the fields that are missing and can be produced (never
 //! overwriting one that exists, with check-and-set), creates each key-owning
@@ -43,6 +46,11 @@ pub enum Source {
         #[serde(rename = "where")]
         where_: String,
     },
+    /// Derived: `<value of user>:<bcrypt of the value of password>`, two fields of the same path.
+    Htpasswd {
+        user: String,
+        password: String,
+    },
 }
 
 /// `infra/openbao/sources.yaml`.
@@ -74,6 +82,18 @@ impl Sources {
                     return Err(bad(format!(
                         "{p}#{f}: generate between 16 and 512 bytes, not {bytes}"
                     )));
+                }
+                if let Source::Htpasswd { user, password } = src {
+                    for from in [user, password] {
+                        match fields.get(from) {
+                            None | Some(Source::Htpasswd { .. }) => {
+                                return Err(bad(format!(
+                                    "{p}#{f}: htpasswd reads field {from:?}, which must be another (non-htpasswd) field of {p}"
+                                )));
+                            }
+                            Some(_) => {}
+                        }
+                    }
                 }
             }
         }
@@ -356,12 +376,30 @@ pub async fn bootstrap(bao: &BaoClient, opts: &BootstrapOptions) -> Result<Boots
                     });
                     None
                 }
+                // Derived from other fields: below, once they all have values.
+                Source::Htpasswd { .. } => None,
             };
             if let Some((v, from)) = value {
                 data.insert(field.clone(), v);
                 new_fields.push(field.clone());
                 seeded.push(Seeded { path: path.clone(), field: field.clone(), from });
             }
+        }
+        for (field, src) in fields {
+            let Source::Htpasswd { user, password } = src else { continue };
+            if data.contains_key(field) {
+                continue;
+            }
+            // A person-supplied user or password not there yet: the next run derives it.
+            let (Some(u), Some(pw)) = (data.get(user), data.get(password)) else { continue };
+            let line = htpasswd_line(u.expose(), pw.expose())?;
+            data.insert(field.clone(), line);
+            new_fields.push(field.clone());
+            seeded.push(Seeded {
+                path: path.clone(),
+                field: field.clone(),
+                from: format!("htpasswd of {user}, {password}"),
+            });
         }
         if !new_fields.is_empty() && !opts.dry_run {
             let cas = current.as_ref().map_or(0, |kv| kv.version);
@@ -396,6 +434,17 @@ pub async fn bootstrap(bao: &BaoClient, opts: &BootstrapOptions) -> Result<Boots
         }
     }
 
+    // The fields an htpasswd line is derived from are read through it.
+    for (path, fields) in &sources.secrets {
+        for (field, src) in fields {
+            if let Source::Htpasswd { user, password } = src
+                && referenced.contains(&(path.clone(), field.clone()))
+            {
+                referenced.insert((path.clone(), user.clone()));
+                referenced.insert((path.clone(), password.clone()));
+            }
+        }
+    }
     let unused = sources
         .secrets
         .iter()
@@ -509,9 +558,59 @@ pub fn generate(bytes: usize) -> Result<Sensitive> {
     Ok(Sensitive::new(s))
 }
 
+/// One htpasswd line, `user:$2y$...`: bcrypt (cost 12, random salt), the
+/// format `htpasswd -B` writes and nginx's `auth_basic_user_file` reads.
+pub fn htpasswd_line(user: &str, password: &str) -> Result<Sensitive> {
+    if user.is_empty() || user.contains([':', '\n']) {
+        return Err(SecretsError::Crypto(
+            "htpasswd: the user name must be non-empty, without ':' or a newline".into(),
+        ));
+    }
+    let hash = bcrypt::hash_with_result(password, 12)
+        .map_err(|e| SecretsError::Crypto(format!("bcrypt: {e}")))?
+        .format_for_version(bcrypt::Version::TwoY);
+    Ok(Sensitive::new(format!("{user}:{hash}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn htpasswd_lines_are_bcrypt_and_verify() {
+        let line = htpasswd_line("ci", "s3cret-pass").expect("line");
+        let (user, hash) = line.expose().split_once(':').expect("user:hash");
+        assert_eq!(user, "ci");
+        assert!(hash.starts_with("$2y$12$") && hash.len() == 60, "{hash}");
+        assert!(bcrypt::verify("s3cret-pass", hash).expect("verify"));
+        assert!(!bcrypt::verify("wrong", hash).expect("verify"));
+        // Salted: the same password hashes differently each time.
+        assert_ne!(htpasswd_line("ci", "s3cret-pass").expect("again").expose(), line.expose());
+        assert!(htpasswd_line("a:b", "x").is_err() && htpasswd_line("", "x").is_err());
+    }
+
+    #[test]
+    fn htpasswd_sources_must_read_sibling_fields() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("s.yaml");
+        std::fs::write(
+            &p,
+            "mount: secret\nsecrets:\n  a/b:\n    user: {literal: ci}\n    password: {generate: {bytes: 32}}\n    line: {htpasswd: {user: user, password: password}}\n",
+        )
+        .expect("w");
+        let s = Sources::load(&p).expect("valid");
+        assert_eq!(
+            s.secrets["a/b"]["line"],
+            Source::Htpasswd { user: "user".into(), password: "password".into() }
+        );
+        std::fs::write(
+            &p,
+            "mount: secret\nsecrets:\n  a/b:\n    user: {literal: ci}\n    line: {htpasswd: {user: user, password: nope}}\n",
+        )
+        .expect("w");
+        let err = Sources::load(&p).expect_err("missing sibling").to_string();
+        assert!(err.contains("\"nope\""), "{err}");
+    }
 
     #[test]
     fn generated_values_are_32_random_bytes_base64url() {

@@ -27,3 +27,27 @@ pub fn fixtures() -> PathBuf {
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
+
+/// A small CLI for DOC001's fixtures: `platctl state {versions,rollback,lock,unlock}`,
+/// `platctl tf` and `platctl drift`, with their long flags.
+pub fn cli() -> platctl_check::docs::Cli {
+    use platctl_check::docs::Cli;
+    let leaf = |flags: &[&str]| Cli {
+        flags: flags.iter().chain(&["--help"]).map(|f| (*f).to_owned()).collect(),
+        subcommands: Default::default(),
+    };
+    let mut state = leaf(&[]);
+    for (name, flags) in [
+        ("versions", &["--env"][..]),
+        ("rollback", &["--env", "--to"][..]),
+        ("lock", &["--env"][..]),
+        ("unlock", &["--env"][..]),
+    ] {
+        state.subcommands.insert(name.to_owned(), leaf(flags));
+    }
+    let mut root = leaf(&["--version"]);
+    root.subcommands.insert("state".into(), state);
+    root.subcommands.insert("tf".into(), leaf(&["--env"]));
+    root.subcommands.insert("drift".into(), leaf(&["--env", "--all"]));
+    root
+}

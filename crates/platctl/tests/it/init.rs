@@ -174,8 +174,9 @@ fn team_values_land_everywhere_and_pass_check() {
         .expect("rbac");
     assert!(rbac.contains(&format!("g, {ORG}:platform-admins, role:admin")), "{rbac}");
 
-    // No placeholder anywhere deployable: the scan itself, and the gate.
-    let left = platctl_config::placeholder::scan(root, None).expect("scan");
+    // No placeholder anywhere deployable: the rules (CONF001 for one platform.yaml
+    // does not own, CONF002 for one it does), and the gate.
+    let left = placeholder_findings(root);
     assert!(left.is_empty(), "placeholders remain: {left:#?}");
     let o = run(init(root).args(["--check", "--output", "json"]));
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
@@ -196,6 +197,18 @@ fn team_values_land_everywhere_and_pass_check() {
         .args(["fmt", "-check", "-recursive"])
         .arg(root.join("infra/terraform")));
     assert!(o.status.success(), "terraform fmt after init:\n{}", stdout(&o));
+}
+
+/// CONF001/CONF002 findings on ROOT: (rule, severity, file, line, message).
+fn placeholder_findings(root: &Path) -> Vec<(String, String, String, u64, String)> {
+    check_only(root, "CONF001,CONF002")
+        .1
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("").to_owned();
+            (s("rule"), s("severity"), s("file"), f["line"].as_u64().unwrap_or(0), s("message"))
+        })
+        .collect()
 }
 
 #[test]
@@ -382,9 +395,22 @@ fn shipped_tree_is_an_unconfigured_template() {
     assert!(!placeholders.is_empty());
     let stray: Vec<&Value> = placeholders.iter().filter(|p| p["owned"] != true).collect();
     assert!(stray.is_empty(), "placeholders platform.yaml does not own: {stray:#?}");
-    // And the rules pass on it (the suite's requirement).
+    // And the rules pass on it (the suite's requirement): `platctl check` sees
+    // the same placeholders as the gate, all owned, as one CONF002 warning.
     let o = run(platctl().arg("check").arg(repo_root()).arg("--schemas").arg(schemas_dir()));
     assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let found = placeholder_findings(&repo_root());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let (rule, severity, file, _, message) = &found[0];
+    assert_eq!(
+        (rule.as_str(), severity.as_str(), file.as_str()),
+        ("CONF002", "warning", "platform.yaml")
+    );
+    assert!(
+        message.contains("unconfigured template")
+            && message.contains(&format!("{} placeholder value(s)", placeholders.len())),
+        "the rule and the gate count the same placeholders: {message}"
+    );
 }
 
 #[test]
@@ -407,6 +433,12 @@ fn a_stray_placeholder_is_reported_and_fails_the_gate() {
     assert_eq!(p[0]["line"], 7);
     assert_eq!(p[0]["kind"], "invalid-domain");
     assert_eq!(p[0]["owned"], false);
+    // `platctl check` reports the same one, as an error.
+    let found = placeholder_findings(root);
+    let stray: Vec<(&str, &str, u64)> =
+        found.iter().map(|(r, _, f, l, _)| (r.as_str(), f.as_str(), *l)).collect();
+    assert_eq!(stray, [("CONF001", "deploy/platform/apps/99-new.yaml", 7)], "{found:#?}");
+    assert!(found[0].4.contains("oncall.invalid"), "{found:#?}");
     // init itself warns about it (it cannot replace what it does not own).
     let o = run(init(root).arg("--yes"));
     assert_eq!(code(&o), 0);

@@ -73,6 +73,18 @@ pub fn json(o: &Output) -> serde_json::Value {
     })
 }
 
+/// `platctl check ROOT --only RULES --output json` with the schemas: (exit code, findings).
+pub fn check_only(root: &Path, rules: &str) -> (i32, Vec<serde_json::Value>) {
+    let o = run(platctl()
+        .arg("check")
+        .arg(root)
+        .arg("--schemas")
+        .arg(schemas_dir())
+        .args(["--only", rules, "--output", "json"]));
+    let findings = json(&o)["findings"].as_array().cloned().unwrap_or_default();
+    (o.status.code().expect("exit code"), findings)
+}
+
 /// The S3 endpoint of the SeaweedFS started by scripts/test.
 pub fn s3_endpoint() -> String {
     std::env::var("PLATCTL_TEST_S3_ENDPOINT").unwrap_or_else(|_| {

@@ -1,20 +1,22 @@
-//! Loki labels a dashboard queries must be labels something in the tree
-//! writes. Produced: the Alloy pipelines in `deploy/` (`stage.label_keep`,
-//! `stage.static_labels`, relabel `target_label`s and their constant
-//! replacements) and platctl's audit streams (`source`, `env`, `action`; the
-//! source `platctl`, or a `PLATCTL_LOKI_SOURCE` some workflow or manifest
-//! sets). Used: the stream selectors and `by (...)` groupings of every Loki
-//! query in the Grafana dashboards under `deploy/`. The logic of a coming
-//! `platctl check` rule (its PromQL half needs the exporters' label sets and
-//! is not here).
+//! Loki labels a dashboard queries are labels something in the tree writes
+//! (OBS006, run by the observability family).
+//!
+//! Produced: the Alloy pipelines (`stage.label_keep`, `stage.static_labels`,
+//! `stage.labels`, relabel `target_label`s and their constant replacements)
+//! and platctl's audit streams (`source`, `env`, `action`; the source
+//! `platctl`, or a `PLATCTL_LOKI_SOURCE` a workflow or manifest sets), read
+//! from every checked file's text. Used: the stream selectors and
+//! `by (...)`/`without (...)` groupings of every Loki query in the Grafana
+//! dashboards (JSON under `deploy/`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::Serialize;
 use serde_json::Value;
+
+use crate::walk::{Kind, Repo, SourceFile};
+use crate::{Finding, RuleId, finding};
 
 /// Labels written, with the constant values seen for each (empty: any value).
 #[derive(Debug, Default)]
@@ -24,15 +26,8 @@ pub struct Produced {
     pub open: BTreeSet<String>,
 }
 
-/// A label a dashboard uses that nothing produces (or a value nothing writes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Unproduced {
-    pub file: String,
-    pub panel: String,
-    pub label: String,
-    /// The value matched with `=`, when the label exists but never has it.
-    pub value: Option<String>,
-}
+/// platctl's own audit stream labels (crates/audit-loki): always produced.
+pub const AUDIT_LABELS: &[&str] = &["source", "env", "action"];
 
 fn re(s: &str) -> Regex {
     Regex::new(s).unwrap_or_else(|e| unreachable!("static pattern {s}: {e}"))
@@ -56,8 +51,8 @@ static MATCHER: LazyLock<Regex> =
     LazyLock::new(|| re(r#"([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)""#));
 static BY: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:by|without)\s*\(([^)]*)\)"));
 
-/// The Loki labels the tree at `root` writes.
-pub fn produced(root: &Path) -> Produced {
+/// The Loki labels the checked tree writes.
+pub fn produced(repo: &Repo) -> Produced {
     let mut p = Produced::default();
     let add = |p: &mut Produced, k: &str, v: Option<&str>| {
         let e = p.labels.entry(k.to_owned()).or_default();
@@ -65,35 +60,30 @@ pub fn produced(root: &Path) -> Produced {
             e.insert(v.to_owned());
         }
     };
-    // platctl's audit streams.
-    for k in ["source", "env", "action"] {
+    for k in AUDIT_LABELS {
         add(&mut p, k, None);
     }
     add(&mut p, "source", Some("platctl"));
     p.open.extend(["env".to_owned(), "action".to_owned()]);
-    let mut files = crate::tree::files_under(&root.join("deploy"));
-    files.extend(crate::tree::files_under(&root.join(".github/workflows")));
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
-        for c in LOKI_SOURCE.captures_iter(&text) {
+    for f in &repo.files {
+        let text = &f.text;
+        for c in LOKI_SOURCE.captures_iter(text) {
             add(&mut p, "source", Some(&c[1]));
         }
-        let mut kept: Option<BTreeSet<String>> = None;
-        for c in LABEL_KEEP.captures_iter(&text) {
-            let names: BTreeSet<String> =
-                QUOTED.captures_iter(&c[1]).map(|q| q[1].to_owned()).collect();
-            for n in &names {
-                add(&mut p, n, None);
+        // A label_keep drops what it does not list, but a label only some
+        // other pipeline keeps is still produced: every listed name counts.
+        for c in LABEL_KEEP.captures_iter(text) {
+            for q in QUOTED.captures_iter(&c[1]) {
+                add(&mut p, &q[1], None);
             }
-            kept.get_or_insert_with(BTreeSet::new).extend(names);
         }
-        for c in STATIC.captures_iter(&text) {
+        for c in STATIC.captures_iter(text) {
             for kv in KV.captures_iter(&c[1]) {
                 add(&mut p, &kv[1], Some(&kv[2]));
             }
         }
-        // stage.labels and relabel rules set values from data: open.
-        for c in LABELS_STAGE.captures_iter(&text) {
+        // stage.labels sets values from log data: open.
+        for c in LABELS_STAGE.captures_iter(text) {
             for kv in KV.captures_iter(&c[1]) {
                 add(&mut p, &kv[1], None);
                 p.open.insert(kv[1].to_owned());
@@ -101,7 +91,7 @@ pub fn produced(root: &Path) -> Produced {
         }
         // Relabel rules: a constant replacement without source labels is a
         // value; anything computed from metadata leaves the label open.
-        for rule in RULE.captures_iter(&text) {
+        for rule in RULE.captures_iter(text) {
             let Some(t) = TARGET.captures(&rule[1]) else { continue };
             let target = &t[1];
             if target.starts_with("__") {
@@ -117,9 +107,6 @@ pub fn produced(root: &Path) -> Produced {
                 }
             }
         }
-        // A label_keep drops what it does not list: a label only some other
-        // pipeline keeps is still produced, so nothing is removed here.
-        let _ = kept;
     }
     p
 }
@@ -139,32 +126,61 @@ fn loki_exprs(panel: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// Every Loki label (and `=` value) the dashboards under `deploy/` use that
+/// The line of a query in its dashboard file: where its JSON-escaped text
+/// is, else where its panel's title is, else 0 (the file).
+fn line_of(file: &SourceFile, panel: &str, expr: &str) -> usize {
+    let escaped = serde_json::to_string(expr).unwrap_or_default();
+    let inner = escaped.trim_matches('"');
+    let title = serde_json::to_string(panel).unwrap_or_default();
+    if let Some(pos) = file.text.find(inner).filter(|_| !inner.is_empty()) {
+        return file.line_of(pos);
+    }
+    file.text.find(&format!("\"title\": {title}")).map_or(0, |pos| file.line_of(pos))
+}
+
+/// OBS006: every Loki label (and `=` value) the dashboards use that
 /// [`produced`] does not write.
-pub fn check(root: &Path) -> Vec<Unproduced> {
-    let produced = produced(root);
-    let mut files = crate::tree::files_under(&root.join("deploy"));
-    files.sort();
-    let mut out = Vec::new();
-    for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "json")) {
-        let Ok(text) = std::fs::read_to_string(f) else { continue };
-        let Ok(dash) = serde_json::from_str::<Value>(&text) else { continue };
-        let rel = f.strip_prefix(root).unwrap_or(f).to_string_lossy().replace('\\', "/");
+pub fn check(repo: &Repo, out: &mut Vec<Finding>) {
+    let dashboards: Vec<&SourceFile> = repo
+        .files
+        .iter()
+        .filter(|f| {
+            f.kind == Kind::Json && f.json_value.as_ref().is_some_and(|v| v["panels"].is_array())
+        })
+        .collect();
+    if dashboards.is_empty() {
+        return;
+    }
+    let produced = produced(repo);
+    let known = || produced.labels.keys().cloned().collect::<Vec<_>>().join(", ");
+    for file in dashboards {
+        let Some(dash) = &file.json_value else { continue };
         let mut exprs = Vec::new();
         for p in dash["panels"].as_array().into_iter().flatten() {
             loki_exprs(p, &mut exprs);
         }
+        let mut seen = BTreeSet::new();
         for (panel, expr) in exprs {
+            let line = line_of(file, &panel, &expr);
             let mut bad = |label: &str, value: Option<&str>| {
-                let u = Unproduced {
-                    file: rel.clone(),
-                    panel: panel.clone(),
-                    label: label.to_owned(),
-                    value: value.map(str::to_owned),
-                };
-                if !out.contains(&u) {
-                    out.push(u);
+                if !seen.insert((panel.clone(), label.to_owned(), value.map(str::to_owned))) {
+                    return;
                 }
+                let msg = match value {
+                    None => format!(
+                        "panel {panel:?} queries the Loki label {label:?}, which nothing in the tree writes (written: {})",
+                        known()
+                    ),
+                    Some(v) => format!(
+                        "panel {panel:?} queries {label}=\"{v}\", a value nothing in the tree writes (written: {})",
+                        produced
+                            .labels
+                            .get(label)
+                            .map(|s| s.iter().cloned().collect::<Vec<_>>().join(", "))
+                            .unwrap_or_default()
+                    ),
+                };
+                out.push(finding(RuleId::Obs006, &file.rel, line, msg));
             };
             for sel in SELECTOR.captures_iter(&expr) {
                 // {{legend}} templates are not selectors.
@@ -197,7 +213,6 @@ pub fn check(root: &Path) -> Vec<Unproduced> {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
