@@ -27,6 +27,7 @@ pub mod report;
 pub mod rules;
 pub mod schema;
 pub mod suppress;
+pub mod sync_order;
 pub mod tf;
 pub mod walk;
 pub mod yaml;
@@ -137,6 +138,7 @@ pub const FAMILIES: &[Family] = &[
     gha::FAMILY,
     docker::FAMILY,
     schema::FAMILY,
+    sync_order::FAMILY,
 ];
 
 /// Everything a rule family may look at, built once per run.

@@ -95,7 +95,7 @@ One pass over PATH: Terraform (`.tf`, `.tfvars` as HCL, never evaluated; `.tfvar
 every file under PATH is checked by its name and extension (a folder of rendered manifests, for example).\n\
 Terraform state files and saved plans are reported (TF015) and never read.\n\n\
 Rules come in families, one module of crates/check/src each (`tf`, `linode`, `firewall`, `k8s::network`,\n\
-`k8s::tls`, `k8s::workload`, `argocd`, `observability`, `gha`, `docker`, `schema`), run in parallel over one\n\
+`k8s::tls`, `k8s::workload`, `argocd`, `observability`, `gha`, `docker`, `schema`, `sync_order`), run in parallel over one\n\
 parsed model of the tree. A rule that needs something to exist (a cluster-wide default deny, the platform's\n\
 alerts, an argocd-cm) applies only when the tree holds what it is about (Namespaces, PrometheusRules, an\n\
 app-of-apps), so a folder of one rendered chart is judged by the rules about its own objects.\n\n\
@@ -137,7 +137,25 @@ Production is recognised by a path part, file-name part, Application name, names
 `production` or `prod`; an Application whose destination namespace is `argocd` (an app-of-apps) is judged\n\
 through the Applications it creates, which are checked themselves (ARGO003). Terraform roots named `global`,\n\
 `shared`, `common` or `bootstrap` are not workload environments (OBS002). Staging is recognised the same way by\n\
-`staging` or `stage` (ARGO012).\n\n",
+`staging` or `stage` (ARGO012).\n\n\
+Sync order (SYNC001-SYNC004) applies to a folder written by `platctl render`, recognised by its summary\n\
+`.render.json` (every unit with its sync order, destination namespace, `CreateNamespace`, sources, the kinds it\n\
+installs, and the repository it read); every object there carries `render.platctl.io/application` and\n\
+`render.platctl.io/sync-order`. A position is the chain of (phase, wave) steps from the root Application down,\n\
+compared step by step (docs/render.md): a provider at the same position as its consumer is in time, a later one\n\
+is not. Secret providers: Secret, SealedSecret (its template's name), SecretProviderClass `secretObjects` (from\n\
+the first pod that mounts the class; none mounting it provides nothing), cert-manager Certificate `secretName`,\n\
+and each entry of the repository's `deploy/secrets/mapping.yaml` whose environment folder\n\
+(`deploy/secrets/<env>`) an Application of the render syncs, at that Application's position. References: pod\n\
+templates (env `secretKeyRef`, `envFrom`, `secret` and `projected` volumes, CSI `nodePublishSecretRef`,\n\
+`imagePullSecrets`; `optional: true` is skipped), Alertmanager and Prometheus `spec.secrets`, an Alertmanager's\n\
+`*_file` paths under `/etc/alertmanager/secrets/<secret>/<key>`, `*existingSecret*` Helm values of an\n\
+Application (unless its own pods already reference that Secret), and Argo CD's `$secret:key` / `$key` values\n\
+in argocd-cm and argocd-rbac-cm. Argo CD resolves those when it uses them (Dex's configuration, a login), not\n\
+during a sync, so they are checked for existence, key and the `app.kubernetes.io/part-of: argocd` label, never\n\
+for order. CRDs: a CustomResourceDefinition in the render, a known external source's kinds, LKE's Calico CRDs,\n\
+or a built-in API group. Namespaces: a Namespace object, an Application (or Terraform release) that creates\n\
+its destination namespace, or `default`, `kube-system`, `kube-public`, `kube-node-lease`.\n\n",
     );
     let _ = writeln!(
         out,

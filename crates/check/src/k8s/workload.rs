@@ -61,7 +61,7 @@ fn plain_secret(o: &Obj<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The pod spec of a workload, and whether it runs long (probes required).
-fn pod_spec<'a>(o: &Obj<'a>) -> Option<(&'a Node, bool)> {
+pub(crate) fn pod_spec<'a>(o: &Obj<'a>) -> Option<(&'a Node, bool)> {
     let n = o.node;
     match (o.group(), o.kind) {
         ("", "Pod") => Some((n.get("spec")?, true)),
