@@ -89,7 +89,7 @@ exit_is 0 "... OpenBao is still empty after the dry run" \
 boot --terraform-outputs global="$WORK/global.json" --output json >"$WORK/boot1.json" 2>"$WORK/log"
 rc=$?
 [ "$rc" -eq 5 ] && ok "bootstrap seeds, creates the keys, exits 5 for what only a person can supply" || bad "bootstrap (exit $rc)"
-want='platform/argocd/dex-github#clientID platform/argocd/dex-github#clientSecret platform/monitoring/alertmanager-oncall#page-url platform/monitoring/alertmanager-oncall#ticket-url platform/platctl-drift#linode_token_plan production/object-storage/backup#access_key production/object-storage/backup#secret_key staging/object-storage/backup#access_key staging/object-storage/backup#secret_key'
+want='platform/argocd/dex-github#clientID platform/argocd/dex-github#clientSecret platform/loki-ingest#htpasswd platform/monitoring/alertmanager-oncall#page-url platform/monitoring/alertmanager-oncall#ticket-url platform/platctl-drift#linode_token_plan production/object-storage/backup#access_key production/object-storage/backup#secret_key staging/object-storage/backup#access_key staging/object-storage/backup#secret_key'
 got=$(jq -r '[.missing[] | "\(.path)#\(.field)"] | sort | join(" ")' "$WORK/boot1.json")
 [ "$got" = "$want" ] && ok "the missing values are exactly the person-supplied ones" || { echo "got:  $got" >"$WORK/log"; echo "want: $want" >>"$WORK/log"; bad "missing values"; }
 run "generated and Terraform values are written, never printed" bash -c "
