@@ -508,7 +508,7 @@ fn mapping_providers(
     let folder = MAPPING.rsplit_once('/').map_or("", |(d, _)| d);
     for (env, em) in &mapping.environments {
         let env_dir = format!("{folder}/{env}");
-        let syncing = units.iter().find(|u| u.paths.iter().any(|p| *p == env_dir));
+        let syncing = units.iter().find(|u| u.paths.contains(&env_dir));
         for s in &em.secrets {
             let wave = s
                 .annotations
@@ -1025,7 +1025,8 @@ secretObjects, Certificate or sync-mapping entry)"
 /// SYNC003: every custom resource's CRD is applied no later than the resource.
 fn crds(placed: &[Placed<'_>], units: &[Unit], out: &mut Vec<Finding>) {
     // (group, kind) -> [(version, order, what)]
-    let mut served: BTreeMap<(String, String), Vec<(String, SyncOrder, String)>> = BTreeMap::new();
+    type Served = BTreeMap<(String, String), Vec<(String, SyncOrder, String)>>;
+    let mut served = Served::new();
     let before_all = SyncOrder::Terraform { step: 0, within: None };
     for r in apis::cluster_provided() {
         served.entry((r.group, r.kind)).or_default().push((
