@@ -170,7 +170,7 @@ pub fn write(render: &Render, dir: &Path) -> Result<(), RenderError> {
     let pid = std::process::id();
     let staging = parent.join(format!(".{name}.tmp-{pid}"));
     let old = parent.join(format!(".{name}.old-{pid}"));
-    let result = write_into(render, &staging, dir).and_then(|()| {
+    let result = write_into(render, &staging).and_then(|()| {
         if dir.exists() {
             fs::rename(dir, &old).map_err(|e| RenderError::io("move aside", dir, e))?;
         }
@@ -189,8 +189,7 @@ pub fn write(render: &Render, dir: &Path) -> Result<(), RenderError> {
     result
 }
 
-/// Write into `dir` what will be moved to `final_dir`.
-fn write_into(render: &Render, dir: &Path, final_dir: &Path) -> Result<(), RenderError> {
+fn write_into(render: &Render, dir: &Path) -> Result<(), RenderError> {
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(|e| RenderError::io("remove", dir, e))?;
     }
@@ -208,7 +207,8 @@ fn write_into(render: &Render, dir: &Path, final_dir: &Path) -> Result<(), Rende
             render.env
         ),
     )?;
-    let summary = summary(render, Some(final_dir));
+    // Without the folder's own path, so that two renders of one tree are identical.
+    let summary = summary(render, None);
     put(dir.join(SUMMARY), &format!("{summary:#}\n"))?;
     for app in &render.apps {
         let text = file_text(render, app).map_err(|message| RenderError::Manifest {
