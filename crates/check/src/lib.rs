@@ -31,6 +31,7 @@ pub mod report;
 pub mod rules;
 pub mod schema;
 pub mod suppress;
+pub mod sync_order;
 pub mod tf;
 pub mod walk;
 pub mod yaml;
@@ -161,6 +162,7 @@ pub const FAMILIES: &[Family] = &[
     schema::FAMILY,
     configuration::FAMILY,
     docs::FAMILY,
+    sync_order::FAMILY,
 ];
 
 /// Everything a rule family may look at, built once per run.

@@ -73,6 +73,11 @@ pub const RULES: &[RuleId] = &[
     RuleId::K8s013,
     RuleId::K8s017,
     RuleId::K8s018,
+    // The sync-order simulation (sync_order.rs) judges only renders.
+    RuleId::Sync001,
+    RuleId::Sync002,
+    RuleId::Sync003,
+    RuleId::Sync004,
 ];
 
 /// Whether `root` is a render folder (it holds the marker `platctl render` writes).

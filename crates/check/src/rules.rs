@@ -387,6 +387,19 @@ rule_table! {
     Doc001 "DOC001" Error
         "every Application, namespace, workflow, alert, link and platctl command a runbook or docs/getting-started.md names exists"
         "fix the name (the message says what it is), or add what the document expects to the tree";
+    // Sync order of a render (crate::sync_order)
+    Sync001 "SYNC001" Error
+        "every Secret a rendered object references is provided (Secret, SealedSecret, CSI secretObjects, Certificate or sync mapping), with the key and label it needs"
+        "add the provider the message names (a sync-mapping entry, a SecretProviderClass secretObjects a pod mounts, a Certificate), or fix the name, key or label";
+    Sync002 "SYNC002" Error
+        "every Secret's provider syncs no later than its consumer"
+        "move the provider to an earlier sync wave (or the consumer to a later one) so that the provider's chain of waves sorts first";
+    Sync003 "SYNC003" Error
+        "every custom resource's CRD is applied no later than the resource (or is built in, LKE's, or a known external source's)"
+        "sync the CRD's Application in an earlier wave, or add the Application that installs it";
+    Sync004 "SYNC004" Error
+        "every namespace is created (Namespace object or CreateNamespace=true) no later than the objects in it"
+        "add `CreateNamespace=true` to the Application of the first objects there, or a Namespace object in an earlier wave";
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ One pass over PATH: Terraform (`.tf`, `.tfvars` as HCL, never evaluated; `.tfvar
 every file under PATH is checked by its name and extension (a folder of rendered manifests, for example).\n\
 Terraform state files and saved plans are reported (TF015) and never read.\n\n\
 Rules come in families, one module of crates/check/src each (`tf`, `linode`, `firewall`, `k8s::network`,\n\
-`k8s::tls`, `k8s::workload`, `argocd`, `observability`, `gha`, `docker`, `schema`, `configuration`, `docs`), run in\n\
+`k8s::tls`, `k8s::workload`, `argocd`, `observability`, `gha`, `docker`, `schema`, `configuration`, `docs`, `sync_order`), run in\n\
 parallel over one\n\
 parsed model of the tree. A rule that needs something to exist (a cluster-wide default deny, the platform's\n\
 alerts, an argocd-cm) applies only when the tree holds what it is about (Namespaces, PrometheusRules, an\n\
@@ -181,7 +181,25 @@ NS` and prose \"namespace `NS`\" (created or used in `deploy/`, or built in), `.
 alert names in backticks (PrometheusRules), relative Markdown links, and `platctl` command lines in code (the\n\
 longest run of words that is a command, then its long flags before any `--`), against the binary's own clap\n\
 definition (`platctl check` passes it in; the library without one does not judge commands). `<slot>` and\n\
-ALL-CAPS names are the reader's placeholders and are not resolved.\n\n",
+ALL-CAPS names are the reader's placeholders and are not resolved.\n\n\
+Sync order (SYNC001-SYNC004) applies to a folder written by `platctl render`, recognised by its summary\n\
+`.render.json` (every unit with its sync order, destination namespace, `CreateNamespace`, sources, the kinds it\n\
+installs, and the repository it read); every object there carries `render.platctl.io/application` and\n\
+`render.platctl.io/sync-order`. A position is the chain of (phase, wave) steps from the root Application down,\n\
+compared step by step (docs/render.md): a provider at the same position as its consumer is in time, a later one\n\
+is not. Secret providers: Secret, SealedSecret (its template's name), SecretProviderClass `secretObjects` (from\n\
+the first pod that mounts the class; none mounting it provides nothing), cert-manager Certificate `secretName`,\n\
+and each entry of the repository's `deploy/secrets/mapping.yaml` whose environment folder\n\
+(`deploy/secrets/<env>`) an Application of the render syncs, at that Application's position. References: pod\n\
+templates (env `secretKeyRef`, `envFrom`, `secret` and `projected` volumes, CSI `nodePublishSecretRef`,\n\
+`imagePullSecrets`; `optional: true` is skipped), Alertmanager and Prometheus `spec.secrets`, an Alertmanager's\n\
+`*_file` paths under `/etc/alertmanager/secrets/<secret>/<key>`, `*existingSecret*` Helm values of an\n\
+Application (unless its own pods already reference that Secret), and Argo CD's `$secret:key` / `$key` values\n\
+in argocd-cm and argocd-rbac-cm. Argo CD resolves those when it uses them (Dex's configuration, a login), not\n\
+during a sync, so they are checked for existence, key and the `app.kubernetes.io/part-of: argocd` label, never\n\
+for order. CRDs: a CustomResourceDefinition in the render, a known external source's kinds, LKE's Calico CRDs,\n\
+or a built-in API group. Namespaces: a Namespace object, an Application (or Terraform release) that creates\n\
+its destination namespace, or `default`, `kube-system`, `kube-public`, `kube-node-lease`.\n\n",
     );
     let _ = writeln!(
         out,

@@ -1041,6 +1041,8 @@ Git); list its Applications explicitly",
         }
         Ok(Render {
             env: self.opts.env.clone(),
+            repository: std::fs::canonicalize(&self.opts.repo)
+                .unwrap_or_else(|_| self.opts.repo.clone()),
             root_path,
             kube_version: self.opts.kube_version.clone(),
             api_versions: apis.helm_args(),

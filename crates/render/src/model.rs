@@ -21,6 +21,8 @@ pub const ANNOTATION_SYNC_ORDER: &str = "render.platctl.io/sync-order";
 #[derive(Debug, Clone, Serialize)]
 pub struct Render {
     pub env: String,
+    /// The repository whose tree was rendered (its `deploy/` and `infra/`).
+    pub repository: PathBuf,
     /// The path the root Application syncs (e.g. `deploy/clusters/shared`).
     pub root_path: Option<String>,
     pub kube_version: String,

@@ -9,7 +9,10 @@
 //! - `.schemas/crds/<group>/<kind>_<version>.json`: the JSON schema of every
 //!   CRD the render installs (its `openAPIV3Schema`, converted as kubeconform's
 //!   `openapi2jsonschema` does), in the layout `platctl check --schemas` reads;
-//! - `.platctl-render`: the marker that lets the next render replace the folder.
+//! - `.platctl-render`: the marker that lets the next render replace the folder;
+//! - `.render.json`: the render as data ([`summary`]): every unit with its
+//!   order, namespace, sources and the kinds it installs, for checks on the
+//!   render (`platctl check`'s sync-order rules).
 //!
 //! The folder is written beside the target and swapped in with renames, so a
 //! failed write never leaves a half-written render.
@@ -30,6 +33,8 @@ pub const MARKER: &str = ".platctl-render";
 pub const VALUES_DIR: &str = ".helm";
 /// Sub-folder of the JSON schemas of the render's own CRDs.
 pub const SCHEMAS_DIR: &str = ".schemas";
+/// The render's [`summary`], as JSON.
+pub const SUMMARY: &str = ".render.json";
 
 /// `format: int-or-string` as JSON schema (as kubeconform's openapi2jsonschema does).
 fn int_or_string(v: &mut Value) {
@@ -202,6 +207,9 @@ fn write_into(render: &Render, dir: &Path) -> Result<(), RenderError> {
             render.env
         ),
     )?;
+    // Without the folder's own path, so that two renders of one tree are identical.
+    let summary = summary(render, None);
+    put(dir.join(SUMMARY), &format!("{summary:#}\n"))?;
     for app in &render.apps {
         let text = file_text(render, app).map_err(|message| RenderError::Manifest {
             app: app.name.clone(),
@@ -273,6 +281,7 @@ pub fn summary(render: &Render, out_dir: Option<&Path>) -> Value {
         .collect();
     json!({
         "env": render.env,
+        "repository": render.repository,
         "root_path": render.root_path,
         "kube_version": render.kube_version,
         "out_dir": out_dir.map(|d| d.display().to_string()),

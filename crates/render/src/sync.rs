@@ -102,6 +102,60 @@ impl fmt::Display for SyncOrder {
     }
 }
 
+impl std::str::FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "PreSync" => Ok(Phase::PreSync),
+            "Sync" => Ok(Phase::Sync),
+            "PostSync" => Ok(Phase::PostSync),
+            "SyncFail" => Ok(Phase::SyncFail),
+            other => Err(format!("unknown sync phase {other:?}")),
+        }
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+
+    /// `-5` (the Sync phase) or `PreSync:3`, as [`Step`]'s `Display` writes it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (phase, wave) = match s.split_once(':') {
+            Some((p, w)) => (p.parse()?, w),
+            None => (Phase::Sync, s),
+        };
+        let wave =
+            wave.parse().map_err(|_| format!("sync step {s:?}: the wave is not an integer"))?;
+        Ok(Step { phase, wave })
+    }
+}
+
+impl std::str::FromStr for SyncOrder {
+    type Err = String;
+
+    /// Reads back what `Display` writes (the `render.platctl.io/sync-order`
+    /// annotation), so checks on a render on disk compare positions exactly.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "root" {
+            return Ok(SyncOrder::ArgoCd { steps: Vec::new() });
+        }
+        if let Some(rest) = s.strip_prefix("terraform:") {
+            let (step, within) = match rest.split_once('/') {
+                Some((n, w)) => (n, Some(w.parse()?)),
+                None => (rest, None),
+            };
+            let step = step
+                .parse()
+                .map_err(|_| format!("sync order {s:?}: the Terraform step is not a number"))?;
+            return Ok(SyncOrder::Terraform { step, within });
+        }
+        let steps = s.split('/').map(str::parse).collect::<Result<Vec<Step>, _>>()?;
+        Ok(SyncOrder::ArgoCd { steps })
+    }
+}
+
 fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["annotations"][key].as_str()
 }
@@ -220,5 +274,15 @@ mod tests {
         assert_eq!(deployment.to_string(), "-10/-7/0");
         assert_eq!(hook.to_string(), "-10/-7/PreSync:3");
         assert_eq!(bootstrap.child(sync(0)).to_string(), "terraform:2/0");
+        for order in [&deployment, &hook, &bootstrap, &bootstrap.child(sync(0)), &root] {
+            assert_eq!(order.to_string().parse::<SyncOrder>().as_ref(), Ok(order), "{order}");
+        }
+        assert_eq!(
+            "20/2/10/PostSync:0".parse::<SyncOrder>().map(|o| o.to_string()),
+            Ok("20/2/10/PostSync:0".to_owned())
+        );
+        for bad in ["", "x", "-10/Later:3", "terraform:x", "1/2.5"] {
+            assert!(bad.parse::<SyncOrder>().is_err(), "{bad:?} must not parse");
+        }
     }
 }

@@ -891,3 +891,108 @@ fn a_dedicated_staging_cluster_renders_when_the_topology_asks_for_it() {
         .collect();
     assert!(apps.contains(&"env-staging") && !apps.contains(&"env-production"), "{apps:?}");
 }
+
+/// `platctl check --only SYNC001..SYNC004 --output json` on a render folder.
+fn sync_order(render: &Path) -> Vec<(String, String)> {
+    let schemas = std::env::var_os("PLATCTL_SCHEMAS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/schemas"));
+    let out = platctl()
+        .arg("check")
+        .arg(render)
+        .arg("--schemas")
+        .arg(schemas)
+        .args(["--only", "SYNC001,SYNC002,SYNC003,SYNC004", "--output", "json"])
+        .output()
+        .expect("run platctl check");
+    let report = json(&out);
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or("").to_owned(),
+                f["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Change the render's summary (`.render.json`).
+fn edit_summary(render: &Path, edit: impl FnOnce(&mut Value)) {
+    let path = render.join(".render.json");
+    let mut summary: Value =
+        serde_json::from_slice(&fs::read(&path).expect("summary")).expect("json");
+    edit(&mut summary);
+    fs::write(&path, serde_json::to_vec_pretty(&summary).expect("json")).expect("write summary");
+}
+
+#[test]
+fn the_rendered_platform_syncs_in_order_and_a_missing_or_late_provider_is_named() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let render = tmp.path().join("production");
+    let summary = json(&ok(render_repo(&render, &["--env", "production"])));
+    assert_eq!(
+        summary["repository"].as_str().map(PathBuf::from),
+        Some(workspace_root()),
+        "the summary names the repository (the sync mapping is read there)"
+    );
+    assert!(render.join(".render.json").is_file(), "the summary is written into the render");
+    assert_eq!(
+        sync_order(&render),
+        Vec::<(String, String)>::new(),
+        "the repository's render is in order"
+    );
+
+    // Without the loki-s3 entry of the sync mapping, nothing provides Loki's S3 keys.
+    let repo = tmp.path().join("repo");
+    fs::create_dir_all(repo.join("deploy/secrets")).expect("mkdir");
+    let mapping =
+        fs::read_to_string(workspace_root().join("deploy/secrets/mapping.yaml")).expect("mapping");
+    let start = mapping.find("      - name: loki-s3\n").expect("loki-s3 entry");
+    let end =
+        start + mapping[start..].find("      - name: alertmanager-oncall\n").expect("next entry");
+    let without = format!("{}{}", &mapping[..start], &mapping[end..]);
+    fs::write(repo.join("deploy/secrets/mapping.yaml"), without).expect("write mapping");
+    edit_summary(&render, |s| s["repository"] = Value::from(repo.display().to_string()));
+    let found = sync_order(&render);
+    assert!(!found.is_empty());
+    for (rule, message) in &found {
+        assert_eq!(rule, "SYNC001", "{message}");
+        assert!(
+            message.contains("(Application loki, at -10/-2/0) -> envFrom of container loki -> Secret monitoring/loki-s3: provided by nothing"),
+            "{message}"
+        );
+    }
+
+    // The platform's SealedSecrets one wave after their consumers: each consumer is named
+    // with the provider and both positions; Argo CD's lazy $argocd-dex-github reference is not.
+    edit_summary(&render, |s| {
+        s["repository"] = Value::from(workspace_root().display().to_string());
+        for a in s["applications"].as_array_mut().expect("applications") {
+            if a["name"] == "platform-secrets" {
+                a["order"] = Value::from("-10/-1");
+            }
+        }
+    });
+    let found = sync_order(&render);
+    let late = |secret: &str| {
+        found.iter().any(|(rule, m)| {
+            rule == "SYNC002"
+                && m.contains(&format!(
+                    "-> Secret {secret} -> sync-mapping entry platform: {secret}"
+                ))
+                && m.contains(
+                    "(Application platform-secrets, at -10/-1/0): the provider syncs later",
+                )
+        })
+    };
+    for secret in
+        ["monitoring/grafana-admin", "monitoring/loki-s3", "monitoring/alertmanager-oncall"]
+    {
+        assert!(late(secret), "{secret} not reported late: {found:#?}");
+    }
+    assert!(found.iter().all(|(rule, _)| rule == "SYNC002"), "{found:#?}");
+    assert!(!found.iter().any(|(_, m)| m.contains("argocd-dex-github")), "{found:#?}");
+}

@@ -37,7 +37,6 @@ resource "linode_instance" "runner" {
 # No inbound traffic (SSH only from ssh_allowed_cidrs); outbound only what a
 # job needs: HTTPS (GitHub, the Linode API, Object Storage, the Terraform
 # registry, the clusters' API servers), DNS and NTP.
-# platctl:ignore FW002 the CI runner is a plain Linode, not an LKE node: the LKE node requirements do not apply
 resource "linode_firewall" "runner" {
   label           = "${var.label}-fw"
   inbound_policy  = "DROP"
