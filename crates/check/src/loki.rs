@@ -128,7 +128,7 @@ fn loki_exprs(panel: &Value, out: &mut Vec<(String, String)>) {
 
 /// The line of a query in its dashboard file: where its JSON-escaped text
 /// is, else where its panel's title is, else 0 (the file).
-fn line_of(file: &SourceFile, panel: &str, expr: &str) -> usize {
+pub(crate) fn line_of(file: &SourceFile, panel: &str, expr: &str) -> usize {
     let escaped = serde_json::to_string(expr).unwrap_or_default();
     let inner = escaped.trim_matches('"');
     let title = serde_json::to_string(panel).unwrap_or_default();

@@ -2,7 +2,9 @@
 //! OBS002 (the stack is deployed per environment), OBS003 (Loki writes to the
 //! bucket Terraform creates), OBS004 (the platform's alerts exist) and OBS005
 //! (rules and dashboards use only metric names platctl exports); OBS006
-//! (dashboards query only Loki labels the tree writes) is in [`crate::loki`].
+//! (dashboards query only Loki labels the tree writes) is in [`crate::loki`];
+//! OBS007 (dashboards and alerts use only PromQL labels their series carry)
+//! is in [`crate::metric_labels`].
 
 use std::collections::BTreeSet;
 
@@ -20,6 +22,7 @@ pub const FAMILY: Family = Family {
         RuleId::Obs004,
         RuleId::Obs005,
         RuleId::Obs006,
+        RuleId::Obs007,
     ],
     run: check,
 };
@@ -74,6 +77,7 @@ fn check(ctx: &Context<'_>) -> Vec<Finding> {
     alerts(ctx, &mut out);
     metric_names(ctx.repo, &mut out);
     crate::loki::check(ctx.repo, &mut out);
+    crate::metric_labels::check(ctx, &mut out);
     out
 }
 

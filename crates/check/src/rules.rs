@@ -328,6 +328,9 @@ rule_table! {
     Obs006 "OBS006" Error
         "every Loki label (and constant value) a dashboard queries is written by something in the tree"
         "query a label the Alloy pipelines or platctl's audit streams write (see docs/rules.md, OBS006), or make the pipeline write it";
+    Obs007 "OBS007" Error
+        "every PromQL label (and closed-set value) a dashboard or alert uses is on the series it queries, as a scrape in the tree produces it"
+        "use a label the message lists, scrape the exporter (a ServiceMonitor/PodMonitor, or the chart's monitor), or add the exporter to OBS007's table (crates/check/src/metric_labels.rs)";
     // Workflows (crate::gha)
     Gha001 "GHA001" Error
         "every workflow has an explicit least-privilege `permissions:` block (never write-all)"

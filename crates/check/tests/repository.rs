@@ -616,6 +616,16 @@ const CASES: &[Case] = &[
             "sum by (source, runner)",
         )],
     ),
+    // The cert-manager monitor without honorLabels: the certificates'
+    // namespace the dashboards and alerts use becomes exported_namespace.
+    (
+        "OBS007",
+        &[(
+            "deploy/platform/apps/30-cert-manager.yaml",
+            "honorLabels: true",
+            "honorLabels: false",
+        )],
+    ),
     (
         "DOC001",
         &[(

@@ -174,7 +174,17 @@ Loki labels (OBS006): produced are platctl's audit stream labels (`source`, `env
 `stage.static_labels` (with their values), `stage.labels` and relabel `target_label`s (a constant `replacement`\n\
 without `source_labels` is a value; otherwise any value). Used are the stream-selector matchers and the `by`/\n\
 `without` groupings of every Loki panel (datasource type `loki`) of the dashboards (JSON under `deploy/`); an\n\
-`=` match of a label whose values are all constants must name one of them. PromQL labels are not judged.\n\n\
+`=` match of a label whose values are all constants must name one of them. PromQL labels are OBS007's.\n\n\
+PromQL labels (OBS007): every Prometheus query of the dashboards (datasource type `prometheus`) and every\n\
+PrometheusRule expression is parsed. A series exists when an exporter of the table below is scraped (a\n\
+ServiceMonitor or PodMonitor under `deploy/` selecting it, or the chart's own monitor switched on in the\n\
+Application installing the chart) or a recording rule writes it. Its labels are the exporter's own, plus the\n\
+target labels (`job`, `instance`, `namespace`, `service`, `pod`, `container`, `endpoint`), the monitor's\n\
+relabelling `targetLabel`s and, for pushed series, `job` and `instance`; without `honorLabels: true` an own\n\
+label that collides with a target label arrives as `exported_<label>`, and using the plain name on that series\n\
+is a finding. Judged: matchers (and `=` values of closed sets), `by`/`without`, `on`/`ignoring`/`group_*`,\n\
+`label_replace` sources, and the `$labels.X` an alert's labels and annotations print (against the labels its\n\
+expression returns). Integration tests compare the platctl and sample-service rows with their real expositions.\n\n\
 Documents (DOC001): every `docs/runbooks/*.md` and `docs/getting-started.md`. Names checked: `argocd app\n\
 sync|wait|get|diff|rollback|... NAME` (Applications in `deploy/` and the argocd-bootstrap module), `kubectl -n\n\
 NS` and prose \"namespace `NS`\" (created or used in `deploy/`, or built in), `.github/workflows/FILE`,\n\
@@ -210,6 +220,17 @@ its destination namespace, or `default`, `kube-system`, `kube-public`, `kube-nod
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let _ = writeln!(out, "Exporters OBS007 knows (series: own labels):\n");
+    for e in platctl_check::metric_labels::EXPORTERS {
+        let series = e
+            .series
+            .iter()
+            .map(|(n, l)| format!("`{n}`{{{}}}", l.join(",")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(out, "- {} (labels from {}): {series}", e.name, e.source);
+    }
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
         "LKE node firewall requirements (FW002, from {}):\n",

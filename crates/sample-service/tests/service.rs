@@ -174,6 +174,9 @@ async fn metrics_use_route_templates_never_raw_paths() {
         assert!(!text.contains(raw), "raw path {raw} leaked into metrics:\n{text}");
     }
     assert!(!text.contains("# EOF"), "Prometheus text must not carry the OpenMetrics trailer");
+    // The label sets rule OBS007 judges dashboards and alerts by are the real ones.
+    let mismatches = platctl_check::metric_labels::table_mismatches("sample-service", &text);
+    assert!(mismatches.is_empty(), "OBS007's table is stale: {mismatches:?}");
 
     // promtool, Prometheus' own checker, parses and lints the exposition.
     let mut promtool = Command::new("promtool")

@@ -174,6 +174,11 @@ fn ship_backfills_through_outage_errors_and_slow_receiver() {
     );
     assert!(rx.accepted_requests() >= 30, "batched by size: 100 events per push");
     let text = std::fs::read_to_string(&metrics).expect("metrics file");
+    let mismatches = platctl_check::metric_labels::table_mismatches(
+        "platctl audit ship (pushed by the drift CronJob)",
+        &text,
+    );
+    assert!(mismatches.is_empty(), "OBS007's table is stale: {mismatches:?}");
     assert!(text.contains(&format!("platctl_audit_ship_errors_total {errors}\n")), "{text}");
     assert!(text.contains("platctl_audit_spool_pending_events 0\n"), "{text}");
     let promtool = Command::new("promtool")

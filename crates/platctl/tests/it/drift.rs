@@ -94,6 +94,11 @@ fn drift_detects_pending_changes_is_read_only_and_tracks_new_known_resolved() {
     assert_eq!(report(&v, "production")["status"], "clean");
     let text = std::fs::read_to_string(&metrics).expect("metrics file");
     assert!(text.contains(r#"platctl_drift_check_success{env="staging"} 1"#), "{text}");
+    let mismatches = platctl_check::metric_labels::table_mismatches(
+        "platctl drift (pushed by the drift CronJob)",
+        &text,
+    );
+    assert!(mismatches.is_empty(), "OBS007's table is stale: {mismatches:?}");
     assert!(text.contains(r#"platctl_drift_resources{env="staging",class="pending"} 0"#), "{text}");
     assert!(
         text.contains("platctl_drift_last_success_timestamp_seconds{env=\"production\"}"),

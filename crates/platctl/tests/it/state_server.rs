@@ -470,6 +470,10 @@ fn metrics_are_valid_prometheus_text_and_track_locks() {
     assert!(body.contains(r#"platctl_state_bytes{env="metrics-env"}"#), "{body}");
     assert!(body.contains("platctl_http_request_duration_seconds_bucket"), "{body}");
     assert!(!body.contains("nope"), "raw paths never become labels");
+    // The label sets rule OBS007 judges dashboards and alerts by are the real ones.
+    let mismatches =
+        platctl_check::metric_labels::table_mismatches("the platctl state server", &body);
+    assert!(mismatches.is_empty(), "OBS007's table is stale: {mismatches:?}");
 
     // Real Prometheus tooling agrees it is valid exposition.
     let dir = tempfile::tempdir().expect("tmp");
