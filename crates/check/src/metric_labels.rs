@@ -76,6 +76,7 @@ pub const EXPORTERS: &[Exporter] = &[
             ("platctl_state_lock_age_seconds", ENV),
             ("platctl_state_bytes", ENV),
             ("platctl_store_errors_total", &["op"]),
+            ("platctl_connections_refused_total", &[]),
         ],
         values: &[],
     },

@@ -39,6 +39,7 @@ pub const EXPORTED_METRICS: &[&str] = &[
     "platctl_state_lock_age_seconds",
     "platctl_state_bytes",
     "platctl_store_errors_total",
+    "platctl_connections_refused_total",
     "platctl_drift_resources",
     "platctl_drift_last_success_timestamp_seconds",
     "platctl_drift_check_duration_seconds",
