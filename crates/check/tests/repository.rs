@@ -620,11 +620,7 @@ const CASES: &[Case] = &[
     // namespace the dashboards and alerts use becomes exported_namespace.
     (
         "OBS007",
-        &[(
-            "deploy/platform/apps/30-cert-manager.yaml",
-            "honorLabels: true",
-            "honorLabels: false",
-        )],
+        &[("deploy/platform/apps/30-cert-manager.yaml", "honorLabels: true", "honorLabels: false")],
     ),
     (
         "DOC001",
