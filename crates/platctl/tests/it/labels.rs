@@ -3,7 +3,7 @@
 //! `by (...)` grouping of the Grafana dashboards in deploy/ is written by the
 //! Alloy pipelines or platctl's audit streams (CI's source="ci" included); a
 //! dashboard querying a label or value nothing writes is reported, and so is
-//! one whose producer goes away.
+//! one whose producer goes away. The PromQL half (OBS007) is at the end.
 
 use std::path::Path;
 
@@ -97,4 +97,58 @@ fn a_label_value_whose_producer_goes_away_is_reported() {
             .any(|m| m.contains("panel \"Terraform runs in CI\"") && m.contains("source=\"ci\"")),
         "{got:#?}"
     );
+}
+
+// PromQL (rule OBS007): the dashboards' Prometheus queries and every alert use
+// only labels their series carry as the tree's scrapes produce them.
+
+#[test]
+fn dashboards_and_alerts_use_promql_labels_their_series_carry() {
+    let (code, findings) = check_only(&repo_root(), "OBS007");
+    assert_eq!(code, 0, "{:#?}", messages(&findings));
+    assert!(findings.is_empty(), "{:#?}", messages(&findings));
+}
+
+#[test]
+fn promql_labels_a_scrape_does_not_produce_are_reported() {
+    let copy = repo_copy();
+    // cert-manager's monitor without honorLabels: the certificates' namespace
+    // arrives as exported_namespace, and `namespace` is cert-manager's own.
+    let app = copy.path().join("deploy/platform/apps/30-cert-manager.yaml");
+    let text = std::fs::read_to_string(&app).expect("app");
+    std::fs::write(&app, text.replace("honorLabels: true", "honorLabels: false")).expect("write");
+    // An alert grouping by a label its series does not have, and printing one
+    // its expression does not return.
+    let rules = copy.path().join("deploy/platform/observability/rules/platform-rules.yaml");
+    let text = std::fs::read_to_string(&rules).expect("rules");
+    let broken = text
+        .replace(
+            "max by (env) (platctl_drift_check_success) == 0",
+            "max by (environment) (platctl_drift_check_success) == 0",
+        )
+        .replace("on {{ $labels.op }}\"", "on {{ $labels.bucket }}\"");
+    assert_ne!(broken, text, "the anchors moved");
+    std::fs::write(&rules, broken).expect("write");
+    let (code, findings) = check_only(copy.path(), "OBS007");
+    assert_eq!(code, 1, "an error-level rule: {:#?}", messages(&findings));
+    let got = messages(&findings);
+    let want = [
+        (
+            "env-production.json",
+            "namespace on certmanager_certificate_expiration_timestamp_seconds",
+        ),
+        ("env-staging.json", "namespace on certmanager_certificate_expiration_timestamp_seconds"),
+        ("platform-rules.yaml", "alert PlatformDriftCheckFailing: max groups by \"environment\""),
+        ("platform-rules.yaml", "$labels.bucket, which the expression does not return"),
+        (
+            "platform-rules.yaml",
+            "alert CertificateNotReady: namespace on certmanager_certificate_ready_status",
+        ),
+    ];
+    for (file, what) in want {
+        assert!(
+            got.iter().any(|m| m.contains(file) && m.contains(what)),
+            "{file}: {what}\n{got:#?}"
+        );
+    }
 }
