@@ -546,7 +546,7 @@ const CASES: &[Case] = &[
         "GHA001",
         &[(
             ".github/workflows/drift.yml",
-            "permissions:\n  contents: read\n  issues: write\n",
+            "permissions:\n  contents: read # checkout\n",
             "permissions: write-all\n",
         )],
     ),
