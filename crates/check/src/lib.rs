@@ -281,13 +281,13 @@ pub fn check_full(
     }
     let only = parse_rule_list(&opts.only)?;
     let skip = parse_rule_list(&opts.skip)?;
-    if is_render && let Some(r) = only.iter().find(|r| !render::RULES.contains(r)) {
+    if is_render && let Some(r) = only.iter().find(|r| !render::judges(**r)) {
         return Err(CheckError::NotForRender(r.to_string()));
     }
     let enabled = |id: RuleId| {
         (only.is_empty() || only.contains(&id))
             && !skip.contains(&id)
-            && (!is_render || render::RULES.contains(&id))
+            && (!is_render || render::judges(id))
     };
     // A render is judged against its repository's suppression file; a
     // repository's own file is validated (SUPP003) before any render uses it.
@@ -313,7 +313,7 @@ pub fn check_full(
     let supp002 = enabled(RuleId::Supp002);
     let runs = |f: &Family| {
         f.rules.iter().any(|r| enabled(*r) || (supp002 && !skip.contains(r)))
-            && (!is_render || f.rules.iter().any(|r| render::RULES.contains(r)))
+            && (!is_render || f.rules.iter().any(|r| render::judges(*r)))
     };
     let per_family: Vec<Vec<Finding>> =
         FAMILIES.par_iter().filter(|f| runs(f)).map(|f| (f.run)(&ctx)).collect();

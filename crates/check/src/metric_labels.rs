@@ -201,6 +201,20 @@ pub const EXPORTERS: &[Exporter] = &[
     },
 ];
 
+/// Every metric name platctl exports (OBS005): the `platctl_` series of
+/// [`EXPORTERS`] and each histogram's own name. A rule or dashboard naming
+/// another `platctl_*` metric watches nothing.
+pub fn platctl_metric_names() -> BTreeSet<&'static str> {
+    let mut out = BTreeSet::new();
+    for (name, _) in EXPORTERS.iter().flat_map(|e| e.series) {
+        if name.starts_with("platctl_") {
+            out.insert(*name);
+            out.extend(name.strip_suffix("_bucket"));
+        }
+    }
+    out
+}
+
 /// Labels Prometheus adds to every series a ServiceMonitor scrapes (a
 /// PodMonitor's targets have no `service`).
 const TARGET_LABELS: &[&str] =

@@ -27,27 +27,6 @@ pub const FAMILY: Family = Family {
     run: check,
 };
 
-/// Every metric name platctl exports (crates backend, drift and audit-loki).
-/// A rule or dashboard naming another `platctl_*` metric watches nothing.
-pub const EXPORTED_METRICS: &[&str] = &[
-    "platctl_http_requests_total",
-    "platctl_http_request_duration_seconds",
-    "platctl_http_request_duration_seconds_bucket",
-    "platctl_http_request_duration_seconds_sum",
-    "platctl_http_request_duration_seconds_count",
-    "platctl_state_locks_held",
-    "platctl_state_lock_age_seconds",
-    "platctl_state_bytes",
-    "platctl_store_errors_total",
-    "platctl_connections_refused_total",
-    "platctl_drift_resources",
-    "platctl_drift_last_success_timestamp_seconds",
-    "platctl_drift_check_duration_seconds",
-    "platctl_drift_check_success",
-    "platctl_audit_ship_errors_total",
-    "platctl_audit_spool_pending_events",
-];
-
 /// What the platform must alert on, and the expression fragment that shows it does.
 pub const REQUIRED_ALERTS: &[(&str, &str)] = &[
     ("drift detected", "platctl_drift_resources"),
@@ -369,6 +348,7 @@ fn platctl_metrics(line: &str) -> Vec<&str> {
 
 /// OBS005: PrometheusRules and dashboards (JSON under deploy/) name only exported metrics.
 fn metric_names(repo: &Repo, out: &mut Vec<Finding>) {
+    let exported = crate::metric_labels::platctl_metric_names();
     for file in repo.files.iter().filter(|f| {
         f.kind == Kind::Json
             || (f.kind == Kind::Manifest
@@ -376,7 +356,7 @@ fn metric_names(repo: &Repo, out: &mut Vec<Finding>) {
     }) {
         for (i, line) in file.text.lines().enumerate() {
             for m in platctl_metrics(line) {
-                if !EXPORTED_METRICS.contains(&m) {
+                if !exported.contains(m) {
                     out.push(finding(
                         RuleId::Obs005,
                         &file.rel,
@@ -426,7 +406,7 @@ mod tests {
                 );
             }
         }
-        for m in EXPORTED_METRICS {
+        for m in crate::metric_labels::platctl_metric_names() {
             let mut base = m.trim_start_matches("platctl_");
             for suffix in ["_bucket", "_sum", "_count", "_total"] {
                 base = base.strip_suffix(suffix).unwrap_or(base);

@@ -41,7 +41,8 @@ fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
             }
         } else if c == b'"' || c == b'\'' || c == b'`' {
-            let mut s = String::new();
+            // Bytes, decoded at the end: a value may be any UTF-8.
+            let mut s = Vec::new();
             i += 1;
             loop {
                 let Some(&d) = b.get(i) else { return Err("a string is not closed".into()) };
@@ -51,14 +52,14 @@ fn tokens(src: &str) -> Result<Vec<Tok>, String> {
                 }
                 if d == b'\\' && c != b'`' {
                     if let Some(&e) = b.get(i) {
-                        s.push(e as char);
+                        s.push(e);
                         i += 1;
                     }
                     continue;
                 }
-                s.push(d as char);
+                s.push(d);
             }
-            out.push(Tok::Str(s));
+            out.push(Tok::Str(String::from_utf8_lossy(&s).into_owned()));
         } else if c == b'$' {
             i += 1;
             if b.get(i) == Some(&b'{') {
@@ -593,5 +594,13 @@ mod tests {
         assert!(parse("sum(x").expect_err("unclosed").contains("expected"));
         assert!(parse("x{a=\"b}").expect_err("string").contains("not closed"));
         assert!(parse("x{a=b}").expect_err("unquoted").contains("quoted value"));
+    }
+
+    #[test]
+    fn string_values_keep_their_utf8() {
+        let e = parse(r#"x{city="café", q="a\"b"}"#).expect("parses");
+        let sel = selectors(&e);
+        assert_eq!(sel[0].1[0].value, "café");
+        assert_eq!(sel[0].1[1].value, "a\"b");
     }
 }

@@ -1,7 +1,7 @@
 //! A render (the folder `platctl render` writes) judged by `platctl check`.
 //!
 //! A folder holding the render marker is checked in render mode: only the
-//! rules that judge what a cluster receives run ([`RULES`]): parsing, strict
+//! rules that judge what a cluster receives run ([`rules`]): parsing, strict
 //! schemas (a kind the schema folder lacks is validated against the render's
 //! own CRD schemas, [`own_crd_schemas`]), and the workload rules over every
 //! rendered Pod template. Rules
@@ -50,9 +50,9 @@ pub fn own_crd_schemas(render: &Path) -> PathBuf {
 /// The annotation naming the Application (or bootstrap release) of a rendered object.
 pub use platctl_render::model::ANNOTATION_APPLICATION;
 
-/// The rules that judge a render. Every other rule is about the repository's
-/// sources; `--only` naming one of those on a render is a usage error.
-pub const RULES: &[RuleId] = &[
+/// The engine's own rules that also judge a render: parsing, suppressions,
+/// strict schemas.
+const ENGINE_RULES: &[RuleId] = &[
     RuleId::Parse001,
     RuleId::Parse002,
     RuleId::Parse003,
@@ -65,20 +65,27 @@ pub const RULES: &[RuleId] = &[
     RuleId::Schema001,
     RuleId::Schema002,
     RuleId::Schema003,
-    RuleId::K8s008,
-    RuleId::K8s009,
-    RuleId::K8s010,
-    RuleId::K8s011,
-    RuleId::K8s012,
-    RuleId::K8s013,
-    RuleId::K8s017,
-    RuleId::K8s018,
-    // The sync-order simulation (sync_order.rs) judges only renders.
-    RuleId::Sync001,
-    RuleId::Sync002,
-    RuleId::Sync003,
-    RuleId::Sync004,
 ];
+
+/// The rules that judge a render: [`ENGINE_RULES`], the workload family but
+/// K8S007 (a plain Secret committed to Git is about the sources: a chart's
+/// generated Secret is not one), and the sync-order family, which judges only
+/// renders. Every other rule is about the repository's sources; `--only`
+/// naming one of those on a render is a usage error.
+pub fn rules() -> impl Iterator<Item = RuleId> {
+    let workload =
+        crate::k8s::workload::FAMILY.rules.iter().copied().filter(|r| *r != RuleId::K8s007);
+    ENGINE_RULES
+        .iter()
+        .copied()
+        .chain(workload)
+        .chain(crate::sync_order::FAMILY.rules.iter().copied())
+}
+
+/// Whether `id` judges a render (one of [`rules`]).
+pub fn judges(id: RuleId) -> bool {
+    rules().any(|r| r == id)
+}
 
 /// Whether `root` is a render folder (it holds the marker `platctl render` writes).
 pub fn is_render(root: &Path) -> bool {

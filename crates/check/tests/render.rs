@@ -113,9 +113,14 @@ fn a_rule_about_the_sources_is_refused_on_a_render_and_every_render_rule_exists(
     .expect_err("not a render");
     assert!(matches!(err, CheckError::NotARender(_)), "{err}");
     // Every family with a render rule has fixtures too; the list holds no engine-less rule.
-    for r in render::RULES {
-        assert!(platctl_check::RULES.iter().any(|i| i.id == *r));
+    for r in render::rules() {
+        assert!(platctl_check::RULES.iter().any(|i| i.id == r));
     }
+    // What a render is judged by: the workload rules but K8S007, the sync order, schemas.
+    assert!(render::judges(platctl_check::RuleId::K8s008));
+    assert!(render::judges(platctl_check::RuleId::Sync001));
+    assert!(!render::judges(platctl_check::RuleId::K8s007));
+    assert!(!render::judges(platctl_check::RuleId::Obs007));
 }
 
 #[test]

@@ -214,7 +214,7 @@ its destination namespace, or `default`, `kube-system`, `kube-public`, `kube-nod
     let _ = writeln!(
         out,
         "Metric names platctl exports (OBS005): {}.\n",
-        platctl_check::observability::EXPORTED_METRICS
+        platctl_check::metric_labels::platctl_metric_names()
             .iter()
             .map(|n| format!("`{n}`"))
             .collect::<Vec<_>>()
